@@ -1,0 +1,154 @@
+//! The [`Energy`] trait: an energy function over a typed batch of chains.
+
+use crate::real::Real;
+use dfdx::prelude::*;
+
+/// A batch of `D`-dimensional points, one chain per row: shape `(n_chains, D)`.
+///
+/// `D` is part of the type, so a point of the wrong dimension does not compile; the number of chains is
+/// chosen at run time.
+pub type Batch<const D: usize, E = f32, Dev = Cpu, T = NoneTape> = Tensor<(usize, Const<D>), E, Dev, T>;
+
+/// One energy per chain: shape `(n_chains,)`.
+pub type Energies<E = f32, Dev = Cpu, T = NoneTape> = Tensor<(usize,), E, Dev, T>;
+
+/// An energy function `E(x)` on `D`-dimensional points, evaluated for a whole batch of chains at once.
+///
+/// Samplers only need this trait. Implementors write [`Energy::energy`] with dfdx tensor operations,
+/// generic over the tape `T`, so the same code serves plain evaluation (`T = NoneTape`) and
+/// reverse-mode autodiff (`T = OwnedTape`); [`Energy::energy_and_gradient`] then comes from dfdx's
+/// autodiff. A model that knows its gradient in closed form overrides `energy_and_gradient` (and
+/// [`Energy::gradient`] where the gradient alone is cheaper): that skips the tape and the
+/// gradients dfdx would otherwise compute for every constant in the expression.
+///
+/// The density a sampler targets is proportional to `exp(-E(x) / T)` where `T` is the sampler's
+/// temperature (see the samplers' documentation).
+///
+/// # Example
+///
+/// ```
+/// use ebm_core::prelude::*;
+///
+/// /// `E(x) = |x|^4 / 4`, written once with tensor operations.
+/// struct Quartic;
+///
+/// impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Quartic {
+///     fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
+///         let r2 = x.square().sum::<(usize,), Axis<1>>();
+///         r2.square() * E::of(0.25)
+///     }
+/// }
+///
+/// let dev = Cpu::default();
+/// let x: Batch<2, f64> = dev.tensor_from_vec(vec![1.0, 1.0, 0.0, 2.0], (2, Const::<2>));
+/// let (e, g) = Quartic.energy_and_gradient(&x);
+/// assert_eq!(e.as_vec(), vec![1.0, 4.0]);
+/// // grad = |x|^2 x
+/// assert_eq!(g.as_vec(), vec![2.0, 2.0, 0.0, 8.0]);
+/// ```
+pub trait Energy<const D: usize, E: Real, Dev: Device<E>> {
+    /// The energy of every chain in `x`, one value per row.
+    ///
+    /// Written with dfdx operations and generic over the tape, so that autodiff can run through it.
+    fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T>;
+
+    /// The energy of every chain and its gradient with respect to `x`, shape `(n_chains, D)`.
+    ///
+    /// The default runs dfdx's reverse-mode autodiff through [`Energy::energy`]; override it with a
+    /// closed form when one is known.
+    fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
+        autodiff_energy_and_gradient(self, x)
+    }
+
+    /// The gradient of the energy with respect to `x`, shape `(n_chains, D)`.
+    ///
+    /// The default takes it from [`Energy::energy_and_gradient`].
+    fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
+        self.energy_and_gradient(x).1
+    }
+}
+
+/// Energies and gradients of `model` at `x` by dfdx's reverse-mode autodiff through
+/// [`Energy::energy`], whatever the model's own [`Energy::energy_and_gradient`] does.
+///
+/// This is the default behind [`Energy::energy_and_gradient`]; it is public so that closed-form
+/// gradients can be checked against it.
+pub fn autodiff_energy_and_gradient<const D: usize, E, Dev, M>(
+    model: &M,
+    x: &Batch<D, E, Dev>,
+) -> (Energies<E, Dev>, Batch<D, E, Dev>)
+where
+    E: Real,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    let traced = x.clone().leaky_traced();
+    let energies = model.energy(traced);
+    let values = energies.retaped::<NoneTape>();
+    let grads = energies.sum::<Rank0, _>().backward();
+    (values, grads.get(x))
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized> Energy<D, E, Dev> for &M {
+    fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
+        (**self).energy(x)
+    }
+    fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
+        (**self).energy_and_gradient(x)
+    }
+    fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
+        (**self).gradient(x)
+    }
+}
+
+/// Evaluates a closed-form energy and gradient row by row on the host.
+///
+/// `f(x, grad)` receives one point and its gradient slot (zeroed), writes the gradient and returns the
+/// energy. The batch is copied to host memory once and the results are copied back to `x`'s device, so
+/// this suits models whose closed form is easier written as a loop than as tensor operations.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// let dev = Cpu::default();
+/// let x: Batch<2> = dev.tensor_from_vec(vec![1.0, 2.0, 3.0, 4.0], (2, Const::<2>));
+/// // E = x0 * x1, grad = (x1, x0)
+/// let (e, g) = ebm_core::energy::rows_closed_form(&x, |p: &[f32; 2], g: &mut [f32; 2]| {
+///     g[0] = p[1];
+///     g[1] = p[0];
+///     p[0] * p[1]
+/// });
+/// assert_eq!(e.as_vec(), vec![2.0, 12.0]);
+/// assert_eq!(g.as_vec(), vec![2.0, 1.0, 4.0, 3.0]);
+/// ```
+pub fn rows_closed_form<const D: usize, E, Dev, F>(
+    x: &Batch<D, E, Dev>,
+    mut f: F,
+) -> (Energies<E, Dev>, Batch<D, E, Dev>)
+where
+    E: Real,
+    Dev: Device<E>,
+    F: FnMut(&[E; D], &mut [E; D]) -> E,
+{
+    let n = x.shape().0;
+    let dev = x.device();
+    let host = x.as_vec();
+    let mut grad = vec![E::zero(); n * D];
+    let mut energy = Vec::with_capacity(n);
+    if D > 0 {
+        for (p, g) in host.chunks_exact(D).zip(grad.chunks_exact_mut(D)) {
+            let p: &[E; D] = p.try_into().expect("chunk has length D");
+            let g: &mut [E; D] = g.try_into().expect("chunk has length D");
+            energy.push(f(p, g));
+        }
+    } else {
+        let p = [E::zero(); D];
+        for _ in 0..n {
+            let mut g = [E::zero(); D];
+            energy.push(f(&p, &mut g));
+        }
+    }
+    (
+        dev.tensor_from_vec(energy, (n,)),
+        dev.tensor_from_vec(grad, (n, Const::<D>)),
+    )
+}

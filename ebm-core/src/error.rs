@@ -1,0 +1,107 @@
+//! The library's error type.
+
+/// Everything that can go wrong when building a model or a sampler, or starting a run.
+///
+/// Each variant names the offending parameter and its value, so that the message alone says what to fix.
+///
+/// ```
+/// use ebm_core::Error;
+/// let err = Error::invalid("step_size", -0.5, "must be finite and greater than 0");
+/// assert_eq!(err.to_string(), "invalid `step_size` = -0.5: must be finite and greater than 0");
+/// ```
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A scalar or element parameter outside its allowed range (including NaN and infinities).
+    #[error("invalid `{name}` = {value}: {reason}")]
+    InvalidParameter {
+        /// The parameter, with an index where it is an element (`"mean[1]"`).
+        name: String,
+        /// The rejected value, as written by `Display`.
+        value: String,
+        /// What the parameter must satisfy.
+        reason: String,
+    },
+    /// A matrix that must be symmetric is not, beyond the relative tolerance.
+    #[error(
+        "`{name}` is not symmetric: {name}[{row}][{col}] = {upper} but {name}[{col}][{row}] = {lower} \
+         (relative difference {relative_difference:e} exceeds {tolerance:e})"
+    )]
+    NotSymmetric {
+        /// The matrix parameter.
+        name: String,
+        /// Row of the first entry of the mismatched pair.
+        row: usize,
+        /// Column of the first entry of the mismatched pair.
+        col: usize,
+        /// The entry at `[row][col]`.
+        upper: f64,
+        /// The entry at `[col][row]`.
+        lower: f64,
+        /// `|upper - lower| / max(|upper|, |lower|)`.
+        relative_difference: f64,
+        /// The largest relative difference accepted.
+        tolerance: f64,
+    },
+    /// A matrix that must be positive definite is not.
+    #[error(
+        "`{name}` is not positive definite: the Cholesky factorisation breaks down at pivot {pivot} \
+         (value {value:e}), so its leading {size}x{size} block has a non-positive eigenvalue"
+    )]
+    NotPositiveDefinite {
+        /// The matrix parameter.
+        name: String,
+        /// The zero-based index of the failing pivot.
+        pivot: usize,
+        /// The value under the square root at that pivot.
+        value: f64,
+        /// `pivot + 1`, the size of the leading block that fails.
+        size: usize,
+    },
+    /// Two inputs whose lengths must agree do not.
+    #[error("`{name}` has length {actual} but must have length {expected} ({reason})")]
+    LengthMismatch {
+        /// The parameter with the wrong length.
+        name: String,
+        /// The length it must have.
+        expected: usize,
+        /// The length it has.
+        actual: usize,
+        /// Why the lengths are tied.
+        reason: String,
+    },
+    /// A batch of chains with no chains in it.
+    #[error("`{name}` holds no chains: a batch needs at least one row")]
+    EmptyBatch {
+        /// The batch parameter.
+        name: String,
+    },
+    /// An initial state with a NaN or infinite coordinate.
+    #[error("initial state of chain {chain} is not finite: coordinate {dim} is {value}")]
+    NonFiniteState {
+        /// The chain (row) index.
+        chain: usize,
+        /// The coordinate (column) index.
+        dim: usize,
+        /// The offending value.
+        value: f64,
+    },
+}
+
+impl Error {
+    /// Builds an [`Error::InvalidParameter`].
+    pub fn invalid(
+        name: impl Into<String>,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidParameter {
+            name: name.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with the library's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,80 @@
+//! The floating-point element types the library works with.
+
+use dfdx::dtypes::Dtype;
+use rand::Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point element type usable in energies and samplers: `f32` or `f64`.
+///
+/// The trait is sealed; it collects what the library needs from a dtype in one bound:
+/// dfdx's [`Dtype`], the [`num_traits::Float`] functions, conversion from and to `f64`,
+/// and standard normal draws.
+///
+/// ```
+/// use ebm_core::Real;
+/// fn half<E: Real>(x: E) -> E {
+///     x * E::of(0.5)
+/// }
+/// assert_eq!(half(3.0f32), 1.5);
+/// assert_eq!(half(3.0f64), 1.5);
+/// ```
+pub trait Real:
+    Dtype
+    + num_traits::Float
+    + std::fmt::Display
+    + std::fmt::LowerExp
+    + std::iter::Sum
+    + Send
+    + Sync
+    + sealed::Sealed
+{
+    /// A short name of the type, `"f32"` or `"f64"`.
+    const NAME: &'static str;
+
+    /// Converts an `f64` to this type (rounding to nearest for `f32`).
+    fn of(value: f64) -> Self;
+
+    /// Converts to `f64` exactly.
+    fn to_f64(self) -> f64;
+
+    /// Draws one standard normal variate with `rng`.
+    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
+}
+
+impl Real for f32 {
+    const NAME: &'static str = "f32";
+    #[inline]
+    fn of(value: f64) -> Self {
+        value as f32
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline]
+    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        <StandardNormal as Distribution<f32>>::sample(&StandardNormal, rng)
+    }
+}
+
+impl Real for f64 {
+    const NAME: &'static str = "f64";
+    #[inline]
+    fn of(value: f64) -> Self {
+        value
+    }
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline]
+    fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
+        <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)
+    }
+}
