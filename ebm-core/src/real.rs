@@ -41,7 +41,7 @@ pub trait Real:
     fn of(value: f64) -> Self;
 
     /// Converts to `f64` exactly.
-    fn to_f64(self) -> f64;
+    fn as_f64(self) -> f64;
 
     /// Draws one standard normal variate with `rng`.
     fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
@@ -54,7 +54,7 @@ impl Real for f32 {
         value as f32
     }
     #[inline]
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self as f64
     }
     #[inline]
@@ -70,7 +70,7 @@ impl Real for f64 {
         value
     }
     #[inline]
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self
     }
     #[inline]

@@ -1,0 +1,1 @@
+//! MCMC convergence diagnostics (in progress).

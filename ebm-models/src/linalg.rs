@@ -1,0 +1,134 @@
+//! Dense symmetric positive-definite helpers in `f64` for model constructors.
+
+use ebm_core::{Error, Result};
+
+/// Relative tolerance for accepting a matrix as symmetric.
+pub const SYMMETRY_TOLERANCE: f64 = 1e-6;
+
+/// Checks that the row-major `d x d` matrix `a` is finite and symmetric within
+/// [`SYMMETRY_TOLERANCE`] (relative), and returns its symmetric part.
+pub fn symmetric_part(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
+    ebm_core::check::all_finite(name, a)?;
+    let mut s = a.to_vec();
+    for i in 0..d {
+        for j in (i + 1)..d {
+            let (u, l) = (a[i * d + j], a[j * d + i]);
+            let scale = u.abs().max(l.abs());
+            let rel = if scale > 0.0 {
+                (u - l).abs() / scale
+            } else {
+                0.0
+            };
+            if rel > SYMMETRY_TOLERANCE {
+                return Err(Error::NotSymmetric {
+                    name: name.to_string(),
+                    row: i,
+                    col: j,
+                    upper: u,
+                    lower: l,
+                    relative_difference: rel,
+                    tolerance: SYMMETRY_TOLERANCE,
+                });
+            }
+            let m = 0.5 * (u + l);
+            s[i * d + j] = m;
+            s[j * d + i] = m;
+        }
+    }
+    Ok(s)
+}
+
+/// The lower Cholesky factor of the symmetric `d x d` matrix `a` (row-major), or
+/// [`Error::NotPositiveDefinite`] naming the pivot where it breaks down.
+pub fn cholesky(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
+    let mut l = vec![0.0; d * d];
+    for j in 0..d {
+        let mut diag = a[j * d + j];
+        for k in 0..j {
+            diag -= l[j * d + k] * l[j * d + k];
+        }
+        // Relative to the original diagonal, so a numerically singular matrix is caught too.
+        let floor = a[j * d + j].abs() * 1e-14;
+        if !(diag > floor) || !diag.is_finite() {
+            return Err(Error::NotPositiveDefinite {
+                name: name.to_string(),
+                pivot: j,
+                value: diag,
+                size: j + 1,
+            });
+        }
+        let ljj = diag.sqrt();
+        l[j * d + j] = ljj;
+        for i in (j + 1)..d {
+            let mut v = a[i * d + j];
+            for k in 0..j {
+                v -= l[i * d + k] * l[j * d + k];
+            }
+            l[i * d + j] = v / ljj;
+        }
+    }
+    Ok(l)
+}
+
+/// The inverse of `L L^T` from its lower Cholesky factor `l` (row-major, `d x d`).
+pub fn inverse_from_cholesky(l: &[f64], d: usize) -> Vec<f64> {
+    // Solve L L^T X = I column by column.
+    let mut inv = vec![0.0; d * d];
+    let mut y = vec![0.0; d];
+    for c in 0..d {
+        for i in 0..d {
+            let mut v = if i == c { 1.0 } else { 0.0 };
+            for k in 0..i {
+                v -= l[i * d + k] * y[k];
+            }
+            y[i] = v / l[i * d + i];
+        }
+        for i in (0..d).rev() {
+            let mut v = y[i];
+            for k in (i + 1)..d {
+                v -= l[k * d + i] * inv[k * d + c];
+            }
+            inv[i * d + c] = v / l[i * d + i];
+        }
+    }
+    // Symmetrise away rounding.
+    for i in 0..d {
+        for j in (i + 1)..d {
+            let m = 0.5 * (inv[i * d + j] + inv[j * d + i]);
+            inv[i * d + j] = m;
+            inv[j * d + i] = m;
+        }
+    }
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inverse_times_matrix_is_identity() {
+        let a = [4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 2.0];
+        let l = cholesky("a", &a, 3).unwrap();
+        let inv = inverse_from_cholesky(&l, 3);
+        for i in 0..3 {
+            for j in 0..3 {
+                let v: f64 = (0..3).map(|k| a[i * 3 + k] * inv[k * 3 + j]).sum();
+                let expect = if i == j { 1.0 } else { 0.0 };
+                assert!((v - expect).abs() < 1e-12, "({i},{j}) = {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn cholesky_reports_the_failing_pivot() {
+        // Leading 1x1 block is fine, the 2x2 block has determinant 1 - 4 < 0.
+        let a = [1.0, 2.0, 2.0, 1.0];
+        match cholesky("cov", &a, 2) {
+            Err(Error::NotPositiveDefinite { pivot, size, .. }) => {
+                assert_eq!((pivot, size), (1, 2));
+            }
+            other => panic!("expected NotPositiveDefinite, got {other:?}"),
+        }
+    }
+}
