@@ -7,7 +7,8 @@ use dfdx::prelude::*;
 ///
 /// `D` is part of the type, so a point of the wrong dimension does not compile; the number of chains is
 /// chosen at run time.
-pub type Batch<const D: usize, E = f32, Dev = Cpu, T = NoneTape> = Tensor<(usize, Const<D>), E, Dev, T>;
+pub type Batch<const D: usize, E = f32, Dev = Cpu, T = NoneTape> =
+    Tensor<(usize, Const<D>), E, Dev, T>;
 
 /// One energy per chain: shape `(n_chains,)`.
 pub type Energies<E = f32, Dev = Cpu, T = NoneTape> = Tensor<(usize,), E, Dev, T>;
@@ -89,7 +90,9 @@ where
     (values, grads.get(x))
 }
 
-impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized> Energy<D, E, Dev> for &M {
+impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized> Energy<D, E, Dev>
+    for &M
+{
     fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
         (**self).energy(x)
     }

@@ -86,6 +86,30 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// A chain of an unadjusted sampler left the finite range (its step size is too large for the energy).
+    #[error(
+        "chain {chain} diverged at step {step}: coordinate {dim} became {value}; lower the step size"
+    )]
+    Diverged {
+        /// The chain (row) index.
+        chain: usize,
+        /// The step (from 1) after which the state was not finite.
+        step: usize,
+        /// The coordinate index.
+        dim: usize,
+        /// The offending value.
+        value: f64,
+    },
+    /// A model returned energies or gradients for a different number of chains than it was given.
+    #[error("the model returned {what} for {actual} chains but was given {expected}")]
+    ModelShape {
+        /// `"energies"` or `"gradients"`.
+        what: String,
+        /// The number of chains in the batch.
+        expected: usize,
+        /// The number of rows the model returned.
+        actual: usize,
+    },
 }
 
 impl Error {

@@ -33,6 +33,7 @@
 pub mod check;
 pub mod energy;
 pub mod error;
+pub mod linalg;
 pub mod ops;
 pub mod real;
 

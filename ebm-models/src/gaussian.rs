@@ -1,6 +1,6 @@
 //! The multivariate Gaussian energy.
 
-use crate::linalg;
+use ebm_core::linalg;
 use ebm_core::prelude::*;
 
 /// A multivariate Gaussian `N(mean, cov)` as an energy: `E(x) = (x - mean)^T P (x - mean) / 2` with

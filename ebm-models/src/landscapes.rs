@@ -182,8 +182,8 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Rastrigin<E>
     fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
         let two_pi = E::of(std::f64::consts::TAU);
         let phase = x.clone() * two_pi;
-        let energy = row_sum(x.clone().square() - phase.clone().cos() * self.a)
-            + self.a * E::of(D as f64);
+        let energy =
+            row_sum(x.clone().square() - phase.clone().cos() * self.a) + self.a * E::of(D as f64);
         let grad = x.clone() * E::of(2.0) + phase.sin() * (two_pi * self.a);
         (energy, grad)
     }
@@ -328,11 +328,7 @@ impl<E: Real> Default for Ackley<E> {
 
 impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Ackley<E> {
     fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
-        let radius = x
-            .retaped::<T>()
-            .square()
-            .mean::<(usize,), Axis<1>>()
-            .sqrt();
+        let radius = x.retaped::<T>().square().mean::<(usize,), Axis<1>>().sqrt();
         let well = (radius * (-self.b)).exp() * (-self.a);
         let ripple = (x * self.c).cos().mean::<(usize,), Axis<1>>().exp();
         (well - ripple) + (self.a + E::of(std::f64::consts::E))

@@ -35,7 +35,6 @@
 
 mod gaussian;
 mod landscapes;
-mod linalg;
 mod mixture;
 
 pub use gaussian::GaussianModel;

@@ -54,10 +54,16 @@ where
     let (e_cf, g_cf) = m64.energy_and_gradient(&x64);
     let g_only = m64.gradient(&x64).as_vec();
     for (a, b) in e_ad.as_vec().iter().zip(e_cf.as_vec()) {
-        assert!((a - b).abs() <= 1e-12 * (1.0 + a.abs()), "f64 energy {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+            "f64 energy {a} vs {b}"
+        );
     }
     for ((a, b), c) in g_ad.as_vec().iter().zip(g_cf.as_vec()).zip(g_only) {
-        assert!((a - b).abs() <= 1e-10 * (1.0 + a.abs()), "f64 grad {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-10 * (1.0 + a.abs()),
+            "f64 grad {a} vs {b}"
+        );
         assert_eq!(b, c, "gradient() disagrees with energy_and_gradient()");
     }
     let rows32: Vec<[f32; D]> = rows.iter().map(|r| r.map(|v| v as f32)).collect();
@@ -65,10 +71,16 @@ where
     let (e_ad, g_ad) = autodiff_energy_and_gradient(m32, &x32);
     let (e_cf, g_cf) = m32.energy_and_gradient(&x32);
     for (a, b) in e_ad.as_vec().iter().zip(e_cf.as_vec()) {
-        assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "f32 energy {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+            "f32 energy {a} vs {b}"
+        );
     }
     for (a, b) in g_ad.as_vec().iter().zip(g_cf.as_vec()) {
-        assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "f32 grad {a} vs {b}");
+        assert!(
+            (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+            "f32 grad {a} vs {b}"
+        );
     }
 }
 
@@ -77,16 +89,20 @@ fn point<const D: usize>(lo: f64, hi: f64) -> impl Strategy<Value = [f64; D]> {
 }
 
 fn spd3() -> impl Strategy<Value = ([f64; 3], [[f64; 3]; 3])> {
-    (point::<3>(-2.0, 2.0), proptest::array::uniform::<_, 9>(-1.0f64..1.0)).prop_map(|(m, a)| {
-        let mut cov = [[0.0; 3]; 3];
-        for i in 0..3 {
-            for j in 0..3 {
-                cov[i][j] = (0..3).map(|k| a[i * 3 + k] * a[j * 3 + k]).sum::<f64>();
+    (
+        point::<3>(-2.0, 2.0),
+        proptest::array::uniform::<_, 9>(-1.0f64..1.0),
+    )
+        .prop_map(|(m, a)| {
+            let mut cov = [[0.0; 3]; 3];
+            for i in 0..3 {
+                for j in 0..3 {
+                    cov[i][j] = (0..3).map(|k| a[i * 3 + k] * a[j * 3 + k]).sum::<f64>();
+                }
+                cov[i][i] += 0.3;
             }
-            cov[i][i] += 0.3;
-        }
-        (m, cov)
-    })
+            (m, cov)
+        })
 }
 
 fn to_f32<const D: usize>(a: [[f64; D]; D]) -> [[f32; D]; D] {
@@ -183,11 +199,24 @@ fn known_minima_have_zero_energy_and_gradient() {
     let dev = Cpu::default();
     let himmelblau: Batch<2, f64> = batch(
         &dev,
-        &[[3.0, 2.0], [-2.805118, 3.131312], [-3.779310, -3.283186], [3.584428, -1.848126]],
+        &[
+            [3.0, 2.0],
+            [-2.805118, 3.131312],
+            [-3.779310, -3.283186],
+            [3.584428, -1.848126],
+        ],
     );
     let (e, g) = Himmelblau.energy_and_gradient(&himmelblau);
-    assert!(e.as_vec().iter().all(|v| v.abs() < 1e-9), "{:?}", e.as_vec());
-    assert!(g.as_vec().iter().all(|v| v.abs() < 1e-4), "{:?}", g.as_vec());
+    assert!(
+        e.as_vec().iter().all(|v| v.abs() < 1e-9),
+        "{:?}",
+        e.as_vec()
+    );
+    assert!(
+        g.as_vec().iter().all(|v| v.abs() < 1e-4),
+        "{:?}",
+        g.as_vec()
+    );
     let wells: Batch<2, f64> = batch(&dev, &[[1.0, -1.0]]);
     assert_eq!(DoubleWell::default().energy(wells).as_vec(), vec![0.0]);
 }

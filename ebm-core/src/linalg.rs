@@ -1,14 +1,26 @@
-//! Dense symmetric positive-definite helpers in `f64` for model constructors.
+//! Small dense symmetric positive-definite helpers in `f64`, for model constructors and for exact
+//! moments in tests and examples. Matrices are row-major slices of length `d * d`.
 
-use ebm_core::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Relative tolerance for accepting a matrix as symmetric.
 pub const SYMMETRY_TOLERANCE: f64 = 1e-6;
 
 /// Checks that the row-major `d x d` matrix `a` is finite and symmetric within
 /// [`SYMMETRY_TOLERANCE`] (relative), and returns its symmetric part.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for a non-finite entry (named `name[i]`, flat index),
+/// [`Error::NotSymmetric`] for a mismatched pair.
+///
+/// ```
+/// let s = ebm_core::linalg::symmetric_part("a", &[1.0, 2.0, 2.0, 5.0], 2)?;
+/// assert_eq!(s, vec![1.0, 2.0, 2.0, 5.0]);
+/// assert!(ebm_core::linalg::symmetric_part("a", &[1.0, 2.0, 3.0, 5.0], 2).is_err());
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
 pub fn symmetric_part(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
-    ebm_core::check::all_finite(name, a)?;
+    crate::check::all_finite(name, a)?;
     let mut s = a.to_vec();
     for i in 0..d {
         for j in (i + 1)..d {
@@ -39,7 +51,14 @@ pub fn symmetric_part(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
 }
 
 /// The lower Cholesky factor of the symmetric `d x d` matrix `a` (row-major), or
-/// [`Error::NotPositiveDefinite`] naming the pivot where it breaks down.
+/// [`Error::NotPositiveDefinite`] naming the pivot where it breaks down (a pivot at or below
+/// `1e-14` times its diagonal entry counts as a breakdown, so numerically singular matrices are caught).
+///
+/// ```
+/// let l = ebm_core::linalg::cholesky("a", &[4.0, 2.0, 2.0, 5.0], 2)?;
+/// assert_eq!(l, vec![2.0, 0.0, 1.0, 2.0]);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
 pub fn cholesky(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
     let mut l = vec![0.0; d * d];
     for j in 0..d {
@@ -49,7 +68,7 @@ pub fn cholesky(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
         }
         // Relative to the original diagonal, so a numerically singular matrix is caught too.
         let floor = a[j * d + j].abs() * 1e-14;
-        if !(diag > floor) || !diag.is_finite() {
+        if diag.is_nan() || diag <= floor || !diag.is_finite() {
             return Err(Error::NotPositiveDefinite {
                 name: name.to_string(),
                 pivot: j,
@@ -70,7 +89,14 @@ pub fn cholesky(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
     Ok(l)
 }
 
-/// The inverse of `L L^T` from its lower Cholesky factor `l` (row-major, `d x d`).
+/// The inverse of `L L^T` from its lower Cholesky factor `l` (row-major, `d x d`), symmetrised.
+///
+/// ```
+/// use ebm_core::linalg::{cholesky, inverse_from_cholesky};
+/// let inv = inverse_from_cholesky(&cholesky("a", &[4.0, 0.0, 0.0, 16.0], 2)?, 2);
+/// assert_eq!(inv, vec![0.25, 0.0, 0.0, 0.0625]);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
 pub fn inverse_from_cholesky(l: &[f64], d: usize) -> Vec<f64> {
     // Solve L L^T X = I column by column.
     let mut inv = vec![0.0; d * d];
@@ -100,6 +126,15 @@ pub fn inverse_from_cholesky(l: &[f64], d: usize) -> Vec<f64> {
         }
     }
     inv
+}
+
+/// The inverse of a symmetric positive-definite matrix, through [`symmetric_part`] and [`cholesky`].
+///
+/// # Errors
+/// As [`symmetric_part`] and [`cholesky`].
+pub fn spd_inverse(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
+    let s = symmetric_part(name, a, d)?;
+    Ok(inverse_from_cholesky(&cholesky(name, &s, d)?, d))
 }
 
 #[cfg(test)]

@@ -1,0 +1,253 @@
+//! Unadjusted Langevin dynamics.
+
+use crate::chains::{chain_rngs, initial_state, read_rows, PARALLEL_MIN_ELEMENTS};
+use crate::output::{SampleOutput, StepDiagnostics, Trajectory};
+use crate::{RunOptions, Sampler};
+use ebm_core::prelude::*;
+use ebm_core::{check, linalg};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+/// Unadjusted Langevin dynamics (ULA) with step size `h` and noise scale `s`.
+///
+/// One step moves every chain independently by
+///
+/// ```text
+/// x <- x - h * grad E(x) + s * sqrt(2 h) * xi,     xi ~ N(0, I)
+/// ```
+///
+/// In the limit of small `h` the chains' stationary density is proportional to `exp(-E(x) / s^2)`: the
+/// target at temperature `T = s^2`. So `noise_scale = 1` samples `exp(-E)` itself, while the guide's
+/// `noise_scale = 0.1` samples the much narrower `exp(-E / 0.01)` (for a Gaussian model, covariance
+/// `0.01 * cov`). The guide writes the same rule as `x - (eps^2 / 2) grad E + eps w`, which is this one
+/// with `s = 1` and `eps = sqrt(2 h)`.
+///
+/// At a finite step the chain is biased (there is no Metropolis correction): for a Gaussian energy with
+/// precision `P` its exact stationary covariance `S` solves `S = B S B + 2 h s^2 I` with `B = I - h P`,
+/// that is `S = 2 s^2 (2P - h P^2)^-1`, a relative excess of about `h * lambda / 2` along an eigenvalue
+/// `lambda` of `P` ([`LangevinDynamics::gaussian_stationary_covariance`] computes it). The chain is
+/// stable only for `h * lambda_max < 2`; a chain that leaves the finite range stops the run with
+/// [`Error::Diverged`].
+///
+/// Randomness: chain `c` draws its noise from its own ChaCha8 stream (`seed_from_u64(seed)`, stream
+/// `c`), `D` standard normals per step in coordinate order, so results do not depend on the number of
+/// threads the chains are spread over.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::GaussianModel;
+/// use ebm_samplers::{LangevinDynamics, RunOptions, Sampler};
+///
+/// let dev = Cpu::default();
+/// let model = GaussianModel::new(&dev, [1.0f32, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
+/// let sampler = LangevinDynamics::new(0.1, 1.0)?;
+/// let x0: Batch<2> = dev.sample_normal_like(&(500, Const::<2>));
+/// let out = sampler.run(&model, &x0, &RunOptions::new(200).seed(1).trajectory(50).diagnostics(true))?;
+/// assert_eq!(out.trajectory.unwrap().shape(), [500, 4, 2]);
+/// let mean = out.diagnostics.unwrap().mean()[199];
+/// assert!((mean[0] - 1.0).abs() < 0.2 && (mean[1] + 1.0).abs() < 0.2);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LangevinDynamics {
+    step_size: f64,
+    noise_scale: f64,
+}
+
+impl LangevinDynamics {
+    /// A Langevin sampler with step size `h = step_size` and noise scale `s = noise_scale`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `step_size` is finite and greater than 0 and `noise_scale`
+    /// is finite and at least 0 (`0` turns the sampler into gradient descent).
+    pub fn new(step_size: f64, noise_scale: f64) -> Result<Self> {
+        check::positive("step_size", step_size)?;
+        check::non_negative("noise_scale", noise_scale)?;
+        Ok(Self {
+            step_size,
+            noise_scale,
+        })
+    }
+
+    /// The step size `h`.
+    pub fn step_size(&self) -> f64 {
+        self.step_size
+    }
+
+    /// The noise scale `s`.
+    pub fn noise_scale(&self) -> f64 {
+        self.noise_scale
+    }
+
+    /// The temperature `T = s^2` of the density the chains target, `exp(-E / T)`.
+    pub fn temperature(&self) -> f64 {
+        self.noise_scale * self.noise_scale
+    }
+
+    /// The exact stationary covariance of this sampler's discretised chain on a Gaussian energy with
+    /// precision `precision` (row-major `d x d`): `S = 2 s^2 (2P - h P^2)^-1`, the solution of
+    /// `S = B S B + 2 h s^2 I`, `B = I - h P`. Its stationary mean is the Gaussian's mean.
+    ///
+    /// # Errors
+    /// The errors of [`linalg::spd_inverse`] when `precision` is not symmetric positive definite, and
+    /// [`Error::InvalidParameter`] naming `step_size` when `h * lambda_max(P) >= 2`, where the chain has
+    /// no stationary distribution.
+    ///
+    /// ```
+    /// use ebm_samplers::LangevinDynamics;
+    /// // One dimension, P = 1: S = 2 s^2 / (2 - h).
+    /// let s = LangevinDynamics::new(0.1, 1.0)?.gaussian_stationary_covariance(&[1.0], 1)?;
+    /// assert!((s[0] - 2.0 / 1.9).abs() < 1e-12);
+    /// # Ok::<(), ebm_core::Error>(())
+    /// ```
+    pub fn gaussian_stationary_covariance(&self, precision: &[f64], d: usize) -> Result<Vec<f64>> {
+        if precision.len() != d * d {
+            return Err(Error::LengthMismatch {
+                name: "precision".into(),
+                expected: d * d,
+                actual: precision.len(),
+                reason: format!("a {d}x{d} matrix, row-major"),
+            });
+        }
+        let p = linalg::symmetric_part("precision", precision, d)?;
+        linalg::cholesky("precision", &p, d)?;
+        let h = self.step_size;
+        // M = 2P - h P^2 = P (2I - hP) is positive definite exactly when h * lambda_max < 2.
+        let mut m = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                let pp: f64 = (0..d).map(|k| p[i * d + k] * p[k * d + j]).sum();
+                m[i * d + j] = 2.0 * p[i * d + j] - h * pp;
+            }
+        }
+        let inv = linalg::cholesky("2P - hP^2", &m, d)
+            .map(|l| linalg::inverse_from_cholesky(&l, d))
+            .map_err(|_| {
+                Error::invalid(
+                    "step_size",
+                    h,
+                    "step_size * (largest eigenvalue of the precision) must be below 2 for the chain \
+                     to have a stationary distribution",
+                )
+            })?;
+        let t2 = 2.0 * self.temperature();
+        Ok(inv.into_iter().map(|v| t2 * v).collect())
+    }
+}
+
+fn update_chain<E: Real>(x: &mut [E], g: &[E], rng: &mut ChaCha8Rng, h: E, sigma: E, noisy: bool) {
+    if noisy {
+        for (xi, &gi) in x.iter_mut().zip(g) {
+            *xi = *xi - h * gi + sigma * E::standard_normal(rng);
+        }
+    } else {
+        for (xi, &gi) in x.iter_mut().zip(g) {
+            *xi -= h * gi;
+        }
+    }
+}
+
+/// One Langevin step for every chain of the host state `x` with gradients `g`.
+fn langevin_update<const D: usize, E: Real>(
+    x: &mut [E],
+    g: &[E],
+    rngs: &mut [ChaCha8Rng],
+    h: E,
+    sigma: E,
+    noisy: bool,
+) {
+    if D == 0 {
+        return;
+    }
+    if x.len() >= PARALLEL_MIN_ELEMENTS {
+        x.par_chunks_mut(D)
+            .zip(g.par_chunks(D))
+            .zip(rngs.par_iter_mut())
+            .for_each(|((xr, gr), rng)| update_chain(xr, gr, rng, h, sigma, noisy));
+    } else {
+        for ((xr, gr), rng) in x.chunks_mut(D).zip(g.chunks(D)).zip(rngs.iter_mut()) {
+            update_chain(xr, gr, rng, h, sigma, noisy);
+        }
+    }
+}
+
+/// The first non-finite coordinate of the host state, as `(chain, dim, value)`.
+pub(crate) fn first_non_finite<const D: usize, E: Real>(x: &[E]) -> Option<(usize, usize, f64)> {
+    x.iter()
+        .position(|v| !v.is_finite())
+        .map(|i| (i / D.max(1), i % D.max(1), x[i].as_f64()))
+}
+
+impl Sampler for LangevinDynamics {
+    fn run<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<SampleOutput<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        options.validate()?;
+        let mut x = initial_state(x0)?;
+        let n = x0.shape().0;
+        let h = E::of(self.step_size);
+        let sigma = E::of(self.noise_scale * (2.0 * self.step_size).sqrt());
+        let noisy = self.noise_scale > 0.0;
+        let mut rngs = chain_rngs(options.seed, n);
+        let mut state = x0.clone();
+        let mut grad = vec![E::zero(); n * D];
+        let mut energies = vec![E::zero(); if options.diagnostics { n } else { 0 }];
+        let mut trajectory = options
+            .thin
+            .map(|thin| Trajectory::new(n, options.n_kept(), thin));
+        let mut diagnostics = options
+            .diagnostics
+            .then(|| StepDiagnostics::with_capacity(options.n_steps));
+
+        for step in 0..options.n_steps {
+            match diagnostics.as_mut() {
+                Some(diag) => {
+                    let (e, g) = model.energy_and_gradient(&state);
+                    read_rows("energies", &e, n, &mut energies)?;
+                    read_rows("gradients", &g, n, &mut grad)?;
+                    if step > 0 {
+                        diag.record_energy(&energies);
+                    }
+                }
+                None => read_rows("gradients", &model.gradient(&state), n, &mut grad)?,
+            }
+            langevin_update::<D, E>(&mut x, &grad, &mut rngs, h, sigma, noisy);
+            if let Some((chain, dim, value)) = first_non_finite::<D, E>(&x) {
+                return Err(Error::Diverged {
+                    chain,
+                    step: step + 1,
+                    dim,
+                    value,
+                });
+            }
+            state.copy_from(&x);
+            if let Some(diag) = diagnostics.as_mut() {
+                diag.record_moments(&x);
+            }
+            if let (Some(traj), Some(thin)) = (trajectory.as_mut(), options.thin) {
+                if (step + 1) % thin == 0 {
+                    traj.record((step + 1) / thin - 1, &x);
+                }
+            }
+        }
+        if let Some(diag) = diagnostics.as_mut() {
+            if options.n_steps > 0 {
+                read_rows("energies", &model.energy(state.clone()), n, &mut energies)?;
+                diag.record_energy(&energies);
+            }
+        }
+        Ok(SampleOutput {
+            samples: state,
+            trajectory,
+            diagnostics,
+        })
+    }
+}

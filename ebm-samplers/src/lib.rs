@@ -1,0 +1,89 @@
+//! # ebm-samplers
+//!
+//! Batched MCMC samplers for any [`ebm_core::Energy`]: every row of the initial batch is an
+//! independent chain, moved in lock-step. A run returns the final particles and, on request, the
+//! trajectory (thinned) and per-step diagnostics.
+//!
+//! - [`LangevinDynamics`]: unadjusted Langevin dynamics, `x <- x - h grad E + s sqrt(2h) xi`.
+//!
+//! ```
+//! use ebm_core::prelude::*;
+//! use ebm_models::GaussianModel;
+//! use ebm_samplers::prelude::*;
+//!
+//! let dev = Cpu::default();
+//! let model = GaussianModel::new(&dev, [1.0f32, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
+//! let sampler = LangevinDynamics::new(0.1, 0.1)?;
+//! let x0: Batch<2> = dev.sample_normal_like(&(1000, Const::<2>));
+//! let samples = sampler.sample(&model, &x0, 100, 42)?;
+//! assert_eq!(samples.shape().0, 1000);
+//! # Ok::<(), ebm_core::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod chains;
+mod langevin;
+mod options;
+mod output;
+
+pub use langevin::LangevinDynamics;
+pub use options::RunOptions;
+pub use output::{SampleOutput, StepDiagnostics, Trajectory};
+
+use ebm_core::prelude::*;
+
+/// A batched MCMC sampler.
+pub trait Sampler {
+    /// Runs `options.n_steps` steps from the initial particles `x0` (one chain per row).
+    ///
+    /// # Errors
+    /// - [`Error::EmptyBatch`] when `x0` has no rows;
+    /// - [`Error::NonFiniteState`] when an initial coordinate is NaN or infinite (naming the chain);
+    /// - [`Error::InvalidParameter`] for invalid options;
+    /// - [`Error::Diverged`] when a chain of an unadjusted sampler leaves the finite range;
+    /// - [`Error::ModelShape`] when the model returns a result for the wrong number of chains.
+    fn run<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<SampleOutput<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized;
+
+    /// Runs `n_steps` steps from `x0` with `seed` and returns only the final particles.
+    ///
+    /// # Errors
+    /// As [`Sampler::run`].
+    fn sample<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        n_steps: usize,
+        seed: u64,
+    ) -> Result<Batch<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        Ok(self
+            .run(model, x0, &RunOptions::new(n_steps).seed(seed))?
+            .samples)
+    }
+}
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+/// The sampler names most programs need.
+pub mod prelude {
+    pub use crate::{
+        LangevinDynamics, RunOptions, SampleOutput, Sampler, StepDiagnostics, Trajectory,
+    };
+}

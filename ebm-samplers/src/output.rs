@@ -1,0 +1,172 @@
+//! What a run returns: final particles, the optional trajectory and per-step diagnostics.
+
+use ebm_core::prelude::*;
+
+/// The result of a run: the final particles and whatever [`RunOptions`](crate::RunOptions) asked to record.
+#[derive(Debug, Clone)]
+pub struct SampleOutput<const D: usize, E: Real, Dev: Device<E>> {
+    /// The particles after the last step, shape `(n_chains, D)`, on the device of the initial particles.
+    pub samples: Batch<D, E, Dev>,
+    /// The kept states, when a trajectory was requested.
+    pub trajectory: Option<Trajectory<D, E>>,
+    /// Per-step statistics, when diagnostics were requested.
+    pub diagnostics: Option<StepDiagnostics<D, E>>,
+}
+
+/// The states kept during a run, in host memory, laid out `[chain][kept][dim]`.
+///
+/// With thinning interval `thin`, the state after step `k * thin` is kept for `k = 1 ..= n_steps / thin`;
+/// the initial state is not included. Shape: `[n_chains, n_kept, D]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trajectory<const D: usize, E> {
+    data: Vec<E>,
+    n_chains: usize,
+    n_kept: usize,
+    thin: usize,
+}
+
+impl<const D: usize, E: Real> Trajectory<D, E> {
+    pub(crate) fn new(n_chains: usize, n_kept: usize, thin: usize) -> Self {
+        Self {
+            data: vec![E::zero(); n_chains * n_kept * D],
+            n_chains,
+            n_kept,
+            thin,
+        }
+    }
+
+    /// Stores the batch `x` (row-major `(n_chains, D)`) as kept state `k`.
+    pub(crate) fn record(&mut self, k: usize, x: &[E]) {
+        for (c, row) in x.chunks_exact(D).enumerate() {
+            let at = (c * self.n_kept + k) * D;
+            self.data[at..at + D].copy_from_slice(row);
+        }
+    }
+
+    /// `[n_chains, n_kept, D]`.
+    pub fn shape(&self) -> [usize; 3] {
+        [self.n_chains, self.n_kept, D]
+    }
+
+    /// The number of chains.
+    pub fn n_chains(&self) -> usize {
+        self.n_chains
+    }
+
+    /// The number of kept states per chain.
+    pub fn n_kept(&self) -> usize {
+        self.n_kept
+    }
+
+    /// The thinning interval: kept state `k` (from 0) is the state after step `(k + 1) * thin`.
+    pub fn thin(&self) -> usize {
+        self.thin
+    }
+
+    /// All kept states, `[chain][kept][dim]` row-major.
+    pub fn as_slice(&self) -> &[E] {
+        &self.data
+    }
+
+    /// The kept states of one chain, `[kept][dim]` row-major, or `None` past the last chain.
+    pub fn chain(&self, chain: usize) -> Option<&[E]> {
+        let len = self.n_kept * D;
+        self.data.get(chain * len..(chain + 1) * len)
+    }
+
+    /// Kept state `k` of `chain`, or `None` when either is out of range.
+    pub fn point(&self, chain: usize, k: usize) -> Option<&[E; D]> {
+        if chain >= self.n_chains || k >= self.n_kept {
+            return None;
+        }
+        let at = (chain * self.n_kept + k) * D;
+        self.data[at..at + D].try_into().ok()
+    }
+
+    /// Consumes the trajectory, returning its `[chain][kept][dim]` storage.
+    pub fn into_vec(self) -> Vec<E> {
+        self.data
+    }
+
+    /// The trajectory as a tensor of shape `(n_chains, n_kept, D)` on `dev`.
+    pub fn to_tensor<Dev: Device<E>>(&self, dev: &Dev) -> Tensor<(usize, usize, Const<D>), E, Dev> {
+        dev.tensor_from_vec(self.data.clone(), (self.n_chains, self.n_kept, Const::<D>))
+    }
+}
+
+/// Statistics across chains recorded after every step.
+///
+/// Entry `t` describes the particles after step `t + 1` (the initial state is not included):
+/// the across-chain mean and variance of each coordinate (the variance divides by `n_chains - 1`,
+/// and is 0 for a single chain) and the mean energy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepDiagnostics<const D: usize, E> {
+    pub(crate) mean: Vec<[E; D]>,
+    pub(crate) variance: Vec<[E; D]>,
+    pub(crate) mean_energy: Vec<E>,
+}
+
+impl<const D: usize, E: Real> StepDiagnostics<D, E> {
+    pub(crate) fn with_capacity(n_steps: usize) -> Self {
+        Self {
+            mean: Vec::with_capacity(n_steps),
+            variance: Vec::with_capacity(n_steps),
+            mean_energy: Vec::with_capacity(n_steps),
+        }
+    }
+
+    /// Appends the mean and variance of the batch `x` (row-major `(n_chains, D)`).
+    pub(crate) fn record_moments(&mut self, x: &[E]) {
+        let n = x.len() / D.max(1);
+        let mut mean = [E::zero(); D];
+        for row in x.chunks_exact(D) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        let inv_n = E::one() / E::of(n as f64);
+        for m in mean.iter_mut() {
+            *m *= inv_n;
+        }
+        let mut var = [E::zero(); D];
+        if n > 1 {
+            for row in x.chunks_exact(D) {
+                for ((s, &v), &m) in var.iter_mut().zip(row).zip(&mean) {
+                    *s += (v - m) * (v - m);
+                }
+            }
+            let inv = E::one() / E::of((n - 1) as f64);
+            for s in var.iter_mut() {
+                *s *= inv;
+            }
+        }
+        self.mean.push(mean);
+        self.variance.push(var);
+    }
+
+    pub(crate) fn record_energy(&mut self, energies: &[E]) {
+        let total: E = energies.iter().copied().sum();
+        self.mean_energy
+            .push(total / E::of(energies.len().max(1) as f64));
+    }
+
+    /// The number of recorded steps.
+    pub fn n_steps(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Across-chain mean of each coordinate, one entry per step.
+    pub fn mean(&self) -> &[[E; D]] {
+        &self.mean
+    }
+
+    /// Across-chain variance of each coordinate, one entry per step.
+    pub fn variance(&self) -> &[[E; D]] {
+        &self.variance
+    }
+
+    /// Mean energy over chains, one entry per step.
+    pub fn mean_energy(&self) -> &[E] {
+        &self.mean_energy
+    }
+}
