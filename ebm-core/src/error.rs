@@ -86,6 +86,17 @@ pub enum Error {
         /// The offending value.
         value: f64,
     },
+    /// A finite initial state whose energy or gradient is not finite: the chain starts where the target
+    /// has no density.
+    #[error("initial state of chain {chain} has a non-finite {what} ({value})")]
+    NonFiniteInitialEnergy {
+        /// The chain (row) index.
+        chain: usize,
+        /// `"energy"` or `"gradient"`.
+        what: String,
+        /// The offending value.
+        value: f64,
+    },
     /// A chain of an unadjusted sampler left the finite range (its step size is too large for the energy).
     #[error(
         "chain {chain} diverged at step {step}: coordinate {dim} became {value}; lower the step size"

@@ -248,6 +248,7 @@ impl Sampler for LangevinDynamics {
             samples: state,
             trajectory,
             diagnostics,
+            chain_stats: None,
         })
     }
 }

@@ -4,7 +4,12 @@
 //! independent chain, moved in lock-step. A run returns the final particles and, on request, the
 //! trajectory (thinned) and per-step diagnostics.
 //!
-//! - [`LangevinDynamics`]: unadjusted Langevin dynamics, `x <- x - h grad E + s sqrt(2h) xi`.
+//! - [`LangevinDynamics`]: unadjusted Langevin dynamics, `x <- x - h grad E + s sqrt(2h) xi`;
+//! - [`Mala`]: the same proposal with a Metropolis-Hastings correction, exact at any step size;
+//! - [`HamiltonianMonteCarlo`]: leapfrog trajectories with a Metropolis test and a mass matrix.
+//!
+//! The Metropolis-adjusted samplers reject proposals with a non-finite energy or gradient and count
+//! them as divergences ([`ChainStats`]); the chain keeps its last finite state.
 //!
 //! ```
 //! use ebm_core::prelude::*;
@@ -23,13 +28,20 @@
 #![warn(missing_docs)]
 
 mod chains;
+mod hmc;
 mod langevin;
+mod mala;
+mod mass;
+mod metropolis;
 mod options;
 mod output;
 
+pub use hmc::HamiltonianMonteCarlo;
 pub use langevin::LangevinDynamics;
+pub use mala::Mala;
+pub use mass::MassMatrix;
 pub use options::RunOptions;
-pub use output::{SampleOutput, StepDiagnostics, Trajectory};
+pub use output::{ChainStats, SampleOutput, StepDiagnostics, Trajectory};
 
 use ebm_core::prelude::*;
 
@@ -40,6 +52,9 @@ pub trait Sampler {
     /// # Errors
     /// - [`Error::EmptyBatch`] when `x0` has no rows;
     /// - [`Error::NonFiniteState`] when an initial coordinate is NaN or infinite (naming the chain);
+    /// - [`Error::NonFiniteInitialEnergy`] when a Metropolis-adjusted sampler starts a chain where the
+    ///   energy or its gradient is not finite;
+    /// - [`Error::LengthMismatch`] when an HMC mass matrix does not match the model's dimension;
     /// - [`Error::InvalidParameter`] for invalid options;
     /// - [`Error::Diverged`] when a chain of an unadjusted sampler leaves the finite range;
     /// - [`Error::ModelShape`] when the model returns a result for the wrong number of chains.
@@ -84,6 +99,7 @@ pub struct ReadmeDoctests;
 /// The sampler names most programs need.
 pub mod prelude {
     pub use crate::{
-        LangevinDynamics, RunOptions, SampleOutput, Sampler, StepDiagnostics, Trajectory,
+        ChainStats, HamiltonianMonteCarlo, LangevinDynamics, Mala, MassMatrix, RunOptions,
+        SampleOutput, Sampler, StepDiagnostics, Trajectory,
     };
 }

@@ -11,6 +11,37 @@ pub struct SampleOutput<const D: usize, E: Real, Dev: Device<E>> {
     pub trajectory: Option<Trajectory<D, E>>,
     /// Per-step statistics, when diagnostics were requested.
     pub diagnostics: Option<StepDiagnostics<D, E>>,
+    /// Per-chain acceptance rates and divergence counts, for samplers with a Metropolis test
+    /// (always recorded for them; `None` for unadjusted Langevin).
+    pub chain_stats: Option<ChainStats>,
+}
+
+/// Per-chain outcome of a Metropolis-adjusted run.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChainStats {
+    /// Fraction of steps whose proposal was accepted, per chain.
+    pub acceptance_rate: Vec<f64>,
+    /// Number of proposals with a non-finite energy, gradient or state, per chain. Each was rejected.
+    pub divergences: Vec<usize>,
+}
+
+impl ChainStats {
+    pub(crate) fn new(n_chains: usize) -> Self {
+        Self {
+            acceptance_rate: vec![0.0; n_chains],
+            divergences: vec![0; n_chains],
+        }
+    }
+
+    /// The acceptance rate averaged over chains.
+    pub fn mean_acceptance_rate(&self) -> f64 {
+        self.acceptance_rate.iter().sum::<f64>() / self.acceptance_rate.len().max(1) as f64
+    }
+
+    /// The total number of divergences over all chains.
+    pub fn total_divergences(&self) -> usize {
+        self.divergences.iter().sum()
+    }
 }
 
 /// The states kept during a run, in host memory, laid out `[chain][kept][dim]`.
@@ -98,12 +129,16 @@ impl<const D: usize, E: Real> Trajectory<D, E> {
 ///
 /// Entry `t` describes the particles after step `t + 1` (the initial state is not included):
 /// the across-chain mean and variance of each coordinate (the variance divides by `n_chains - 1`,
-/// and is 0 for a single chain) and the mean energy.
+/// and is 0 for a single chain) and the mean energy. Samplers with a Metropolis test also record the
+/// fraction of chains whose proposal was accepted and the mean absolute log acceptance ratio of the
+/// proposals (for HMC, the energy error `|H(proposal) - H(start)|`), over the non-divergent ones.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepDiagnostics<const D: usize, E> {
     pub(crate) mean: Vec<[E; D]>,
     pub(crate) variance: Vec<[E; D]>,
     pub(crate) mean_energy: Vec<E>,
+    pub(crate) acceptance_rate: Option<Vec<f64>>,
+    pub(crate) energy_error: Option<Vec<f64>>,
 }
 
 impl<const D: usize, E: Real> StepDiagnostics<D, E> {
@@ -112,7 +147,18 @@ impl<const D: usize, E: Real> StepDiagnostics<D, E> {
             mean: Vec::with_capacity(n_steps),
             variance: Vec::with_capacity(n_steps),
             mean_energy: Vec::with_capacity(n_steps),
+            acceptance_rate: None,
+            energy_error: None,
         }
+    }
+
+    pub(crate) fn record_acceptance(&mut self, accepted_fraction: f64, mean_abs_error: f64) {
+        self.acceptance_rate
+            .get_or_insert_with(Vec::new)
+            .push(accepted_fraction);
+        self.energy_error
+            .get_or_insert_with(Vec::new)
+            .push(mean_abs_error);
     }
 
     /// Appends the mean and variance of the batch `x` (row-major `(n_chains, D)`).
@@ -168,5 +214,25 @@ impl<const D: usize, E: Real> StepDiagnostics<D, E> {
     /// Mean energy over chains, one entry per step.
     pub fn mean_energy(&self) -> &[E] {
         &self.mean_energy
+    }
+
+    /// Fraction of chains whose proposal was accepted, one entry per step (`None` for samplers
+    /// without a Metropolis test).
+    pub fn acceptance_rate(&self) -> Option<&[f64]> {
+        self.acceptance_rate.as_deref()
+    }
+
+    /// The acceptance rate averaged over steps (and so over chains), the guide's
+    /// `diagnostics['acceptance_rate'].mean()`.
+    pub fn mean_acceptance_rate(&self) -> Option<f64> {
+        self.acceptance_rate
+            .as_ref()
+            .map(|a| a.iter().sum::<f64>() / a.len().max(1) as f64)
+    }
+
+    /// Mean `|log acceptance ratio|` of the non-divergent proposals, one entry per step (`NaN` when
+    /// every proposal of a step diverged; `None` for samplers without a Metropolis test).
+    pub fn energy_error(&self) -> Option<&[f64]> {
+        self.energy_error.as_deref()
     }
 }

@@ -69,3 +69,58 @@ pub fn standard_normal_batch<const D: usize>(n: usize, seed: u64) -> Batch<D, f6
 pub fn trace(a: &[f64], d: usize) -> f64 {
     (0..d).map(|i| a[i * d + i]).sum()
 }
+
+/// `n` exact draws (row-major) from `N(mean, cov)` with a fixed seed.
+pub fn gaussian_draws(mean: &[f64], cov: &[f64], n: usize, seed: u64) -> Vec<f64> {
+    use rand::SeedableRng;
+    let d = mean.len();
+    let l = ebm_core::linalg::cholesky("cov", cov, d).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(n * d);
+    let mut z = vec![0.0; d];
+    for _ in 0..n {
+        for v in z.iter_mut() {
+            *v = f64::standard_normal(&mut rng);
+        }
+        for i in 0..d {
+            out.push(mean[i] + (0..=i).map(|j| l[i * d + j] * z[j]).sum::<f64>());
+        }
+    }
+    out
+}
+
+/// Asserts that iid draws match a distribution's mean and covariance within `z` standard errors, with
+/// the standard errors estimated from the draws themselves (sd of each coordinate, and of each product
+/// of centred coordinates, over sqrt(n)): valid for any distribution with finite fourth moments.
+pub fn assert_moments_any(x: &[f64], d: usize, mu: &[f64], sigma: &[f64], z: f64, what: &str) {
+    let n = (x.len() / d) as f64;
+    let (mean, _) = moments(x, d);
+    for i in 0..d {
+        let se = (sigma[i * d + i] / n).sqrt();
+        assert!(
+            (mean[i] - mu[i]).abs() <= z * se,
+            "{what}: mean[{i}] = {} vs {} (se {se:e})",
+            mean[i],
+            mu[i]
+        );
+        for j in 0..d {
+            let prods: Vec<f64> = x
+                .chunks_exact(d)
+                .map(|r| (r[i] - mu[i]) * (r[j] - mu[j]))
+                .collect();
+            let m = prods.iter().sum::<f64>() / n;
+            let v = prods.iter().map(|p| (p - m) * (p - m)).sum::<f64>() / (n - 1.0);
+            let se = (v / n).sqrt();
+            assert!(
+                (m - sigma[i * d + j]).abs() <= z * se,
+                "{what}: cov[{i}][{j}] = {m} vs {} (se {se:e})",
+                sigma[i * d + j]
+            );
+        }
+    }
+}
+
+/// Batch from row-major host values.
+pub fn batch<const D: usize>(x: &[f64]) -> Batch<D, f64> {
+    Cpu::default().tensor_from_vec(x.to_vec(), (x.len() / D, Const::<D>))
+}
