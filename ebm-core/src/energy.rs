@@ -67,6 +67,79 @@ pub trait Energy<const D: usize, E: Real, Dev: Device<E>> {
     fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
         self.energy_and_gradient(x).1
     }
+
+    /// Closed-form energies and gradients straight from host memory: the fast path of CPU runs.
+    ///
+    /// `x` holds `n` points row-major (`n * D` values). An implementation writes one energy per point
+    /// into `energy` (length `n`) and the gradients into `grad` (length `n * D`), and returns `true`.
+    /// The default returns `false`: not available. Samplers whose batches live on dfdx's `Cpu` device
+    /// call this first and fall back to [`Energy::energy_and_gradient`] on tensors, so a model that
+    /// implements it must agree with its tensor methods; it skips the tensor allocations and copies
+    /// of the tensor path. [`host_rows`] helps with row-wise closed forms.
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        let _ = (x, energy, grad);
+        false
+    }
+}
+
+/// Whether the device type `Dev` is dfdx's `Cpu`, whose tensors live in host memory.
+pub fn is_cpu<Dev: 'static>() -> bool {
+    std::any::TypeId::of::<Dev>() == std::any::TypeId::of::<Cpu>()
+}
+
+/// Below this many coordinates, [`host_rows`] stays on the calling thread.
+const HOST_PARALLEL_MIN: usize = 16384;
+
+/// Applies a row-wise closed form to host buffers: `f(point, grad)` receives one point and its
+/// gradient slot (zeroed), writes the gradient and returns the energy. Large batches are split over
+/// rayon's threads; every row is computed the same way whatever the split.
+///
+/// ```
+/// let x = [1.0f64, 2.0, 3.0, 4.0];
+/// let (mut e, mut g) = ([0.0; 2], [0.0; 4]);
+/// ebm_core::energy::host_rows(&x, &mut e, &mut g, |p: &[f64; 2], g: &mut [f64; 2]| {
+///     g[0] = p[1];
+///     g[1] = p[0];
+///     p[0] * p[1]
+/// });
+/// assert_eq!((e, g), ([2.0, 12.0], [2.0, 1.0, 4.0, 3.0]));
+/// ```
+pub fn host_rows<const D: usize, E, F>(x: &[E], energy: &mut [E], grad: &mut [E], f: F)
+where
+    E: Real,
+    F: Fn(&[E; D], &mut [E; D]) -> E + Sync,
+{
+    use rayon::prelude::*;
+    if D == 0 {
+        let p = [E::zero(); D];
+        energy
+            .iter_mut()
+            .for_each(|e| *e = f(&p, &mut [E::zero(); D]));
+        return;
+    }
+    let row = |(p, (g, e)): (&[E], (&mut [E], &mut E))| {
+        let p: &[E; D] = p.try_into().expect("chunk has length D");
+        let g: &mut [E; D] = g.try_into().expect("chunk has length D");
+        g.iter_mut().for_each(|v| *v = E::zero());
+        *e = f(p, g);
+    };
+    if x.len() >= HOST_PARALLEL_MIN {
+        let chunk = 256;
+        x.par_chunks(chunk * D)
+            .zip(
+                grad.par_chunks_mut(chunk * D)
+                    .zip(energy.par_chunks_mut(chunk)),
+            )
+            .for_each(|(xc, (gc, ec))| {
+                xc.chunks_exact(D)
+                    .zip(gc.chunks_exact_mut(D).zip(ec.iter_mut()))
+                    .for_each(row)
+            });
+    } else {
+        x.chunks_exact(D)
+            .zip(grad.chunks_exact_mut(D).zip(energy.iter_mut()))
+            .for_each(row);
+    }
 }
 
 /// Energies and gradients of `model` at `x` by dfdx's reverse-mode autodiff through
@@ -102,6 +175,9 @@ impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized> Ene
     fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
         (**self).gradient(x)
     }
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        (**self).host_energy_and_gradient(x, energy, grad)
+    }
 }
 
 /// Evaluates a closed-form energy and gradient row by row on the host.
@@ -125,31 +201,19 @@ impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized> Ene
 /// ```
 pub fn rows_closed_form<const D: usize, E, Dev, F>(
     x: &Batch<D, E, Dev>,
-    mut f: F,
+    f: F,
 ) -> (Energies<E, Dev>, Batch<D, E, Dev>)
 where
     E: Real,
     Dev: Device<E>,
-    F: FnMut(&[E; D], &mut [E; D]) -> E,
+    F: Fn(&[E; D], &mut [E; D]) -> E + Sync,
 {
     let n = x.shape().0;
     let dev = x.device();
     let host = x.as_vec();
     let mut grad = vec![E::zero(); n * D];
-    let mut energy = Vec::with_capacity(n);
-    if D > 0 {
-        for (p, g) in host.chunks_exact(D).zip(grad.chunks_exact_mut(D)) {
-            let p: &[E; D] = p.try_into().expect("chunk has length D");
-            let g: &mut [E; D] = g.try_into().expect("chunk has length D");
-            energy.push(f(p, g));
-        }
-    } else {
-        let p = [E::zero(); D];
-        for _ in 0..n {
-            let mut g = [E::zero(); D];
-            energy.push(f(&p, &mut g));
-        }
-    }
+    let mut energy = vec![E::zero(); n];
+    host_rows(&host, &mut energy, &mut grad, f);
     (
         dev.tensor_from_vec(energy, (n,)),
         dev.tensor_from_vec(grad, (n, Const::<D>)),

@@ -38,7 +38,7 @@ pub mod ops;
 pub mod real;
 
 pub use dfdx;
-pub use energy::{autodiff_energy_and_gradient, Batch, Energies, Energy};
+pub use energy::{autodiff_energy_and_gradient, is_cpu, Batch, Energies, Energy};
 pub use error::{Error, Result};
 pub use real::Real;
 

@@ -30,6 +30,7 @@ pub trait Real:
     + std::fmt::Display
     + std::fmt::LowerExp
     + std::iter::Sum
+    + Into<f64>
     + Send
     + Sync
     + sealed::Sealed

@@ -1,5 +1,6 @@
 //! The multivariate Gaussian energy.
 
+use ebm_core::energy::host_rows;
 use ebm_core::linalg;
 use ebm_core::prelude::*;
 
@@ -27,6 +28,8 @@ pub struct GaussianModel<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
     mean: Vec<E>,
     cov: Vec<E>,
     precision: Vec<E>,
+    /// `P m`, subtracted from `x P` by the host path for large `D`.
+    precision_mean: Vec<E>,
     mean_t: Tensor<Rank1<D>, E, Dev>,
     precision_t: Tensor<Rank2<D, D>, E, Dev>,
 }
@@ -85,12 +88,16 @@ impl<const D: usize, E: Real, Dev: Device<E>> GaussianModel<D, E, Dev> {
         let chol = linalg::cholesky("cov", &sym, D)?;
         let prec64 = linalg::inverse_from_cholesky(&chol, D);
         let precision: Vec<E> = prec64.iter().map(|&v| E::of(v)).collect();
+        let precision_mean: Vec<E> = (0..D)
+            .map(|i| E::of((0..D).map(|j| prec64[i * D + j] * mean64[j]).sum::<f64>()))
+            .collect();
         let mean_t = dev.tensor_from_vec(mean.to_vec(), (Const::<D>,));
         let precision_t = dev.tensor_from_vec(precision.clone(), (Const::<D>, Const::<D>));
         Ok(Self {
             mean: mean.to_vec(),
             cov: sym.iter().map(|&v| E::of(v)).collect(),
             precision,
+            precision_mean,
             mean_t,
             precision_t,
         })
@@ -134,4 +141,69 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
     fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
         self.centred(x.clone()).matmul(self.precision_t.clone())
     }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        let (mean, prec) = (&self.mean, &self.precision);
+        let half = E::of(0.5);
+        if D <= SMALL_DIM {
+            host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
+                let mut diff = [E::zero(); D];
+                for ((d, &v), &m) in diff.iter_mut().zip(p).zip(mean) {
+                    *d = v - m;
+                }
+                let mut e = E::zero();
+                for (i, gi) in g.iter_mut().enumerate() {
+                    let row = &prec[i * D..(i + 1) * D];
+                    *gi = row.iter().zip(&diff).map(|(&a, &b)| a * b).sum();
+                    e += diff[i] * *gi;
+                }
+                half * e
+            });
+            return true;
+        }
+        // grad = x P - (P m)^T, one matrix product for the whole batch.
+        let n = energy.len();
+        // SAFETY: `x` is n x D and `grad` n x D, both row-major and contiguous; `prec` is D x D.
+        unsafe {
+            gemm::gemm(
+                n,
+                D,
+                D,
+                grad.as_mut_ptr(),
+                1,
+                D as isize,
+                false,
+                x.as_ptr(),
+                1,
+                D as isize,
+                prec.as_ptr(),
+                1,
+                D as isize,
+                E::zero(),
+                E::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            );
+        }
+        let pm = &self.precision_mean;
+        let finish = |(xr, (gr, e)): (&[E], (&mut [E], &mut E))| {
+            let mut acc = E::zero();
+            for (((g, &v), &m), &q) in gr.iter_mut().zip(xr).zip(mean).zip(pm) {
+                *g -= q;
+                acc += (v - m) * *g;
+            }
+            *e = half * acc;
+        };
+        use rayon::prelude::*;
+        x.par_chunks(D)
+            .zip(grad.par_chunks_mut(D).zip(energy.par_iter_mut()))
+            .with_min_len(64)
+            .for_each(finish);
+        true
+    }
 }
+
+/// Up to this dimension the host path loops over rows; above it, one matrix product per batch.
+const SMALL_DIM: usize = 16;

@@ -1,7 +1,7 @@
 //! The usual analytic test landscapes, each with a closed-form gradient.
 
 use ebm_core::check;
-use ebm_core::energy::rows_closed_form;
+use ebm_core::energy::{host_rows, rows_closed_form};
 use ebm_core::ops::{column, columns};
 use ebm_core::prelude::*;
 
@@ -62,6 +62,19 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Harmonic<E> 
 
     fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
         x.clone() * self.k
+    }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        let (k, half) = (self.k, E::of(0.5));
+        host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
+            let mut e = E::zero();
+            for (gi, &v) in g.iter_mut().zip(p) {
+                *gi = k * v;
+                e += v * v;
+            }
+            half * k * e
+        });
+        true
     }
 }
 
@@ -131,6 +144,20 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for DoubleWell<E
     fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
         self.energy_and_gradient(x).1
     }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        let (h, b2, four) = (self.h, self.b * self.b, E::of(4.0));
+        host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
+            let mut e = E::zero();
+            for (gi, &v) in g.iter_mut().zip(p) {
+                let well = v * v - b2;
+                *gi = four * h * v * well;
+                e += well * well;
+            }
+            h * e
+        });
+        true
+    }
 }
 
 /// The Rastrigin function `E(x) = a D + sum_i (x_i^2 - a cos(2 pi x_i))`: a bowl covered in a regular
@@ -186,6 +213,20 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Rastrigin<E>
             row_sum(x.clone().square() - phase.clone().cos() * self.a) + self.a * E::of(D as f64);
         let grad = x.clone() * E::of(2.0) + phase.sin() * (two_pi * self.a);
         (energy, grad)
+    }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        let (a, two_pi, two) = (self.a, E::of(std::f64::consts::TAU), E::of(2.0));
+        host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
+            let mut e = a * E::of(D as f64);
+            for (gi, &v) in g.iter_mut().zip(p) {
+                let phase = two_pi * v;
+                *gi = two * v + two_pi * a * phase.sin();
+                e += v * v - a * phase.cos();
+            }
+            e
+        });
+        true
     }
 }
 
@@ -257,21 +298,30 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Rosenbrock<E
     }
 
     fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
+        rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| self.row(p, g))
+    }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| self.row(p, g));
+        true
+    }
+}
+
+impl<E: Real> Rosenbrock<E> {
+    /// Energy of one point; its gradient is added into `g`.
+    fn row<const D: usize>(&self, p: &[E; D], g: &mut [E; D]) -> E {
         #[allow(clippy::let_unit_value)]
         let () = AtLeastTwo::<D>::OK;
-        let (a, b) = (self.a, self.b);
-        let two = E::of(2.0);
-        rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| {
-            let mut e = E::zero();
-            for i in 0..D - 1 {
-                let slope = a - p[i];
-                let valley = p[i + 1] - p[i] * p[i];
-                e += slope * slope + b * valley * valley;
-                g[i] += -two * slope - two * two * b * p[i] * valley;
-                g[i + 1] += two * b * valley;
-            }
-            e
-        })
+        let (a, b, two) = (self.a, self.b, E::of(2.0));
+        let mut e = E::zero();
+        for i in 0..D - 1 {
+            let slope = a - p[i];
+            let valley = p[i + 1] - p[i] * p[i];
+            e += slope * slope + b * valley * valley;
+            g[i] += -two * slope - two * two * b * p[i] * valley;
+            g[i + 1] += two * b * valley;
+        }
+        e
     }
 }
 
@@ -335,9 +385,21 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Ackley<E> {
     }
 
     fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
+        rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| self.row(p, g))
+    }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| self.row(p, g));
+        true
+    }
+}
+
+impl<E: Real> Ackley<E> {
+    /// Energy of one point; writes its gradient into `g`.
+    fn row<const D: usize>(&self, p: &[E; D], g: &mut [E; D]) -> E {
         let (a, b, c) = (self.a, self.b, self.c);
         let d = E::of(D as f64);
-        rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| {
+        {
             let r2: E = p.iter().map(|&v| v * v).sum::<E>() / d;
             let r = r2.sqrt();
             let cos_mean: E = p.iter().map(|&v| (c * v).cos()).sum::<E>() / d;
@@ -353,7 +415,7 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Ackley<E> {
                 *gi = radial * xi + ripple * c * (c * xi).sin() / d;
             }
             -a * well - ripple + a + E::of(std::f64::consts::E)
-        })
+        }
     }
 }
 
@@ -382,13 +444,20 @@ impl<E: Real, Dev: Device<E>> Energy<2, E, Dev> for Himmelblau {
     }
 
     fn energy_and_gradient(&self, x: &Batch<2, E, Dev>) -> (Energies<E, Dev>, Batch<2, E, Dev>) {
-        let (two, four) = (E::of(2.0), E::of(4.0));
-        rows_closed_form(x, |p: &[E; 2], g: &mut [E; 2]| {
-            let u = p[0] * p[0] + p[1] - E::of(11.0);
-            let v = p[0] + p[1] * p[1] - E::of(7.0);
-            g[0] = four * p[0] * u + two * v;
-            g[1] = two * u + four * p[1] * v;
-            u * u + v * v
-        })
+        rows_closed_form(x, himmelblau_row)
     }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        host_rows(x, energy, grad, himmelblau_row);
+        true
+    }
+}
+
+fn himmelblau_row<E: Real>(p: &[E; 2], g: &mut [E; 2]) -> E {
+    let (two, four) = (E::of(2.0), E::of(4.0));
+    let u = p[0] * p[0] + p[1] - E::of(11.0);
+    let v = p[0] + p[1] * p[1] - E::of(7.0);
+    g[0] = four * p[0] * u + two * v;
+    g[1] = two * u + four * p[1] * v;
+    u * u + v * v
 }

@@ -1,6 +1,6 @@
 //! Mixtures of isotropic Gaussian wells.
 
-use ebm_core::energy::rows_closed_form;
+use ebm_core::energy::{host_rows, rows_closed_form};
 use ebm_core::prelude::*;
 
 /// A mixture of isotropic Gaussian wells: `E(x) = -log sum_k exp(-w_k |x - c_k|^2 / 2)`.
@@ -118,27 +118,46 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMixt
     }
 
     fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
+        let (c, w) = (&self.centers, &self.weights);
+        rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| mixture_row(c, w, p, g))
+    }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        let (c, w) = (&self.centers, &self.weights);
+        host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
+            mixture_row(c, w, p, g)
+        });
+        true
+    }
+}
+
+/// Energy of one point by a stable log-sum-exp; writes its gradient into `g` (zeroed).
+fn mixture_row<const D: usize, E: Real>(
+    centers: &[[E; D]],
+    weights: &[E],
+    p: &[E; D],
+    g: &mut [E; D],
+) -> E {
+    {
         let half = E::of(0.5);
-        let mut logits = vec![E::zero(); self.centers.len()];
-        rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| {
-            let mut top = E::neg_infinity();
-            for ((l, c), &w) in logits.iter_mut().zip(&self.centers).zip(&self.weights) {
-                let d2: E = p.iter().zip(c).map(|(&a, &b)| (a - b) * (a - b)).sum();
-                *l = -half * w * d2;
-                top = top.max(*l);
+        let logit = |c: &[E; D], w: E| {
+            let d2: E = p.iter().zip(c).map(|(&a, &b)| (a - b) * (a - b)).sum();
+            -half * w * d2
+        };
+        let top = centers
+            .iter()
+            .zip(weights)
+            .map(|(c, &w)| logit(c, w))
+            .fold(E::neg_infinity(), E::max);
+        let mut total = E::zero();
+        for (c, &w) in centers.iter().zip(weights) {
+            let r = (logit(c, w) - top).exp();
+            total += r;
+            for ((gi, &a), &b) in g.iter_mut().zip(p).zip(c) {
+                *gi += r * w * (a - b);
             }
-            let mut total = E::zero();
-            for l in logits.iter_mut() {
-                *l = (*l - top).exp();
-                total += *l;
-            }
-            for ((&r, c), &w) in logits.iter().zip(&self.centers).zip(&self.weights) {
-                let scale = r / total * w;
-                for ((gi, &a), &b) in g.iter_mut().zip(p).zip(c) {
-                    *gi += scale * (a - b);
-                }
-            }
-            -(top + total.ln())
-        })
+        }
+        g.iter_mut().for_each(|gi| *gi /= total);
+        -(top + total.ln())
     }
 }

@@ -66,6 +66,7 @@ where
         );
         assert_eq!(b, c, "gradient() disagrees with energy_and_gradient()");
     }
+    check_host_path(m64, &x64, 1e-12);
     let rows32: Vec<[f32; D]> = rows.iter().map(|r| r.map(|v| v as f32)).collect();
     let x32 = batch(&dev, &rows32);
     let (e_ad, g_ad) = autodiff_energy_and_gradient(m32, &x32);
@@ -80,6 +81,63 @@ where
         assert!(
             (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
             "f32 grad {a} vs {b}"
+        );
+    }
+    check_host_path(m32, &x32, 1e-5);
+}
+
+/// The host fast path agrees with the tensor closed form.
+fn check_host_path<const D: usize, E: Real, M: Energy<D, E, Cpu>>(
+    model: &M,
+    x: &Batch<D, E>,
+    tol: f64,
+) where
+    Cpu: Device<E>,
+{
+    let n = x.shape().0;
+    let (mut e, mut g) = (vec![E::zero(); n], vec![E::zero(); n * D]);
+    assert!(
+        model.host_energy_and_gradient(&x.as_vec(), &mut e, &mut g),
+        "built-ins have a host path"
+    );
+    let (et, gt) = model.energy_and_gradient(x);
+    for (a, b) in e.iter().zip(et.as_vec()).chain(g.iter().zip(gt.as_vec())) {
+        let (a, b) = (a.as_f64(), b.as_f64());
+        assert!(
+            (a - b).abs() <= tol * (1.0 + b.abs()),
+            "host {a} vs tensor {b}"
+        );
+    }
+}
+
+#[test]
+fn large_gaussians_take_the_matrix_product_host_path() {
+    // Above 16 dimensions the host path uses one matrix product per batch.
+    const D: usize = 24;
+    let dev = Cpu::default();
+    let mean: Vec<f64> = (0..D).map(|i| (i as f64).sin()).collect();
+    let mut cov = vec![0.0; D * D];
+    for i in 0..D {
+        for j in 0..D {
+            cov[i * D + j] =
+                0.5f64.powi((i as i32 - j as i32).abs()) + if i == j { 0.5 } else { 0.0 };
+        }
+    }
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &mean, &cov).unwrap();
+    let x: Batch<D, f64> = Cpu::seed_from_u64(3).sample_normal_like(&(300, Const::<D>));
+    check_host_path(&model, &x, 1e-12);
+    let (e_ad, g_ad) = autodiff_energy_and_gradient(&model, &x);
+    let n = 300;
+    let (mut e, mut g) = (vec![0.0; n], vec![0.0; n * D]);
+    assert!(model.host_energy_and_gradient(&x.as_vec(), &mut e, &mut g));
+    for (a, b) in e
+        .iter()
+        .zip(e_ad.as_vec())
+        .chain(g.iter().zip(g_ad.as_vec()))
+    {
+        assert!(
+            (a - b).abs() <= 1e-10 * (1.0 + b.abs()),
+            "host {a} vs autodiff {b}"
         );
     }
 }

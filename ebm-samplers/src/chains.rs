@@ -60,3 +60,64 @@ pub(crate) fn read_rows<S: Shape, E: Real, Dev: Device<E>>(
     t.copy_into(buf);
     Ok(())
 }
+
+/// Evaluates a model at host positions: through [`Energy::host_energy_and_gradient`] when the batch
+/// lives on the `Cpu` device and the model has that path, else through tensors on the batch's device.
+pub(crate) struct Evaluator<const D: usize, E: Real, Dev: Device<E>> {
+    state: Batch<D, E, Dev>,
+    host: bool,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> Evaluator<D, E, Dev> {
+    /// An evaluator whose tensor path reuses the storage of a copy of `x0`.
+    pub fn new(x0: &Batch<D, E, Dev>) -> Self {
+        Self {
+            state: x0.clone(),
+            host: ebm_core::is_cpu::<Dev>(),
+        }
+    }
+
+    /// Energies and gradients at `x` (row-major), into `e` and `g`.
+    pub fn energy_and_gradient<M>(
+        &mut self,
+        model: &M,
+        x: &[E],
+        e: &mut [E],
+        g: &mut [E],
+    ) -> Result<()>
+    where
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        if self.host {
+            if model.host_energy_and_gradient(x, e, g) {
+                return Ok(());
+            }
+            self.host = false;
+        }
+        self.state.copy_from(x);
+        let (et, gt) = model.energy_and_gradient(&self.state);
+        read_rows("energies", &et, e.len(), e)?;
+        read_rows("gradients", &gt, e.len(), g)
+    }
+
+    /// Gradients at `x` into `g`; `scratch` (one entry per chain) may receive energies.
+    pub fn gradient<M>(&mut self, model: &M, x: &[E], scratch: &mut [E], g: &mut [E]) -> Result<()>
+    where
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        if self.host {
+            if model.host_energy_and_gradient(x, scratch, g) {
+                return Ok(());
+            }
+            self.host = false;
+        }
+        self.state.copy_from(x);
+        read_rows("gradients", &model.gradient(&self.state), scratch.len(), g)
+    }
+
+    /// The batch holding `x`, on the initial particles' device.
+    pub fn into_batch(mut self, x: &[E]) -> Batch<D, E, Dev> {
+        self.state.copy_from(x);
+        self.state
+    }
+}

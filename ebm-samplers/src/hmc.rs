@@ -1,8 +1,8 @@
 //! Hamiltonian Monte Carlo.
 
-use crate::chains::initial_state;
+use crate::chains::{initial_state, Evaluator};
 use crate::mass::{MassMatrix, PreparedMass};
-use crate::metropolis::{evaluate, evaluate_gradient, run_metropolis, Points, Proposal};
+use crate::metropolis::{run_metropolis, Points, Proposal};
 use crate::output::SampleOutput;
 use crate::{RunOptions, Sampler};
 use ebm_core::check;
@@ -112,10 +112,10 @@ impl HamiltonianMonteCarlo {
         let mut pts = self.start_points(model, x)?;
         let mut mom = self.host_momenta(x, p)?;
         let mass = self.mass.prepare::<E>(D)?;
-        let mut state = x.clone();
+        let mut eval = Evaluator::new(x);
         leapfrog_host(
             model,
-            &mut state,
+            &mut eval,
             &mass,
             E::of(self.step_size),
             self.n_leapfrog_steps,
@@ -173,9 +173,7 @@ impl HamiltonianMonteCarlo {
             e: vec![E::zero(); n],
             g: vec![E::zero(); n * D],
         };
-        let mut state = x.clone();
-        let xs = pts.x.clone();
-        evaluate(model, &mut state, &xs, &mut pts.e, &mut pts.g)?;
+        Evaluator::new(x).energy_and_gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
         Ok(pts)
     }
 
@@ -203,7 +201,7 @@ impl HamiltonianMonteCarlo {
 /// refreshed at the end point), `p` the momenta.
 fn leapfrog_host<const D: usize, E, Dev, M>(
     model: &M,
-    state: &mut Batch<D, E, Dev>,
+    eval: &mut Evaluator<D, E, Dev>,
     mass: &PreparedMass<E>,
     eps: E,
     n_steps: usize,
@@ -227,9 +225,9 @@ where
             mass.drift(xr, pr, eps);
         }
         if l + 1 == n_steps {
-            evaluate(model, state, &pts.x, &mut pts.e, &mut pts.g)?;
+            eval.energy_and_gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
         } else {
-            evaluate_gradient(model, state, &pts.x, &mut pts.g)?;
+            eval.gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
         }
         for (pi, &gi) in p.iter_mut().zip(&pts.g) {
             *pi -= half * gi;
@@ -250,7 +248,7 @@ impl<const D: usize, E: Real> Proposal<D, E> for HmcKernel<E> {
     fn propose<Dev, M>(
         &mut self,
         model: &M,
-        state: &mut Batch<D, E, Dev>,
+        eval: &mut Evaluator<D, E, Dev>,
         cur: &Points<E>,
         prop: &mut Points<E>,
         rngs: &mut [ChaCha8Rng],
@@ -280,7 +278,7 @@ impl<const D: usize, E: Real> Proposal<D, E> for HmcKernel<E> {
         prop.g.copy_from_slice(&cur.g);
         leapfrog_host(
             model,
-            state,
+            eval,
             &self.mass,
             self.eps,
             self.n_steps,

@@ -1,6 +1,6 @@
 //! Unadjusted Langevin dynamics.
 
-use crate::chains::{chain_rngs, initial_state, read_rows, PARALLEL_MIN_ELEMENTS};
+use crate::chains::{chain_rngs, initial_state, Evaluator, PARALLEL_MIN_ELEMENTS};
 use crate::output::{SampleOutput, StepDiagnostics, Trajectory};
 use crate::{RunOptions, Sampler};
 use ebm_core::prelude::*;
@@ -197,9 +197,9 @@ impl Sampler for LangevinDynamics {
         let sigma = E::of(self.noise_scale * (2.0 * self.step_size).sqrt());
         let noisy = self.noise_scale > 0.0;
         let mut rngs = chain_rngs(options.seed, n);
-        let mut state = x0.clone();
+        let mut eval = Evaluator::new(x0);
         let mut grad = vec![E::zero(); n * D];
-        let mut energies = vec![E::zero(); if options.diagnostics { n } else { 0 }];
+        let mut energies = vec![E::zero(); n];
         let mut trajectory = options
             .thin
             .map(|thin| Trajectory::new(n, options.n_kept(), thin));
@@ -210,14 +210,12 @@ impl Sampler for LangevinDynamics {
         for step in 0..options.n_steps {
             match diagnostics.as_mut() {
                 Some(diag) => {
-                    let (e, g) = model.energy_and_gradient(&state);
-                    read_rows("energies", &e, n, &mut energies)?;
-                    read_rows("gradients", &g, n, &mut grad)?;
+                    eval.energy_and_gradient(model, &x, &mut energies, &mut grad)?;
                     if step > 0 {
                         diag.record_energy(&energies);
                     }
                 }
-                None => read_rows("gradients", &model.gradient(&state), n, &mut grad)?,
+                None => eval.gradient(model, &x, &mut energies, &mut grad)?,
             }
             langevin_update::<D, E>(&mut x, &grad, &mut rngs, h, sigma, noisy);
             if let Some((chain, dim, value)) = first_non_finite::<D, E>(&x) {
@@ -228,7 +226,6 @@ impl Sampler for LangevinDynamics {
                     value,
                 });
             }
-            state.copy_from(&x);
             if let Some(diag) = diagnostics.as_mut() {
                 diag.record_moments(&x);
             }
@@ -240,12 +237,13 @@ impl Sampler for LangevinDynamics {
         }
         if let Some(diag) = diagnostics.as_mut() {
             if options.n_steps > 0 {
-                read_rows("energies", &model.energy(state.clone()), n, &mut energies)?;
+                eval.energy_and_gradient(model, &x, &mut energies, &mut grad)?;
                 diag.record_energy(&energies);
             }
         }
+        let samples = eval.into_batch(&x);
         Ok(SampleOutput {
-            samples: state,
+            samples,
             trajectory,
             diagnostics,
             chain_stats: None,

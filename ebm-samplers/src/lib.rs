@@ -41,7 +41,10 @@ pub use langevin::LangevinDynamics;
 pub use mala::Mala;
 pub use mass::MassMatrix;
 pub use options::RunOptions;
-pub use output::{ChainStats, SampleOutput, StepDiagnostics, Trajectory};
+pub use output::{ChainStats, SampleOutput, StepDiagnostics, SummaryError, Trajectory};
+
+/// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trajectory::draws`].
+pub use ebm_diagnostics as diagnostics;
 
 use ebm_core::prelude::*;
 

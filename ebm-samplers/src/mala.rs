@@ -1,6 +1,7 @@
 //! The Metropolis-adjusted Langevin algorithm.
 
-use crate::metropolis::{evaluate, run_metropolis, Points, Proposal};
+use crate::chains::Evaluator;
+use crate::metropolis::{run_metropolis, Points, Proposal};
 use crate::output::SampleOutput;
 use crate::{RunOptions, Sampler};
 use ebm_core::check;
@@ -79,7 +80,7 @@ impl<const D: usize, E: Real> Proposal<D, E> for MalaKernel<E> {
     fn propose<Dev, M>(
         &mut self,
         model: &M,
-        state: &mut Batch<D, E, Dev>,
+        eval: &mut Evaluator<D, E, Dev>,
         cur: &Points<E>,
         prop: &mut Points<E>,
         rngs: &mut [ChaCha8Rng],
@@ -98,7 +99,7 @@ impl<const D: usize, E: Real> Proposal<D, E> for MalaKernel<E> {
             }
             self.half_sq_noise[c] = 0.5 * sq;
         }
-        evaluate(model, state, &prop.x, &mut prop.e, &mut prop.g)?;
+        eval.energy_and_gradient(model, &prop.x, &mut prop.e, &mut prop.g)?;
         let h = self.h.as_f64();
         let scale = 1.0 / (4.0 * h * self.temperature);
         for (c, ratio) in log_ratio.iter_mut().enumerate() {

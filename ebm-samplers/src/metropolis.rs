@@ -1,7 +1,7 @@
 //! The part MALA and HMC share: evaluating proposals, the per-chain Metropolis test, divergences and
 //! acceptance statistics.
 
-use crate::chains::{chain_rngs, initial_state, read_rows};
+use crate::chains::{chain_rngs, initial_state, Evaluator};
 use crate::output::{ChainStats, SampleOutput, StepDiagnostics, Trajectory};
 use crate::RunOptions;
 use ebm_core::prelude::*;
@@ -30,51 +30,14 @@ impl<E: Real> Points<E> {
     }
 }
 
-/// Copies host positions `x` into the device batch `state` and evaluates energies and gradients there.
-pub(crate) fn evaluate<const D: usize, E, Dev, M>(
-    model: &M,
-    state: &mut Batch<D, E, Dev>,
-    x: &[E],
-    e: &mut [E],
-    g: &mut [E],
-) -> Result<()>
-where
-    E: Real,
-    Dev: Device<E>,
-    M: Energy<D, E, Dev> + ?Sized,
-{
-    let n = e.len();
-    state.copy_from(x);
-    let (et, gt) = model.energy_and_gradient(state);
-    read_rows("energies", &et, n, e)?;
-    read_rows("gradients", &gt, n, g)
-}
-
-/// Copies host positions into `state` and evaluates gradients only.
-pub(crate) fn evaluate_gradient<const D: usize, E, Dev, M>(
-    model: &M,
-    state: &mut Batch<D, E, Dev>,
-    x: &[E],
-    g: &mut [E],
-) -> Result<()>
-where
-    E: Real,
-    Dev: Device<E>,
-    M: Energy<D, E, Dev> + ?Sized,
-{
-    state.copy_from(x);
-    let n = g.len() / D.max(1);
-    read_rows("gradients", &model.gradient(state), n, g)
-}
-
 /// A proposal mechanism with a Metropolis-Hastings correction.
 pub(crate) trait Proposal<const D: usize, E: Real> {
-    /// Fills `prop` with one proposal per chain from `cur`, evaluating the model through `state`, and
+    /// Fills `prop` with one proposal per chain from `cur`, evaluating the model through `eval`, and
     /// writes each chain's log acceptance ratio into `log_ratio`. Draws only from each chain's own stream.
     fn propose<Dev, M>(
         &mut self,
         model: &M,
-        state: &mut Batch<D, E, Dev>,
+        eval: &mut Evaluator<D, E, Dev>,
         cur: &Points<E>,
         prop: &mut Points<E>,
         rngs: &mut [ChaCha8Rng],
@@ -103,14 +66,13 @@ where
     options.validate()?;
     let x = initial_state(x0)?;
     let n = x0.shape().0;
-    let mut state = x0.clone();
+    let mut eval = Evaluator::new(x0);
     let mut cur = Points {
         x,
         e: vec![E::zero(); n],
         g: vec![E::zero(); n * D],
     };
-    let x_init = cur.x.clone();
-    evaluate(model, &mut state, &x_init, &mut cur.e, &mut cur.g)?;
+    eval.energy_and_gradient(model, &cur.x, &mut cur.e, &mut cur.g)?;
     for c in 0..n {
         if !cur.e[c].is_finite() {
             return Err(Error::NonFiniteInitialEnergy {
@@ -140,14 +102,7 @@ where
         .then(|| StepDiagnostics::with_capacity(options.n_steps));
 
     for step in 0..options.n_steps {
-        kernel.propose(
-            model,
-            &mut state,
-            &cur,
-            &mut prop,
-            &mut rngs,
-            &mut log_ratio,
-        )?;
+        kernel.propose(model, &mut eval, &cur, &mut prop, &mut rngs, &mut log_ratio)?;
         let (mut n_accepted, mut n_finite, mut error_sum) = (0usize, 0usize, 0.0f64);
         for (c, rng) in rngs.iter_mut().enumerate() {
             let u: f64 = rng.gen();
@@ -179,13 +134,13 @@ where
             }
         }
     }
-    state.copy_from(&cur.x);
+    let samples = eval.into_batch(&cur.x);
     let steps = options.n_steps.max(1) as f64;
     for (rate, &a) in stats.acceptance_rate.iter_mut().zip(&accepted) {
         *rate = a as f64 / steps;
     }
     Ok(SampleOutput {
-        samples: state,
+        samples,
         trajectory,
         diagnostics,
         chain_stats: Some(stats),

@@ -1,6 +1,7 @@
 //! What a run returns: final particles, the optional trajectory and per-step diagnostics.
 
 use ebm_core::prelude::*;
+use ebm_diagnostics::{DiagnosticsError, Draws, Summary};
 
 /// The result of a run: the final particles and whatever [`RunOptions`](crate::RunOptions) asked to record.
 #[derive(Debug, Clone)]
@@ -14,6 +15,60 @@ pub struct SampleOutput<const D: usize, E: Real, Dev: Device<E>> {
     /// Per-chain acceptance rates and divergence counts, for samplers with a Metropolis test
     /// (always recorded for them; `None` for unadjusted Langevin).
     pub chain_stats: Option<ChainStats>,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> SampleOutput<D, E, Dev> {
+    /// The convergence summary of the run, computed from the trajectory in one pass per dimension
+    /// without copying it: per coordinate the mean, sd, MCSE of the mean, bulk- and tail-ESS and R-hat
+    /// (see [`ebm_diagnostics::summarize`]), followed, for Metropolis-adjusted samplers, by each chain's
+    /// acceptance rate and divergences. `Display` prints it as a table.
+    ///
+    /// # Errors
+    /// [`SummaryError::NoTrajectory`] when the run kept no trajectory, and the diagnostics' own errors
+    /// (for example fewer than 4 kept states per chain).
+    ///
+    /// ```
+    /// use ebm_core::prelude::*;
+    /// use ebm_models::Harmonic;
+    /// use ebm_samplers::prelude::*;
+    ///
+    /// let x0: Batch<2, f64> = Cpu::default().zeros_like(&(4, Const::<2>));
+    /// let out = Mala::new(0.5, 1.0)?.run(&Harmonic::default(), &x0, &RunOptions::new(400).trajectory(1))?;
+    /// let summary = out.summary()?;
+    /// println!("{summary}");
+    /// assert!(summary.max_r_hat() < 1.1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn summary(&self) -> Result<Summary, SummaryError> {
+        let traj = self.trajectory.as_ref().ok_or(SummaryError::NoTrajectory)?;
+        let summary = ebm_diagnostics::summarize(&traj.draws()?)?;
+        Ok(match &self.chain_stats {
+            Some(stats) => summary.with_chain_stats(
+                stats
+                    .acceptance_rate
+                    .iter()
+                    .zip(&stats.divergences)
+                    .map(|(&a, &d)| ebm_diagnostics::ChainStats {
+                        acceptance_rate: Some(a),
+                        divergences: d,
+                    })
+                    .collect(),
+            )?,
+            None => summary,
+        })
+    }
+}
+
+/// Why [`SampleOutput::summary`] could not summarise a run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SummaryError {
+    /// The run kept no trajectory.
+    #[error("the run kept no trajectory: request one with RunOptions::trajectory")]
+    NoTrajectory,
+    /// The diagnostics rejected the kept draws.
+    #[error(transparent)]
+    Diagnostics(#[from] DiagnosticsError),
 }
 
 /// Per-chain outcome of a Metropolis-adjusted run.
@@ -117,6 +172,14 @@ impl<const D: usize, E: Real> Trajectory<D, E> {
     /// Consumes the trajectory, returning its `[chain][kept][dim]` storage.
     pub fn into_vec(self) -> Vec<E> {
         self.data
+    }
+
+    /// A zero-copy view of the kept states for `ebm-diagnostics` (chains x kept draws x `D`).
+    ///
+    /// # Errors
+    /// The diagnostics' errors: fewer than 4 kept states per chain, or a non-finite state.
+    pub fn draws(&self) -> Result<Draws<'_, E>, DiagnosticsError> {
+        Draws::new(&self.data, self.n_chains, self.n_kept, D)
     }
 
     /// The trajectory as a tensor of shape `(n_chains, n_kept, D)` on `dev`.

@@ -361,3 +361,33 @@ fn the_guide_example_runs_in_f32_at_temperature_one_hundredth() {
     // f32 rounding of 400 updates stays far below the 5-sigma band (se ~ 1e-3 here).
     assert_moments(&x, 2, &[1.0, -1.0], &exact, 5.0, 1e-5, "guide example");
 }
+
+/// A model that hides the host fast path of the model it wraps, so samplers use tensors.
+struct TensorOnly<M>(M);
+
+impl<const D: usize, M: Energy<D, f64, Cpu>> Energy<D, f64, Cpu> for TensorOnly<M> {
+    fn energy<T: Tape<f64, Cpu>>(&self, x: Batch<D, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
+        self.0.energy(x)
+    }
+    fn energy_and_gradient(&self, x: &Batch<D, f64>) -> (Energies<f64>, Batch<D, f64>) {
+        self.0.energy_and_gradient(x)
+    }
+}
+
+#[test]
+fn host_and_tensor_paths_give_the_same_chains() {
+    let dev = Cpu::default();
+    let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]]).unwrap();
+    let x0 = standard_normal_batch::<2>(200, 4);
+    let opts = RunOptions::new(50).seed(6).diagnostics(true).trajectory(5);
+    let sampler = LangevinDynamics::new(0.1, 0.5).unwrap();
+    let fast = sampler.run(&model, &x0, &opts).unwrap();
+    let slow = sampler.run(&TensorOnly(model), &x0, &opts).unwrap();
+    for (a, b) in fast.samples.as_vec().iter().zip(slow.samples.as_vec()) {
+        assert!((a - b).abs() < 1e-10, "{a} vs {b}");
+    }
+    let (df, ds) = (fast.diagnostics.unwrap(), slow.diagnostics.unwrap());
+    for (a, b) in df.mean_energy().iter().zip(ds.mean_energy()) {
+        assert!((a - b).abs() < 1e-10, "{a} vs {b}");
+    }
+}
