@@ -38,6 +38,31 @@ pub mod ops;
 pub mod real;
 
 pub use dfdx;
+/// Writes a model as one function of a batch of points: see the full reference below.
+///
+/// ```
+/// use ebm_core::prelude::*;
+///
+/// /// A tilted double well in the first coordinate plus a harmonic term in the others.
+/// #[energy]
+/// fn tilted_well(x: Batch<3>, tilt: f64, stiffness: [f64; 3]) -> Energies {
+///     let first = ebm_core::ops::column::<0, 3, _, _, _>(x);
+///     let well = (first.square() - 1.0).square() + first * tilt;
+///     let k = stiffness.broadcast_like::<_, Axis<0>>(&(x.shape().0, Const::<3>));
+///     well + (x.square() * k).sum::<_, Axis<1>>() * 0.5
+/// }
+///
+/// let dev = Cpu::default();
+/// let model = TiltedWell::<f64>::new(&dev, 0.25, [0.0, 1.0, 2.0])?;
+/// let x: Batch<3, f64> = dev.tensor_from_vec(vec![1.0, 2.0, -1.0], (1, Const::<3>));
+/// let (e, g) = model.energy_and_gradient(&x);
+/// // E = (1 - 1)^2 + 0.25 + (1 * 4 + 2 * 1) / 2; dE/dx0 = 4 x0 (x0^2 - 1) + 0.25 = 0.25
+/// assert_eq!(e.as_vec(), vec![3.25]);
+/// assert_eq!(g.as_vec(), vec![0.25, 2.0, -2.0]);
+/// assert!(TiltedWell::<f32>::new(&dev, f64::INFINITY, [1.0; 3]).is_err());
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+pub use ebm_macros::energy;
 pub use energy::{autodiff_energy_and_gradient, is_cpu, Batch, Energies, Energy};
 pub use error::{Error, Result};
 pub use real::Real;
@@ -48,4 +73,5 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::real::Real;
     pub use dfdx::prelude::*;
+    pub use ebm_macros::energy;
 }

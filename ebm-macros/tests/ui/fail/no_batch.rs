@@ -1,0 +1,8 @@
+use ebm_core::prelude::*;
+
+#[energy]
+fn constant() -> Energies {
+    unimplemented!()
+}
+
+fn main() {}

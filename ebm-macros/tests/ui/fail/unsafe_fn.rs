@@ -1,0 +1,8 @@
+use ebm_core::prelude::*;
+
+#[energy]
+unsafe fn bowl(x: Batch<2>) -> Energies {
+    x.square().sum::<_, Axis<1>>()
+}
+
+fn main() {}
