@@ -30,10 +30,12 @@
 
 #![warn(missing_docs)]
 
+pub mod activation;
 pub mod check;
 pub mod energy;
 pub mod error;
 pub mod linalg;
+pub mod normal;
 pub mod ops;
 pub mod real;
 

@@ -44,7 +44,12 @@ pub trait Real:
     /// Converts to `f64` exactly.
     fn as_f64(self) -> f64;
 
-    /// Draws one standard normal variate with `rng`.
+    /// Replaces every element of `xs` by its hyperbolic tangent (see
+    /// [`crate::activation::tanh_in_place`]).
+    fn tanh_slice(xs: &mut [Self]);
+
+    /// Draws one standard normal variate with `rng`: for `f32` by a fast 32-bit ziggurat
+    /// ([`crate::normal`]), for `f64` by `rand_distr`'s `StandardNormal`.
     fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self;
 }
 
@@ -58,9 +63,13 @@ impl Real for f32 {
     fn as_f64(self) -> f64 {
         self as f64
     }
+    fn tanh_slice(xs: &mut [Self]) {
+        crate::activation::tanh_f32_slice(xs)
+    }
+    /// By the 32-bit ziggurat of [`crate::normal`].
     #[inline]
     fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
-        <StandardNormal as Distribution<f32>>::sample(&StandardNormal, rng)
+        crate::normal::standard_normal_f32(rng)
     }
 }
 
@@ -74,6 +83,10 @@ impl Real for f64 {
     fn as_f64(self) -> f64 {
         self
     }
+    fn tanh_slice(xs: &mut [Self]) {
+        xs.iter_mut().for_each(|v| *v = v.tanh())
+    }
+    /// By `rand_distr`'s `StandardNormal`.
     #[inline]
     fn standard_normal<R: Rng + ?Sized>(rng: &mut R) -> Self {
         <StandardNormal as Distribution<f64>>::sample(&StandardNormal, rng)

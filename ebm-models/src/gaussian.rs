@@ -196,10 +196,8 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
             }
             *e = half * acc;
         };
-        use rayon::prelude::*;
-        x.par_chunks(D)
-            .zip(grad.par_chunks_mut(D).zip(energy.par_iter_mut()))
-            .with_min_len(64)
+        x.chunks_exact(D)
+            .zip(grad.chunks_exact_mut(D).zip(energy.iter_mut()))
             .for_each(finish);
         true
     }

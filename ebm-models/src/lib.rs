@@ -14,6 +14,7 @@
 //! | [`Rastrigin`] | `a D + sum_i (x_i^2 - a cos(2 pi x_i))` |
 //! | [`Ackley`] | `-a exp(-b sqrt(|x|^2 / D)) - exp(mean_i cos(c x_i)) + a + e` |
 //! | [`Himmelblau`] | `(x^2 + y - 11)^2 + (x + y^2 - 7)^2` |
+//! | [`Mlp`] | `w . h_L(x) + b + c |x|^2`, tanh hidden layers |
 //!
 //! Constructors validate their parameters and return [`ebm_core::Error`] naming the offending one.
 //!
@@ -36,7 +37,9 @@
 mod gaussian;
 mod landscapes;
 mod mixture;
+mod mlp;
 
 pub use gaussian::GaussianModel;
 pub use landscapes::{Ackley, DoubleWell, Harmonic, Himmelblau, Rastrigin, Rosenbrock};
 pub use mixture::GaussianMixture;
+pub use mlp::{Layer, Mlp};

@@ -278,3 +278,103 @@ fn known_minima_have_zero_energy_and_gradient() {
     let wells: Batch<2, f64> = batch(&dev, &[[1.0, -1.0]]);
     assert_eq!(DoubleWell::default().energy(wells).as_vec(), vec![0.0]);
 }
+
+fn random_mlp<E: Real>(weights: &[f64], sizes: &[usize], c: f64) -> Mlp<2, E>
+where
+    Cpu: Device<E>,
+{
+    let mut it = weights.iter().copied().cycle();
+    let mut ins = 2;
+    let mut hidden = Vec::new();
+    for &outs in sizes {
+        hidden.push(Layer {
+            weights: (&mut it).take(outs * ins).collect(),
+            bias: (&mut it).take(outs).collect(),
+        });
+        ins = outs;
+    }
+    let output = (&mut it).take(ins).collect();
+    Mlp::new(&Cpu::default(), hidden, output, 0.3, c).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn mlp_host_path_matches_autodiff_and_finite_differences(
+        weights in proptest::collection::vec(-1.5f64..1.5, 60),
+        deep in any::<bool>(),
+        c in 0.0f64..0.5,
+        p in point::<2>(-3.0, 3.0),
+        q in point::<2>(-3.0, 3.0),
+    ) {
+        let sizes: &[usize] = if deep { &[5, 4, 3] } else { &[7] };
+        let m64 = random_mlp::<f64>(&weights, sizes, c);
+        check_finite_differences(&m64, p);
+        check_autodiff(&m64, &random_mlp::<f32>(&weights, sizes, c), &[p, q]);
+        // The host path against central differences directly.
+        let (mut e, mut g) = ([0.0; 1], [0.0; 2]);
+        assert!(m64.host_energy_and_gradient(&p, &mut e, &mut g));
+        for i in 0..2 {
+            let h = 1e-5;
+            let (mut a, mut b) = (p, p);
+            a[i] += h;
+            b[i] -= h;
+            let (mut ea, mut eb, mut gs) = ([0.0; 1], [0.0; 1], [0.0; 2]);
+            m64.host_energy_and_gradient(&a, &mut ea, &mut gs);
+            m64.host_energy_and_gradient(&b, &mut eb, &mut gs);
+            let fd = (ea[0] - eb[0]) / (2.0 * h);
+            prop_assert!((fd - g[i]).abs() <= 1e-6 * (1.0 + g[i].abs()), "{fd} vs {}", g[i]);
+        }
+    }
+}
+
+#[test]
+fn mlp_rejects_malformed_layers() {
+    let dev = Cpu::default();
+    let layer = |w: usize, b: usize| Layer {
+        weights: vec![0.1; w],
+        bias: vec![0.0; b],
+    };
+    let err = Mlp::<2, f64>::new(&dev, vec![], vec![], 0.0, 0.0).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidParameter { ref name, .. } if name == "hidden"),
+        "{err:?}"
+    );
+    let err = Mlp::<2, f64>::new(&dev, vec![layer(5, 3)], vec![0.1; 3], 0.0, 0.0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::LengthMismatch {
+                expected: 6,
+                actual: 5,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = Mlp::<2, f64>::new(&dev, vec![layer(6, 3)], vec![0.1; 2], 0.0, 0.0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::LengthMismatch {
+                expected: 3,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut bad = layer(6, 3);
+    bad.weights[4] = f64::NAN;
+    let err = Mlp::<2, f64>::new(&dev, vec![bad], vec![0.1; 3], 0.0, 0.0).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidParameter { ref name, .. } if name == "hidden[0].weights[4]"),
+        "{err:?}"
+    );
+    let err = Mlp::<2, f64>::new(&dev, vec![layer(6, 3)], vec![0.1; 3], 0.0, -1.0).unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidParameter { ref name, .. } if name == "quadratic"),
+        "{err:?}"
+    );
+}

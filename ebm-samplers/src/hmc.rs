@@ -221,9 +221,7 @@ where
         for (pi, &gi) in p.iter_mut().zip(&pts.g) {
             *pi -= half * gi;
         }
-        for (xr, pr) in pts.x.chunks_exact_mut(D).zip(p.chunks_exact(D)) {
-            mass.drift(xr, pr, eps);
-        }
+        mass.drift_batch(&mut pts.x, p, eps, D);
         if l + 1 == n_steps {
             eval.energy_and_gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
         } else {

@@ -127,8 +127,32 @@ impl<E: Real> PreparedMass<E> {
         }
     }
 
+    /// `x += eps * M^-1 p` for a whole batch of rows of length `d`.
+    pub fn drift_batch(&self, x: &mut [E], p: &[E], eps: E, d: usize) {
+        match self {
+            PreparedMass::Identity => x.iter_mut().zip(p).for_each(|(x, &p)| *x += eps * p),
+            PreparedMass::Scalar { inv, .. } => {
+                let s = eps * *inv;
+                x.iter_mut().zip(p).for_each(|(x, &p)| *x += s * p)
+            }
+            PreparedMass::Diagonal { inv, .. } => {
+                for (xr, pr) in x.chunks_exact_mut(d).zip(p.chunks_exact(d)) {
+                    xr.iter_mut()
+                        .zip(pr)
+                        .zip(inv)
+                        .for_each(|((x, &p), &m)| *x += eps * m * p);
+                }
+            }
+            PreparedMass::Dense { .. } => {
+                for (xr, pr) in x.chunks_exact_mut(d).zip(p.chunks_exact(d)) {
+                    self.drift(xr, pr, eps);
+                }
+            }
+        }
+    }
+
     /// `x += eps * M^-1 p` for one row.
-    pub fn drift(&self, x: &mut [E], p: &[E], eps: E) {
+    fn drift(&self, x: &mut [E], p: &[E], eps: E) {
         match self {
             PreparedMass::Identity => x.iter_mut().zip(p).for_each(|(x, &p)| *x += eps * p),
             PreparedMass::Scalar { inv, .. } => {

@@ -1,0 +1,351 @@
+//! A multilayer perceptron energy with tanh hidden layers.
+
+use ebm_core::prelude::*;
+use std::sync::Mutex;
+
+/// One dense layer: `weights` row-major with shape `(outputs, inputs)`, and one `bias` per output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    /// Row-major `(outputs, inputs)` weights.
+    pub weights: Vec<f64>,
+    /// One bias per output.
+    pub bias: Vec<f64>,
+}
+
+/// A neural energy `E(x) = w . h_L(x) + b + c |x|^2` with `h_0 = x` and
+/// `h_l = tanh(W_l h_{l-1} + b_l)`.
+///
+/// The quadratic term `c |x|^2` (with `c > 0`) keeps the density normalisable far from the data.
+/// Autodiff through [`Energy::energy`] works on every device; on the CPU the model also has a
+/// hand-written host path ([`Energy::host_energy_and_gradient`]): one forward pass and one backward
+/// pass for the input gradient only (no weight gradients), each layer one matrix product, with a
+/// vectorised tanh for `f32`.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::{Layer, Mlp};
+/// let dev = Cpu::default();
+/// // 2 -> 3 -> 1 with all weights 0.1 and no biases.
+/// let hidden = vec![Layer { weights: vec![0.1; 6], bias: vec![0.0; 3] }];
+/// let mlp = Mlp::<2, f64>::new(&dev, hidden, vec![0.1; 3], 0.0, 0.05)?;
+/// let x: Batch<2, f64> = dev.zeros_like(&(1, Const::<2>));
+/// assert_eq!(mlp.energy(x).as_vec(), vec![0.0]);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Mlp<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
+    host: HostNet<E>,
+    first_t: Tensor<(Const<D>, usize), E, Dev>,
+    rest_t: Vec<Tensor<(usize, usize), E, Dev>>,
+    biases_t: Vec<Tensor<(usize,), E, Dev>>,
+    output_t: Tensor<(usize, Const<1>), E, Dev>,
+    scratch: Mutex<Vec<E>>,
+}
+
+/// The network's parameters in host memory, for the hand-written passes.
+#[derive(Debug, Clone)]
+struct HostNet<E> {
+    /// `(weights (out, in) row-major, bias)` per hidden layer.
+    layers: Vec<(Vec<E>, Vec<E>)>,
+    output: Vec<E>,
+    output_bias: E,
+    quadratic: E,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> Clone for Mlp<D, E, Dev> {
+    fn clone(&self) -> Self {
+        Self {
+            host: self.host.clone(),
+            first_t: self.first_t.clone(),
+            rest_t: self.rest_t.clone(),
+            biases_t: self.biases_t.clone(),
+            output_t: self.output_t.clone(),
+            scratch: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> Mlp<D, E, Dev> {
+    /// An MLP with the given hidden layers (the first takes `D` inputs), output weights (one per unit
+    /// of the last hidden layer), output bias and quadratic coefficient `c`; tensors on `dev`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when there is no hidden layer, a layer has no units, any value is
+    /// not finite (named like `hidden[1].weights[5]`), or `quadratic` is negative;
+    /// [`Error::LengthMismatch`] when a layer's weights do not match its inputs and outputs or the
+    /// output weights do not match the last layer.
+    pub fn new(
+        dev: &Dev,
+        hidden: Vec<Layer>,
+        output: Vec<f64>,
+        output_bias: f64,
+        quadratic: f64,
+    ) -> Result<Self> {
+        if hidden.is_empty() {
+            return Err(Error::invalid(
+                "hidden",
+                "[]",
+                "an MLP needs at least one hidden layer",
+            ));
+        }
+        let mut inputs = D;
+        for (l, layer) in hidden.iter().enumerate() {
+            let units = layer.bias.len();
+            if units == 0 {
+                return Err(Error::invalid(
+                    format!("hidden[{l}].bias"),
+                    "[]",
+                    "a layer needs units",
+                ));
+            }
+            if layer.weights.len() != units * inputs {
+                return Err(Error::LengthMismatch {
+                    name: format!("hidden[{l}].weights"),
+                    expected: units * inputs,
+                    actual: layer.weights.len(),
+                    reason: format!("{units} outputs x {inputs} inputs, row-major"),
+                });
+            }
+            ebm_core::check::all_finite(&format!("hidden[{l}].weights"), &layer.weights)?;
+            ebm_core::check::all_finite(&format!("hidden[{l}].bias"), &layer.bias)?;
+            inputs = units;
+        }
+        if output.len() != inputs {
+            return Err(Error::LengthMismatch {
+                name: "output".into(),
+                expected: inputs,
+                actual: output.len(),
+                reason: "one output weight per unit of the last hidden layer".into(),
+            });
+        }
+        ebm_core::check::all_finite("output", &output)?;
+        ebm_core::check::finite("output_bias", output_bias)?;
+        ebm_core::check::non_negative("quadratic", quadratic)?;
+
+        let cast = |v: &[f64]| v.iter().map(|&x| E::of(x)).collect::<Vec<E>>();
+        let layers: Vec<(Vec<E>, Vec<E>)> = hidden
+            .iter()
+            .map(|l| (cast(&l.weights), cast(&l.bias)))
+            .collect();
+        // Tensors hold W^T, shape (inputs, outputs), for x W^T.
+        let transpose = |w: &[f64], outs: usize, ins: usize| {
+            let mut t = vec![E::zero(); outs * ins];
+            for o in 0..outs {
+                for i in 0..ins {
+                    t[i * outs + o] = E::of(w[o * ins + i]);
+                }
+            }
+            t
+        };
+        let h0 = hidden[0].bias.len();
+        let first_t = dev.tensor_from_vec(transpose(&hidden[0].weights, h0, D), (Const::<D>, h0));
+        let mut rest_t = Vec::new();
+        for pair in hidden.windows(2) {
+            let (ins, outs) = (pair[0].bias.len(), pair[1].bias.len());
+            rest_t.push(dev.tensor_from_vec(transpose(&pair[1].weights, outs, ins), (ins, outs)));
+        }
+        let biases_t = hidden
+            .iter()
+            .map(|l| dev.tensor_from_vec(cast(&l.bias), (l.bias.len(),)))
+            .collect();
+        let output_t = dev.tensor_from_vec(cast(&output), (output.len(), Const::<1>));
+        Ok(Self {
+            host: HostNet {
+                layers,
+                output: cast(&output),
+                output_bias: E::of(output_bias),
+                quadratic: E::of(quadratic),
+            },
+            first_t,
+            rest_t,
+            biases_t,
+            output_t,
+            scratch: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The number of units of each hidden layer.
+    pub fn hidden_sizes(&self) -> Vec<usize> {
+        self.host.layers.iter().map(|(_, b)| b.len()).collect()
+    }
+}
+
+/// `dst (m x n) = a (m x k) * b (k x n)` with explicit strides, all row-major where contiguous.
+#[allow(clippy::too_many_arguments)]
+fn matmul<E: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [E],
+    a: &[E],
+    (a_rs, a_cs): (usize, usize),
+    b: &[E],
+    (b_rs, b_cs): (usize, usize),
+) {
+    debug_assert!(dst.len() >= m * n);
+    // SAFETY: the strides describe matrices inside `a`, `b` and `dst`, whose lengths the callers size.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            a.as_ptr(),
+            a_cs as isize,
+            a_rs as isize,
+            b.as_ptr(),
+            b_cs as isize,
+            b_rs as isize,
+            E::zero(),
+            E::one(),
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for Mlp<D, E, Dev> {
+    fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
+        let n = x.shape().0;
+        let quad = x.retaped::<T>().square().sum::<(usize,), Axis<1>>() * self.host.quadratic;
+        let pre = x.matmul(self.first_t.clone());
+        let shape = *pre.shape();
+        let mut h = (pre
+            + self.biases_t[0]
+                .clone()
+                .broadcast_like::<_, Axis<0>>(&shape))
+        .tanh();
+        for (w, b) in self.rest_t.iter().zip(&self.biases_t[1..]) {
+            let pre = h.matmul(w.clone());
+            let shape = (n, pre.shape().1);
+            h = (pre + b.clone().broadcast_like::<_, Axis<0>>(&shape)).tanh();
+        }
+        let out =
+            h.matmul(self.output_t.clone()).sum::<(usize,), Axis<1>>() + self.host.output_bias;
+        out + quad
+    }
+
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        use rayon::prelude::*;
+        let n = energy.len();
+        let net = &self.host;
+        let per_row = net.scratch_per_row();
+        let mut guard = match self.scratch.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        guard.resize(n * per_row, E::zero());
+        // Rows split into one block per thread, each through both passes with a single-threaded
+        // matrix product: coarse blocks beat parallelising each small product.
+        let threads = rayon::current_num_threads().max(1);
+        let rows = if n >= 256 * threads {
+            n.div_ceil(threads)
+        } else {
+            n.max(1)
+        };
+        x.par_chunks(rows * D)
+            .zip(energy.par_chunks_mut(rows))
+            .zip(grad.par_chunks_mut(rows * D))
+            .zip(guard.par_chunks_mut(rows * per_row))
+            .for_each(|(((x, e), g), s)| net.passes::<D>(x, e, g, s));
+        true
+    }
+}
+
+impl<E: Real> HostNet<E> {
+    /// Scratch values needed per row: every layer's activations and two delta buffers.
+    fn scratch_per_row(&self) -> usize {
+        let sizes = self.layers.iter().map(|(_, b)| b.len());
+        sizes.clone().sum::<usize>() + 2 * sizes.max().unwrap_or(0)
+    }
+
+    /// Energies and input gradients of the rows of `x`, using `scratch` (at least
+    /// `scratch_per_row() * rows` long) for activations and deltas.
+    fn passes<const D: usize>(&self, x: &[E], energy: &mut [E], grad: &mut [E], scratch: &mut [E]) {
+        let n = energy.len();
+        let sizes: Vec<usize> = self.layers.iter().map(|(_, b)| b.len()).collect();
+        let total: usize = sizes.iter().sum();
+        let widest = sizes.iter().copied().max().unwrap_or(0);
+        let (acts, deltas) = scratch.split_at_mut(n * total);
+        let (delta_a, delta_b) = deltas.split_at_mut(n * widest);
+
+        // Forward: h_l = tanh(h_{l-1} W_l^T + b_l), kept for the backward pass.
+        let mut offset = 0;
+        let mut ins = D;
+        for (l, (w, b)) in self.layers.iter().enumerate() {
+            let outs = b.len();
+            let (done, rest) = acts.split_at_mut(offset);
+            let out = &mut rest[..n * outs];
+            let input: &[E] = if l == 0 { x } else { &done[offset - n * ins..] };
+            // W^T[k][j] = W[j][k]: row stride 1, column stride `ins`.
+            matmul(n, outs, ins, out, input, (ins, 1), w, (1, ins));
+            for row in out.chunks_exact_mut(outs) {
+                row.iter_mut().zip(b).for_each(|(v, &bi)| *v += bi);
+            }
+            E::tanh_slice(out);
+            offset += n * outs;
+            ins = outs;
+        }
+        let last = &acts[offset - n * ins..offset];
+        let c = self.quadratic;
+        for ((e, row), xr) in energy
+            .iter_mut()
+            .zip(last.chunks_exact(ins))
+            .zip(x.chunks_exact(D))
+        {
+            let out: E = row.iter().zip(&self.output).map(|(&h, &w)| h * w).sum();
+            let sq: E = xr.iter().map(|&v| v * v).sum();
+            *e = out + self.output_bias + c * sq;
+        }
+
+        // Backward for the input gradient: delta_L = w * (1 - h_L^2),
+        // delta_{l-1} = (delta_l W_l) * (1 - h_{l-1}^2), grad = delta_1 W_1 + 2 c x.
+        let one = E::one();
+        for (d, row) in delta_a.chunks_exact_mut(ins).zip(last.chunks_exact(ins)) {
+            for ((dv, &h), &w) in d.iter_mut().zip(row).zip(&self.output) {
+                *dv = w * (one - h * h);
+            }
+        }
+        let (mut cur, mut next) = (delta_a, delta_b);
+        let mut end = offset;
+        for l in (1..self.layers.len()).rev() {
+            let (outs, prev) = (sizes[l], sizes[l - 1]);
+            let w = &self.layers[l].0;
+            matmul(
+                n,
+                prev,
+                outs,
+                &mut next[..n * prev],
+                &cur[..n * outs],
+                (outs, 1),
+                w,
+                (prev, 1),
+            );
+            end -= n * outs;
+            let h_prev = &acts[end - n * prev..end];
+            next[..n * prev]
+                .iter_mut()
+                .zip(h_prev)
+                .for_each(|(dv, &h)| *dv *= one - h * h);
+            std::mem::swap(&mut cur, &mut next);
+        }
+        let h1 = sizes[0];
+        matmul(
+            n,
+            D,
+            h1,
+            grad,
+            &cur[..n * h1],
+            (h1, 1),
+            &self.layers[0].0,
+            (D, 1),
+        );
+        let two_c = c + c;
+        grad.iter_mut().zip(x).for_each(|(g, &v)| *g += two_c * v);
+    }
+}
