@@ -99,6 +99,11 @@ pub trait Sampler {
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// The user guide's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/sampling.md")]
+pub struct GuideDoctests;
+
 /// The sampler names most programs need.
 pub mod prelude {
     pub use crate::{

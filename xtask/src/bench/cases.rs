@@ -1,0 +1,210 @@
+//! The cases of `shared/bench/CASES.md`: each builds its inputs once and returns a library run and a
+//! floor run over them.
+
+use super::{floor, mean_error, Case};
+use ebm_core::prelude::*;
+use ebm_models::{GaussianMixture, GaussianModel, Layer, Mlp};
+use ebm_samplers::prelude::*;
+
+const SEED: u64 = 2026;
+
+fn normal_batch<const D: usize>(n: usize, seed: u64) -> Batch<D> {
+    Cpu::seed_from_u64(seed).sample_normal_like(&(n, Const::<D>))
+}
+
+fn to_f32(v: &[f64]) -> Vec<f32> {
+    v.iter().map(|&x| x as f32).collect()
+}
+
+/// The 100-D target: `Sigma_ij = 0.5^|i-j| + 0.5 delta_ij`, `mean_i = sin(i)`.
+fn gauss100d() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let d = 100;
+    let mean: Vec<f64> = (0..d).map(|i| (i as f64).sin()).collect();
+    let mut cov = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            cov[i * d + j] =
+                0.5f64.powi((i as i32 - j as i32).abs()) + if i == j { 0.5 } else { 0.0 };
+        }
+    }
+    let prec = ebm_core::linalg::spd_inverse("cov", &cov, d).expect("SPD by construction");
+    (mean, cov, prec)
+}
+
+fn gauss2d() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mean = vec![1.0, -1.0];
+    let cov = vec![1.0, 0.5, 0.5, 2.0];
+    let prec = ebm_core::linalg::spd_inverse("cov", &cov, 2).expect("SPD");
+    (mean, cov, prec)
+}
+
+pub fn all() -> Vec<Case> {
+    let dev = Cpu::default();
+    let mut cases = Vec::new();
+
+    // gauss2d_langevin
+    {
+        let (mean, cov, prec) = gauss2d();
+        let model =
+            GaussianModel::<2, f32>::from_slices(&dev, &to_f32(&mean), &to_f32(&cov)).unwrap();
+        let sampler = LangevinDynamics::new(0.1, 0.1).unwrap();
+        let x0 = normal_batch::<2>(1000, 1);
+        let x0h = x0.as_vec();
+        let mu = mean.clone();
+        let mut fm = floor::Gauss::new(to_f32(&mean), to_f32(&prec));
+        cases.push(Case {
+            name: "gauss2d_langevin",
+            description: "Gaussian 2-D, Langevin h=0.1 s=0.1, 1000 x 100",
+            library: Box::new(move || {
+                let x = sampler.sample(&model, &x0, 100, SEED).unwrap();
+                Some(mean_error(&x.as_vec(), 2, &mu))
+            }),
+            floor: Box::new(move || {
+                let x = floor::gauss_langevin(&mut fm, &x0h, 0.1, 0.1, 100, SEED);
+                Some(mean_error(&x, 2, &mean))
+            }),
+        });
+    }
+
+    // gauss2d_hmc
+    {
+        let (mean, cov, prec) = gauss2d();
+        let model =
+            GaussianModel::<2, f32>::from_slices(&dev, &to_f32(&mean), &to_f32(&cov)).unwrap();
+        let sampler = HamiltonianMonteCarlo::new(0.1, 10).unwrap();
+        let x0 = normal_batch::<2>(1000, 2);
+        let x0h = x0.as_vec();
+        let mu = mean.clone();
+        let mut fm = floor::Gauss::new(to_f32(&mean), to_f32(&prec));
+        cases.push(Case {
+            name: "gauss2d_hmc",
+            description: "Gaussian 2-D, HMC h=0.1 L=10, 1000 x 25, with acceptance diagnostics",
+            library: Box::new(move || {
+                let out = sampler
+                    .run(
+                        &model,
+                        &x0,
+                        &RunOptions::new(25).seed(SEED).diagnostics(true),
+                    )
+                    .unwrap();
+                Some(mean_error(&out.samples.as_vec(), 2, &mu))
+            }),
+            floor: Box::new(move || {
+                let (x, _acc) = floor::gauss_hmc(&mut fm, &x0h, 0.1, 10, 25, SEED);
+                Some(mean_error(&x, 2, &mean))
+            }),
+        });
+    }
+
+    // multimodal_traj
+    {
+        let model = GaussianMixture::<2, f32>::four_modes(&dev);
+        let centers = model.centers().to_vec();
+        let weights = model.weights().to_vec();
+        let sampler = LangevinDynamics::new(0.1, 0.1).unwrap();
+        let x0: Batch<2> = dev.zeros_like(&(5, Const::<2>));
+        let x0h = x0.as_vec();
+        cases.push(Case {
+            name: "multimodal_traj",
+            description: "four-mode mixture, Langevin h=0.1 s=0.1, 5 x 200, trajectory kept",
+            library: Box::new(move || {
+                let out = sampler
+                    .run(&model, &x0, &RunOptions::new(200).seed(SEED).trajectory(1))
+                    .unwrap();
+                std::hint::black_box(out.trajectory);
+                None
+            }),
+            floor: Box::new(move || {
+                std::hint::black_box(floor::mixture_langevin(
+                    &centers, &weights, &x0h, 0.1, 0.1, 200, SEED,
+                ));
+                None
+            }),
+        });
+    }
+
+    // mlp2d_langevin
+    {
+        let w = floor::MlpWeights::cases();
+        let f = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+        let model = Mlp::<2, f32>::new(
+            &dev,
+            vec![
+                Layer {
+                    weights: f(&w.w1),
+                    bias: f(&w.b1),
+                },
+                Layer {
+                    weights: f(&w.w2),
+                    bias: f(&w.b2),
+                },
+            ],
+            f(&w.w3),
+            0.0,
+            0.05,
+        )
+        .unwrap();
+        let sampler = LangevinDynamics::new(0.01, 1.0).unwrap();
+        let x0 = normal_batch::<2>(1000, 4);
+        let x0h = x0.as_vec();
+        cases.push(Case {
+            name: "mlp2d_langevin",
+            description: "MLP 2-64-64-1 tanh energy, Langevin h=0.01 s=1, 1000 x 100",
+            library: Box::new(move || {
+                std::hint::black_box(sampler.sample(&model, &x0, 100, SEED).unwrap());
+                None
+            }),
+            floor: Box::new(move || {
+                std::hint::black_box(floor::mlp_langevin(&w, &x0h, 0.01, 1.0, 100, SEED));
+                None
+            }),
+        });
+    }
+
+    // gauss100d_langevin and gauss100d_hmc
+    {
+        let (mean, cov, prec) = gauss100d();
+        let model =
+            GaussianModel::<100, f32>::from_slices(&dev, &to_f32(&mean), &to_f32(&cov)).unwrap();
+        let x0 = normal_batch::<100>(1000, 3);
+        let x0h = x0.as_vec();
+        let langevin = LangevinDynamics::new(0.1, 1.0).unwrap();
+        let (m1, mu1, x01) = (model.clone(), mean.clone(), x0.clone());
+        let mut fm = floor::Gauss::new(to_f32(&mean), to_f32(&prec));
+        let (mean_f, x0h_f) = (mean.clone(), x0h.clone());
+        cases.push(Case {
+            name: "gauss100d_langevin",
+            description: "Gaussian 100-D, Langevin h=0.1 s=1, 1000 x 1000",
+            library: Box::new(move || {
+                let x = langevin.sample(&m1, &x01, 1000, SEED).unwrap();
+                Some(mean_error(&x.as_vec(), 100, &mu1))
+            }),
+            floor: Box::new(move || {
+                let x = floor::gauss_langevin(&mut fm, &x0h_f, 0.1, 1.0, 1000, SEED);
+                Some(mean_error(&x, 100, &mean_f))
+            }),
+        });
+        let hmc = HamiltonianMonteCarlo::new(0.1, 10).unwrap();
+        let mu2 = mean.clone();
+        let mut fm = floor::Gauss::new(to_f32(&mean), to_f32(&prec));
+        cases.push(Case {
+            name: "gauss100d_hmc",
+            description: "Gaussian 100-D, HMC h=0.1 L=10, 1000 x 100, with acceptance diagnostics",
+            library: Box::new(move || {
+                let out = hmc
+                    .run(
+                        &model,
+                        &x0,
+                        &RunOptions::new(100).seed(SEED).diagnostics(true),
+                    )
+                    .unwrap();
+                Some(mean_error(&out.samples.as_vec(), 100, &mu2))
+            }),
+            floor: Box::new(move || {
+                let (x, _acc) = floor::gauss_hmc(&mut fm, &x0h, 0.1, 10, 100, SEED);
+                Some(mean_error(&x, 100, &mean))
+            }),
+        });
+    }
+    cases
+}

@@ -1,0 +1,34 @@
+//! Project tasks, run as `cargo xtask <task>`:
+//!
+//! - `bench [--quick] [--reps N] [--case NAME]`: times the benchmark cases of `shared/bench/CASES.md`
+//!   against hand-written floors and prints a table and, as its last line, one JSON object.
+//! - `docs-figures [--check]`: renders the user guide's figures under `docs/` from fixed seeds; with
+//!   `--check`, renders them in memory and fails when a committed figure is stale.
+
+mod bench;
+mod figures;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&args[1..]),
+        Some("docs-figures") => figures::run(&args[1..]),
+        Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
+        None => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask <task>
+
+tasks:
+  bench [--quick] [--reps N] [--case NAME]   time the benchmark cases against their floors
+  docs-figures [--check]                     render (or check) the guide's figures under docs/";
