@@ -12,13 +12,6 @@ use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-fn invalid_name(err: Error) -> String {
-    match err {
-        Error::InvalidParameter { name, .. } => name,
-        other => panic!("expected InvalidParameter, got {other:?}"),
-    }
-}
-
 #[test]
 fn rejects_bad_step_size() {
     for h in [0.0, -0.1, f64::NAN, f64::INFINITY] {

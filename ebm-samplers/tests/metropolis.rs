@@ -13,13 +13,6 @@ use ebm_samplers::prelude::*;
 use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, RngSeed};
 
-fn invalid_name(err: Error) -> String {
-    match err {
-        Error::InvalidParameter { name, .. } => name,
-        other => panic!("expected InvalidParameter, got {other:?}"),
-    }
-}
-
 #[test]
 fn rejects_bad_settings() {
     for h in [0.0, -1.0, f64::NAN, f64::INFINITY] {

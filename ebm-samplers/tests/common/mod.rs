@@ -124,3 +124,11 @@ pub fn assert_moments_any(x: &[f64], d: usize, mu: &[f64], sigma: &[f64], z: f64
 pub fn batch<const D: usize>(x: &[f64]) -> Batch<D, f64> {
     Cpu::default().tensor_from_vec(x.to_vec(), (x.len() / D, Const::<D>))
 }
+
+/// The parameter named by an [`Error::InvalidParameter`]; panics on any other error.
+pub fn invalid_name(err: Error) -> String {
+    match err {
+        Error::InvalidParameter { name, .. } => name,
+        other => panic!("expected InvalidParameter, got {other:?}"),
+    }
+}
