@@ -189,16 +189,35 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
         }
         let pm = &self.precision_mean;
         let finish = |(xr, (gr, e)): (&[E], (&mut [E], &mut E))| {
-            let mut acc = E::zero();
-            for (((g, &v), &m), &q) in gr.iter_mut().zip(xr).zip(mean).zip(pm) {
-                *g -= q;
-                acc += (v - m) * *g;
+            gr.iter_mut().zip(pm).for_each(|(g, &q)| *g -= q);
+            // Eight partial sums, so the dot product vectorises.
+            let mut acc = [E::zero(); 8];
+            let (xc, gc, mc) = (xr.chunks_exact(8), gr.chunks_exact(8), mean.chunks_exact(8));
+            let (xt, gt, mt) = (xc.remainder(), gc.remainder(), mc.remainder());
+            for ((xs, gs), ms) in xc.zip(gc).zip(mc) {
+                for l in 0..8 {
+                    acc[l] += (xs[l] - ms[l]) * gs[l];
+                }
             }
-            *e = half * acc;
+            let mut total: E = acc.iter().copied().sum();
+            for ((&v, &g), &m) in xt.iter().zip(gt).zip(mt) {
+                total += (v - m) * g;
+            }
+            *e = half * total;
         };
-        x.chunks_exact(D)
-            .zip(grad.chunks_exact_mut(D).zip(energy.iter_mut()))
-            .for_each(finish);
+        // One block of rows per thread: the pass is memory-bound and short.
+        use rayon::prelude::*;
+        let rows = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+        x.par_chunks(rows * D)
+            .zip(
+                grad.par_chunks_mut(rows * D)
+                    .zip(energy.par_chunks_mut(rows)),
+            )
+            .for_each(|(xb, (gb, eb))| {
+                xb.chunks_exact(D)
+                    .zip(gb.chunks_exact_mut(D).zip(eb.iter_mut()))
+                    .for_each(finish)
+            });
         true
     }
 }
