@@ -40,6 +40,16 @@ pub mod ops;
 pub mod real;
 
 pub use dfdx;
+
+/// Whether a CUDA GPU can be used now: the driver initialises and reports at least one device.
+///
+/// Probe with this before building dfdx's `Cuda` device, so that a program built with the `cuda`
+/// feature falls back to the CPU cleanly on a machine without a GPU.
+#[cfg(feature = "cuda")]
+pub fn cuda_available() -> bool {
+    cudarc::driver::result::init().is_ok()
+        && cudarc::driver::result::device::get_count().is_ok_and(|n| n > 0)
+}
 /// Writes a model as one function of a batch of points: see the full reference below.
 ///
 /// ```

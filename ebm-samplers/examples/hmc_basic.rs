@@ -1,21 +1,37 @@
 //! The guide's HMC example: Hamiltonian Monte Carlo on the 2-D Gaussian, with the acceptance rate
 //! taken from the returned diagnostics.
 //!
-//! Run with `cargo run --release --example hmc_basic`.
+//! Run with `cargo run --release --example hmc_basic` (add `-- --device cuda` for a GPU when built
+//! with the `cuda` feature).
+
+#[path = "common/device.rs"]
+mod device;
 
 use ebm_core::prelude::*;
 use ebm_models::GaussianModel;
 use ebm_samplers::prelude::*;
 use std::time::Instant;
 
-fn main() -> Result<()> {
-    let dev = Cpu::default();
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    match device::choose()? {
+        device::Choice::Cpu => run(Cpu::default(), "cpu"),
+        #[cfg(feature = "cuda")]
+        device::Choice::Cuda => run(Cuda::try_build(0, 0).map_err(|e| format!("{e:?}"))?, "cuda"),
+    }
+}
+
+fn run<Dev: Device<f32>>(
+    dev: Dev,
+    name: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mean = [1.0f32, -1.0];
     let cov = [[1.0f32, 0.5], [0.5, 2.0]];
     let model = GaussianModel::new(&dev, mean, cov)?;
     let hmc = HamiltonianMonteCarlo::new(0.1, 10)?; // step_size, n_leapfrog_steps
 
-    let x0: Batch<2> = Cpu::seed_from_u64(0).sample_normal_like(&(1000, Const::<2>));
+    let x0: Batch<2, f32, Dev> = Cpu::seed_from_u64(0)
+        .sample_normal_like(&(1000, Const::<2>))
+        .to_device(&dev);
     let start = Instant::now();
     let out = hmc.run(&model, &x0, &RunOptions::new(25).seed(42).diagnostics(true))?;
     let elapsed = start.elapsed();
@@ -34,7 +50,7 @@ fn main() -> Result<()> {
     let diagnostics = out.diagnostics.expect("diagnostics were requested");
     let stats = out.chain_stats.expect("HMC reports chain statistics");
 
-    println!("HMC: step_size 0.1, 10 leapfrog steps, 1000 chains, 25 steps (target exp(-E), temperature 1)");
+    println!("HMC on {name}: step_size 0.1, 10 leapfrog steps, 1000 chains, 25 steps (target exp(-E), temperature 1)");
     println!();
     println!("                      sample               analytic target");
     println!(

@@ -1,7 +1,11 @@
 //! The guide's trajectory example: Langevin dynamics on the four-mode landscape, written as one
 //! function with `#[energy]`, keeping every state of five chains started at the origin.
 //!
-//! Run with `cargo run --release --example langevin_trajectory`.
+//! Run with `cargo run --release --example langevin_trajectory` (add `-- --device cuda` for a GPU
+//! when built with the `cuda` feature).
+
+#[path = "common/device.rs"]
+mod device;
 
 use ebm_core::prelude::*;
 use ebm_samplers::prelude::*;
@@ -21,13 +25,23 @@ fn four_modes(x: Batch<2>, centers: [[f32; 2]; 4], weights: [f32; 4]) -> Energie
 const CENTERS: [[f32; 2]; 4] = [[-1.5, -1.5], [1.5, 1.5], [-1.5, 1.5], [1.5, -1.5]];
 const WEIGHTS: [f32; 4] = [1.0, 1.0, 0.8, 0.8];
 
-fn main() -> Result<()> {
-    let dev = Cpu::default();
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    match device::choose()? {
+        device::Choice::Cpu => run(Cpu::default(), "cpu"),
+        #[cfg(feature = "cuda")]
+        device::Choice::Cuda => run(Cuda::try_build(0, 0).map_err(|e| format!("{e:?}"))?, "cuda"),
+    }
+}
+
+fn run<Dev: Device<f32>>(
+    dev: Dev,
+    name: &str,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
     let model = FourModes::new(&dev, CENTERS, WEIGHTS)?;
     let sampler = LangevinDynamics::new(0.1, 0.1)?; // step_size, noise_scale
 
     let n_chains = 5;
-    let x0: Batch<2> = dev.zeros_like(&(n_chains, Const::<2>)); // every chain starts at the origin
+    let x0: Batch<2, f32, Dev> = dev.zeros_like(&(n_chains, Const::<2>)); // every chain starts at the origin
     let options = RunOptions::new(200).seed(42).trajectory(1); // keep every step
 
     let start = Instant::now();
@@ -35,7 +49,9 @@ fn main() -> Result<()> {
     let elapsed = start.elapsed();
     let trajectory = out.trajectory.expect("a trajectory was requested");
 
-    println!("Langevin dynamics on the four-mode landscape: step_size 0.1, noise_scale 0.1");
+    println!(
+        "Langevin dynamics on the four-mode landscape ({name}): step_size 0.1, noise_scale 0.1"
+    );
     println!(
         "trajectory shape: {:?} (chains, steps, dimensions)",
         trajectory.shape()

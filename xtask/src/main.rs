@@ -4,8 +4,11 @@
 //!   against hand-written floors and prints a table and, as its last line, one JSON object.
 //! - `docs-figures [--check]`: renders the user guide's figures under `docs/` from fixed seeds; with
 //!   `--check`, renders them in memory and fails when a committed figure is stale.
+//! - `cuda-bundle`: builds the GPU check and examples with the `cuda` feature from pinned CUDA 13.0
+//!   wheels and packs them with a `run.sh` under `target/cuda-bundle/` for a GPU machine.
 
 mod bench;
+mod cuda_bundle;
 mod figures;
 
 use std::process::ExitCode;
@@ -15,6 +18,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
         Some("docs-figures") => figures::run(&args[1..]),
+        Some("cuda-bundle") => cuda_bundle::run(&args[1..]),
         Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
         None => Err(USAGE.to_string()),
     };
@@ -31,4 +35,5 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   bench [--quick] [--reps N] [--case NAME]   time the benchmark cases against their floors
-  docs-figures [--check]                     render (or check) the guide's figures under docs/";
+  docs-figures [--check]                     render (or check) the guide's figures under docs/
+  cuda-bundle                                build the GPU check for a GPU machine (target/cuda-bundle)";
