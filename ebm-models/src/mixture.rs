@@ -138,26 +138,34 @@ fn mixture_row<const D: usize, E: Real>(
     p: &[E; D],
     g: &mut [E; D],
 ) -> E {
-    {
-        let half = E::of(0.5);
-        let logit = |c: &[E; D], w: E| {
-            let d2: E = p.iter().zip(c).map(|(&a, &b)| (a - b) * (a - b)).sum();
-            -half * w * d2
-        };
-        let top = centers
-            .iter()
-            .zip(weights)
-            .map(|(c, &w)| logit(c, w))
-            .fold(E::neg_infinity(), E::max);
-        let mut total = E::zero();
-        for (c, &w) in centers.iter().zip(weights) {
-            let r = (logit(c, w) - top).exp();
-            total += r;
-            for ((gi, &a), &b) in g.iter_mut().zip(p).zip(c) {
-                *gi += r * w * (a - b);
-            }
+    let half = E::of(0.5);
+    let logit = |c: &[E; D], w: E| {
+        let d2: E = p.iter().zip(c).map(|(&a, &b)| (a - b) * (a - b)).sum();
+        -half * w * d2
+    };
+    // Up to STACK_WELLS logits are kept on the stack; beyond that they are recomputed.
+    let mut kept = [E::zero(); STACK_WELLS];
+    let small = centers.len() <= STACK_WELLS;
+    let mut top = E::neg_infinity();
+    for (k, (c, &w)) in centers.iter().zip(weights).enumerate() {
+        let l = logit(c, w);
+        if small {
+            kept[k] = l;
         }
-        g.iter_mut().for_each(|gi| *gi /= total);
-        -(top + total.ln())
+        top = top.max(l);
     }
+    let mut total = E::zero();
+    for (k, (c, &w)) in centers.iter().zip(weights).enumerate() {
+        let l = if small { kept[k] } else { logit(c, w) };
+        let r = (l - top).exp();
+        total += r;
+        for ((gi, &a), &b) in g.iter_mut().zip(p).zip(c) {
+            *gi += r * w * (a - b);
+        }
+    }
+    g.iter_mut().for_each(|gi| *gi /= total);
+    -(top + total.ln())
 }
+
+/// Mixtures with at most this many wells keep their logits on the stack.
+const STACK_WELLS: usize = 8;

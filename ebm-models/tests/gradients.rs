@@ -378,3 +378,21 @@ fn mlp_rejects_malformed_layers() {
         "{err:?}"
     );
 }
+
+#[test]
+fn mixtures_with_many_wells_take_the_recomputing_path() {
+    // More wells than are kept on the stack (8).
+    let dev = Cpu::default();
+    let centers: Vec<[f64; 2]> = (0..11)
+        .map(|k| [(k as f64 * 0.7).sin() * 2.0, (k as f64 * 1.3).cos() * 2.0])
+        .collect();
+    let weights: Vec<f64> = (0..11).map(|k| 0.5 + 0.1 * k as f64).collect();
+    let model = GaussianMixture::<2, f64>::new(&dev, centers.clone(), weights.clone()).unwrap();
+    let c32 = centers.iter().map(|c| c.map(|v| v as f32)).collect();
+    let w32 = weights.iter().map(|&v| v as f32).collect();
+    let m32 = GaussianMixture::<2, f32>::new(&dev, c32, w32).unwrap();
+    for p in [[0.3, -0.2], [2.5, 1.0], [-1.7, -2.2]] {
+        check_finite_differences(&model, p);
+        check_autodiff(&model, &m32, &[p]);
+    }
+}
