@@ -1,6 +1,6 @@
 //! Hamiltonian Monte Carlo.
 
-use crate::chains::{initial_state, Evaluator};
+use crate::chains::{initial_state, Evaluator, PARALLEL_MIN_ELEMENTS};
 use crate::mass::{MassMatrix, PreparedMass};
 use crate::metropolis::{run_metropolis, Points, Proposal};
 use crate::output::SampleOutput;
@@ -197,6 +197,20 @@ impl HamiltonianMonteCarlo {
     }
 }
 
+/// `p -= c * g`, split over threads for large batches.
+fn kick<E: Real>(p: &mut [E], g: &[E], c: E) {
+    use rayon::prelude::*;
+    let body = |(p, g): (&mut [E], &[E])| p.iter_mut().zip(g).for_each(|(p, &g)| *p -= c * g);
+    if p.len() >= PARALLEL_MIN_ELEMENTS * 4 {
+        let chunk = p.len().div_ceil(rayon::current_num_threads().max(1));
+        p.par_chunks_mut(chunk)
+            .zip(g.par_chunks(chunk))
+            .for_each(body);
+    } else {
+        body((p, g));
+    }
+}
+
 /// Leapfrog integration on host buffers: `pts` holds positions with their gradients (energies are
 /// refreshed at the end point), `p` the momenta.
 fn leapfrog_host<const D: usize, E, Dev, M>(
@@ -218,18 +232,14 @@ where
     }
     let half = eps * E::of(0.5);
     for l in 0..n_steps {
-        for (pi, &gi) in p.iter_mut().zip(&pts.g) {
-            *pi -= half * gi;
-        }
+        kick(p, &pts.g, half);
         mass.drift_batch(&mut pts.x, p, eps, D);
         if l + 1 == n_steps {
             eval.energy_and_gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
         } else {
             eval.gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
         }
-        for (pi, &gi) in p.iter_mut().zip(&pts.g) {
-            *pi -= half * gi;
-        }
+        kick(p, &pts.g, half);
     }
     Ok(())
 }

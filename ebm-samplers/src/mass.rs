@@ -129,12 +129,27 @@ impl<E: Real> PreparedMass<E> {
 
     /// `x += eps * M^-1 p` for a whole batch of rows of length `d`.
     pub fn drift_batch(&self, x: &mut [E], p: &[E], eps: E, d: usize) {
-        match self {
-            PreparedMass::Identity => x.iter_mut().zip(p).for_each(|(x, &p)| *x += eps * p),
-            PreparedMass::Scalar { inv, .. } => {
-                let s = eps * *inv;
-                x.iter_mut().zip(p).for_each(|(x, &p)| *x += s * p)
+        let scale = match self {
+            PreparedMass::Identity => Some(eps),
+            PreparedMass::Scalar { inv, .. } => Some(eps * *inv),
+            _ => None,
+        };
+        if let Some(s) = scale {
+            use rayon::prelude::*;
+            let body =
+                |(x, p): (&mut [E], &[E])| x.iter_mut().zip(p).for_each(|(x, &p)| *x += s * p);
+            if x.len() >= 4 * crate::chains::PARALLEL_MIN_ELEMENTS {
+                let chunk = x.len().div_ceil(rayon::current_num_threads().max(1));
+                x.par_chunks_mut(chunk)
+                    .zip(p.par_chunks(chunk))
+                    .for_each(body);
+            } else {
+                body((x, p));
             }
+            return;
+        }
+        match self {
+            PreparedMass::Identity | PreparedMass::Scalar { .. } => {}
             PreparedMass::Diagonal { inv, .. } => {
                 for (xr, pr) in x.chunks_exact_mut(d).zip(p.chunks_exact(d)) {
                     xr.iter_mut()
