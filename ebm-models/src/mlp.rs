@@ -47,6 +47,8 @@ pub struct Mlp<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
 struct HostNet<E> {
     /// `(weights (out, in) row-major, bias)` per hidden layer.
     layers: Vec<(Vec<E>, Vec<E>)>,
+    /// The first layer's weights transposed, `(in, out)` row-major, for the narrow-input loops.
+    first_t: Vec<E>,
     output: Vec<E>,
     output_bias: E,
     quadratic: E,
@@ -151,6 +153,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> Mlp<D, E, Dev> {
         let output_t = dev.tensor_from_vec(cast(&output), (output.len(), Const::<1>));
         Ok(Self {
             host: HostNet {
+                first_t: transpose(&hidden[0].weights, h0, D),
                 layers,
                 output: cast(&output),
                 output_bias: E::of(output_bias),
@@ -282,10 +285,20 @@ impl<E: Real> HostNet<E> {
             let (done, rest) = acts.split_at_mut(offset);
             let out = &mut rest[..n * outs];
             let input: &[E] = if l == 0 { x } else { &done[offset - n * ins..] };
-            // W^T[k][j] = W[j][k]: row stride 1, column stride `ins`.
-            matmul(n, outs, ins, out, input, (ins, 1), w, (1, ins));
-            for row in out.chunks_exact_mut(outs) {
-                row.iter_mut().zip(b).for_each(|(v, &bi)| *v += bi);
+            if l == 0 && D <= NARROW {
+                // A product with so few inputs is cheaper as a loop than through gemm's packing.
+                for (row, xr) in out.chunks_exact_mut(outs).zip(input.chunks_exact(D)) {
+                    row.copy_from_slice(b);
+                    for (&xk, wk) in xr.iter().zip(self.first_t.chunks_exact(outs)) {
+                        row.iter_mut().zip(wk).for_each(|(v, &w)| *v += xk * w);
+                    }
+                }
+            } else {
+                // W^T[k][j] = W[j][k]: row stride 1, column stride `ins`.
+                matmul(n, outs, ins, out, input, (ins, 1), w, (1, ins));
+                for row in out.chunks_exact_mut(outs) {
+                    row.iter_mut().zip(b).for_each(|(v, &bi)| *v += bi);
+                }
             }
             E::tanh_slice(out);
             offset += n * outs;
@@ -335,17 +348,46 @@ impl<E: Real> HostNet<E> {
             std::mem::swap(&mut cur, &mut next);
         }
         let h1 = sizes[0];
-        matmul(
-            n,
-            D,
-            h1,
-            grad,
-            &cur[..n * h1],
-            (h1, 1),
-            &self.layers[0].0,
-            (D, 1),
-        );
+        if D <= NARROW {
+            for (gr, dr) in grad.chunks_exact_mut(D).zip(cur[..n * h1].chunks_exact(h1)) {
+                for (gk, wk) in gr.iter_mut().zip(self.first_t.chunks_exact(h1)) {
+                    *gk = dot(dr, wk);
+                }
+            }
+        } else {
+            matmul(
+                n,
+                D,
+                h1,
+                grad,
+                &cur[..n * h1],
+                (h1, 1),
+                &self.layers[0].0,
+                (D, 1),
+            );
+        }
         let two_c = c + c;
         grad.iter_mut().zip(x).for_each(|(g, &v)| *g += two_c * v);
     }
+}
+
+/// Up to this many inputs, the first layer's products are loops rather than matrix products.
+const NARROW: usize = 8;
+
+/// A dot product with eight partial sums, so that it vectorises.
+fn dot<E: Real>(a: &[E], b: &[E]) -> E {
+    let mut acc = [E::zero(); 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: E = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(&x, &y)| x * y)
+        .sum();
+    for (xa, xb) in ac.zip(bc) {
+        for l in 0..8 {
+            acc[l] += xa[l] * xb[l];
+        }
+    }
+    acc.iter().copied().sum::<E>() + tail
 }

@@ -396,3 +396,34 @@ fn mixtures_with_many_wells_take_the_recomputing_path() {
         check_autodiff(&model, &m32, &[p]);
     }
 }
+
+#[test]
+fn wide_input_mlps_take_the_matrix_product_path() {
+    // More than 8 inputs: the first layer goes through gemm instead of the narrow loops.
+    const D: usize = 11;
+    let dev = Cpu::default();
+    let w = |k: usize| ((k as f64) * 0.37).sin() * 0.6;
+    let hidden = vec![
+        Layer {
+            weights: (0..6 * D).map(w).collect(),
+            bias: (0..6).map(|k| w(k + 100)).collect(),
+        },
+        Layer {
+            weights: (0..5 * 6).map(|k| w(k + 200)).collect(),
+            bias: vec![0.1; 5],
+        },
+    ];
+    let model = Mlp::<D, f64>::new(
+        &dev,
+        hidden,
+        (0..5).map(|k| w(k + 300)).collect(),
+        0.2,
+        0.05,
+    )
+    .unwrap();
+    let x: Batch<D, f64> = Cpu::seed_from_u64(9).sample_normal_like(&(7, Const::<D>));
+    check_host_path(&model, &x, 1e-12);
+    let mut p = [0.0; D];
+    p.copy_from_slice(&x.as_vec()[..D]);
+    check_finite_differences(&model, p);
+}
