@@ -8,7 +8,6 @@ use ebm_core::prelude::*;
 use ebm_models::{GaussianModel, Harmonic};
 use ebm_samplers::prelude::*;
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -244,25 +243,11 @@ fn zero_steps_return_the_initial_particles() {
     assert_eq!(out.diagnostics.unwrap().n_steps(), 0);
 }
 
-/// Random SPD covariance `L L^T + 0.3 I` from entries in [-1, 1].
-fn spd(entries: &[f64], d: usize) -> Vec<f64> {
-    let mut cov = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..d {
-            cov[i * d + j] = (0..d)
-                .map(|k| entries[i * d + k] * entries[j * d + k])
-                .sum::<f64>();
-        }
-        cov[i * d + i] += 0.3;
-    }
-    cov
-}
-
 /// Runs Langevin long enough that the initial state is forgotten to 1e-8 and checks the final states
 /// (independent across chains) against the exact stationary law of the discretised chain.
 fn check_stationary<const D: usize>(mean: &[f64], entries: &[f64], h: f64, s: f64, seed: u64) {
     let dev = Cpu::default();
-    let cov = spd(entries, D);
+    let cov = random_spd(entries, D, 0.3);
     let model = GaussianModel::<D, f64>::from_slices(&dev, mean, &cov).unwrap();
     let prec = model.precision().to_vec();
     // trace(P) bounds lambda_max(P); 1 / trace(cov) bounds lambda_min(P) from below.
@@ -286,12 +271,7 @@ fn check_stationary<const D: usize>(mean: &[f64], entries: &[f64], h: f64, s: f6
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 8,
-        rng_seed: RngSeed::Fixed(20261126),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(deterministic(8, 20261126))]
 
     #[test]
     fn stationary_moments_match_the_discretised_chain(

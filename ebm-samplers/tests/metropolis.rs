@@ -11,7 +11,6 @@ use ebm_core::prelude::*;
 use ebm_models::{GaussianMixture, GaussianModel, Harmonic};
 use ebm_samplers::prelude::*;
 use proptest::prelude::*;
-use proptest::test_runner::{FileFailurePersistence, RngSeed};
 
 #[test]
 fn rejects_bad_settings() {
@@ -194,26 +193,8 @@ fn proposals_outside_the_support_are_divergences_never_draws() {
     }
 }
 
-fn random_spd(entries: &[f64], d: usize, ridge: f64) -> Vec<f64> {
-    let mut cov = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..d {
-            cov[i * d + j] = (0..d)
-                .map(|k| entries[i * d + k] * entries[j * d + k])
-                .sum::<f64>();
-        }
-        cov[i * d + i] += ridge;
-    }
-    cov
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 48,
-        rng_seed: RngSeed::Fixed(7),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(deterministic(48, 7))]
 
     #[test]
     fn leapfrog_is_reversible(
@@ -380,12 +361,7 @@ fn check_gaussian_case<const D: usize>(mean: &[f64], entries: &[f64], seed: u64,
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 10,
-        rng_seed: RngSeed::Fixed(11),
-        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(deterministic(10, 11))]
 
     #[test]
     fn hmc_and_mala_keep_random_gaussians_exactly(

@@ -132,3 +132,28 @@ pub fn invalid_name(err: Error) -> String {
         other => panic!("expected InvalidParameter, got {other:?}"),
     }
 }
+
+/// A random symmetric positive-definite covariance `L L^T + ridge I`, `L` from row-major `entries`.
+pub fn random_spd(entries: &[f64], d: usize, ridge: f64) -> Vec<f64> {
+    let mut cov = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            cov[i * d + j] = (0..d)
+                .map(|k| entries[i * d + k] * entries[j * d + k])
+                .sum::<f64>();
+        }
+        cov[i * d + i] += ridge;
+    }
+    cov
+}
+
+/// A proptest configuration for statistical properties: few cases, a fixed seed, no persistence,
+/// so every run draws the same cases.
+pub fn deterministic(cases: u32, seed: u64) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(proptest::test_runner::FileFailurePersistence::Off)),
+        ..proptest::test_runner::Config::default()
+    }
+}
