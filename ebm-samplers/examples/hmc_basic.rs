@@ -6,6 +6,8 @@
 
 #[path = "common/device.rs"]
 mod device;
+#[path = "common/moments.rs"]
+mod moments;
 
 use ebm_core::prelude::*;
 use ebm_models::GaussianModel;
@@ -37,16 +39,7 @@ fn run<Dev: Device<f32>>(
     let elapsed = start.elapsed();
 
     let x: Vec<f64> = out.samples.as_vec().iter().map(|&v| v as f64).collect();
-    let n = (x.len() / 2) as f64;
-    let m = [0, 1].map(|i| x.iter().skip(i).step_by(2).sum::<f64>() / n);
-    let mut c = [0.0f64; 4];
-    for p in x.chunks_exact(2) {
-        for i in 0..2 {
-            for j in 0..2 {
-                c[i * 2 + j] += (p[i] - m[i]) * (p[j] - m[j]) / (n - 1.0);
-            }
-        }
-    }
+    let (m, c) = moments::moments2(&x);
     let diagnostics = out.diagnostics.expect("diagnostics were requested");
     let stats = out.chain_stats.expect("HMC reports chain statistics");
 

@@ -5,6 +5,8 @@
 
 #[path = "common/device.rs"]
 mod device;
+#[path = "common/moments.rs"]
+mod moments;
 
 use ebm_core::prelude::*;
 use ebm_models::GaussianModel;
@@ -37,7 +39,7 @@ fn run<Dev: Device<f32>>(
     let elapsed = start.elapsed();
 
     let x: Vec<f64> = samples.as_vec().iter().map(|&v| v as f64).collect();
-    let (m, c) = moments(&x);
+    let (m, c) = moments::moments2(&x);
     let t = sampler.temperature();
     let prec: Vec<f64> = model.precision().iter().map(|&v| v as f64).collect();
     let exact = sampler.gaussian_stationary_covariance(&prec, 2)?;
@@ -64,24 +66,4 @@ fn run<Dev: Device<f32>>(
     println!();
     println!("sampling took {:.3} ms", elapsed.as_secs_f64() * 1e3);
     Ok(())
-}
-
-/// Sample mean and covariance (divided by n - 1) of 2-D points.
-fn moments(x: &[f64]) -> ([f64; 2], [f64; 4]) {
-    let n = (x.len() / 2) as f64;
-    let mut m = [0.0; 2];
-    for p in x.chunks_exact(2) {
-        m[0] += p[0] / n;
-        m[1] += p[1] / n;
-    }
-    let mut c = [0.0; 4];
-    for p in x.chunks_exact(2) {
-        let d = [p[0] - m[0], p[1] - m[1]];
-        for i in 0..2 {
-            for j in 0..2 {
-                c[i * 2 + j] += d[i] * d[j] / (n - 1.0);
-            }
-        }
-    }
-    (m, c)
 }
