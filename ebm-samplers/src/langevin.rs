@@ -200,9 +200,7 @@ impl Sampler for LangevinDynamics {
         let mut eval = Evaluator::new(x0);
         let mut grad = vec![E::zero(); n * D];
         let mut energies = vec![E::zero(); n];
-        let mut trajectory = options
-            .thin
-            .map(|thin| Trajectory::new(n, options.n_kept(), thin));
+        let mut trajectory = Trajectory::for_run(n, options);
         let mut diagnostics = options
             .diagnostics
             .then(|| StepDiagnostics::with_capacity(options.n_steps));
@@ -229,10 +227,8 @@ impl Sampler for LangevinDynamics {
             if let Some(diag) = diagnostics.as_mut() {
                 diag.record_moments(&x);
             }
-            if let (Some(traj), Some(thin)) = (trajectory.as_mut(), options.thin) {
-                if (step + 1) % thin == 0 {
-                    traj.record((step + 1) / thin - 1, &x);
-                }
+            if let Some(traj) = trajectory.as_mut() {
+                traj.after_step(step, &x);
             }
         }
         if let Some(diag) = diagnostics.as_mut() {

@@ -94,9 +94,7 @@ where
     let mut log_ratio = vec![0.0f64; n];
     let mut accepted = vec![0usize; n];
     let mut stats = ChainStats::new(n);
-    let mut trajectory = options
-        .thin
-        .map(|thin| Trajectory::new(n, options.n_kept(), thin));
+    let mut trajectory = Trajectory::for_run(n, options);
     let mut diagnostics = options
         .diagnostics
         .then(|| StepDiagnostics::with_capacity(options.n_steps));
@@ -128,10 +126,8 @@ where
             };
             diag.record_acceptance(n_accepted as f64 / n as f64, mean_error);
         }
-        if let (Some(traj), Some(thin)) = (trajectory.as_mut(), options.thin) {
-            if (step + 1) % thin == 0 {
-                traj.record((step + 1) / thin - 1, &cur.x);
-            }
+        if let Some(traj) = trajectory.as_mut() {
+            traj.after_step(step, &cur.x);
         }
     }
     let samples = eval.into_batch(&cur.x);

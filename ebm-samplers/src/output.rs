@@ -121,8 +121,23 @@ impl<const D: usize, E: Real> Trajectory<D, E> {
         }
     }
 
+    /// The trajectory a run with `options` keeps, if any.
+    pub(crate) fn for_run(n_chains: usize, options: &crate::RunOptions) -> Option<Self> {
+        options
+            .thin
+            .map(|thin| Self::new(n_chains, options.n_kept(), thin))
+    }
+
+    /// Keeps the batch `x` (row-major `(n_chains, D)`), the state after step `step` (from 0), when
+    /// that step falls on the thinning grid.
+    pub(crate) fn after_step(&mut self, step: usize, x: &[E]) {
+        if (step + 1) % self.thin == 0 {
+            self.record((step + 1) / self.thin - 1, x);
+        }
+    }
+
     /// Stores the batch `x` (row-major `(n_chains, D)`) as kept state `k`.
-    pub(crate) fn record(&mut self, k: usize, x: &[E]) {
+    fn record(&mut self, k: usize, x: &[E]) {
         for (c, row) in x.chunks_exact(D).enumerate() {
             let at = (c * self.n_kept + k) * D;
             self.data[at..at + D].copy_from_slice(row);
