@@ -88,11 +88,8 @@ impl<const D: usize, E: Real, Dev: Device<E>> Evaluator<D, E, Dev> {
     where
         M: Energy<D, E, Dev> + ?Sized,
     {
-        if self.host {
-            if model.host_energy_and_gradient(x, e, g) {
-                return Ok(());
-            }
-            self.host = false;
+        if self.try_host(model, x, e, g) {
+            return Ok(());
         }
         self.state.copy_from(x);
         let (et, gt) = model.energy_and_gradient(&self.state);
@@ -105,14 +102,21 @@ impl<const D: usize, E: Real, Dev: Device<E>> Evaluator<D, E, Dev> {
     where
         M: Energy<D, E, Dev> + ?Sized,
     {
-        if self.host {
-            if model.host_energy_and_gradient(x, scratch, g) {
-                return Ok(());
-            }
-            self.host = false;
+        if self.try_host(model, x, scratch, g) {
+            return Ok(());
         }
         self.state.copy_from(x);
         read_rows("gradients", &model.gradient(&self.state), scratch.len(), g)
+    }
+
+    /// Evaluates through the model's host path while it is available; after the first refusal the
+    /// tensor path is used for the rest of the run.
+    fn try_host<M>(&mut self, model: &M, x: &[E], e: &mut [E], g: &mut [E]) -> bool
+    where
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.host = self.host && model.host_energy_and_gradient(x, e, g);
+        self.host
     }
 
     /// The batch holding `x`, on the initial particles' device.
