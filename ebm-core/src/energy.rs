@@ -68,14 +68,24 @@ pub trait Energy<const D: usize, E: Real, Dev: Device<E>> {
         self.energy_and_gradient(x).1
     }
 
+    /// Whether the model implements [`Energy::host_energy_and_gradient`]. The default is `false`.
+    ///
+    /// Samplers ask once, when a run starts: on dfdx's `Cpu` device a model that answers `true` is
+    /// evaluated through its host path for the whole run, any other through tensors.
+    fn has_host_path(&self) -> bool {
+        false
+    }
+
     /// Closed-form energies and gradients straight from host memory: the fast path of CPU runs.
     ///
     /// `x` holds `n` points row-major (`n * D` values). An implementation writes one energy per point
-    /// into `energy` (length `n`) and the gradients into `grad` (length `n * D`), and returns `true`.
-    /// The default returns `false`: not available. Samplers whose batches live on dfdx's `Cpu` device
-    /// call this first and fall back to [`Energy::energy_and_gradient`] on tensors, so a model that
-    /// implements it must agree with its tensor methods; it skips the tensor allocations and copies
-    /// of the tensor path. [`host_rows`] helps with row-wise closed forms.
+    /// into `energy` (length `n`) and the gradients into `grad` (length `n * D`), and returns `true`;
+    /// it also overrides [`Energy::has_host_path`] to return `true`. The default returns `false`: not
+    /// available. Samplers running on dfdx's `Cpu` device use it instead of
+    /// [`Energy::energy_and_gradient`] on tensors when [`Energy::has_host_path`] says so (a `false`
+    /// return then is an error, [`Error::HostPathRefused`](crate::Error::HostPathRefused)), so a
+    /// model that implements it must agree with its tensor methods; it skips the tensor allocations
+    /// and copies of the tensor path. [`host_rows`] helps with row-wise closed forms.
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         let _ = (x, energy, grad);
         false
@@ -174,6 +184,9 @@ impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized> Ene
     }
     fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
         (**self).gradient(x)
+    }
+    fn has_host_path(&self) -> bool {
+        (**self).has_host_path()
     }
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         (**self).host_energy_and_gradient(x, energy, grad)

@@ -121,6 +121,13 @@ pub enum Error {
         /// The number of rows the model returned.
         actual: usize,
     },
+    /// A model whose [`Energy::has_host_path`](crate::Energy::has_host_path) is `true` returned
+    /// `false` from [`Energy::host_energy_and_gradient`](crate::Energy::host_energy_and_gradient).
+    #[error(
+        "the model announced a host path (has_host_path() is true) but host_energy_and_gradient \
+         refused the call"
+    )]
+    HostPathRefused,
 }
 
 impl Error {

@@ -142,6 +142,10 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
         self.centred(x.clone()).matmul(self.precision_t.clone())
     }
 
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         let (mean, prec) = (&self.mean, &self.precision);
         let half = E::of(0.5);

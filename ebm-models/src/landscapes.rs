@@ -64,6 +64,10 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Harmonic<E> 
         x.clone() * self.k
     }
 
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         let (k, half) = (self.k, E::of(0.5));
         host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
@@ -145,6 +149,10 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for DoubleWell<E
         self.energy_and_gradient(x).1
     }
 
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         let (h, b2, four) = (self.h, self.b * self.b, E::of(4.0));
         host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
@@ -213,6 +221,10 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Rastrigin<E>
             row_sum(x.clone().square() - phase.clone().cos() * self.a) + self.a * E::of(D as f64);
         let grad = x.clone() * E::of(2.0) + phase.sin() * (two_pi * self.a);
         (energy, grad)
+    }
+
+    fn has_host_path(&self) -> bool {
+        true
     }
 
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
@@ -299,6 +311,10 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Rosenbrock<E
 
     fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
         rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| self.row(p, g))
+    }
+
+    fn has_host_path(&self) -> bool {
+        true
     }
 
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
@@ -388,6 +404,10 @@ impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Ackley<E> {
         rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| self.row(p, g))
     }
 
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| self.row(p, g));
         true
@@ -445,6 +465,10 @@ impl<E: Real, Dev: Device<E>> Energy<2, E, Dev> for Himmelblau {
 
     fn energy_and_gradient(&self, x: &Batch<2, E, Dev>) -> (Energies<E, Dev>, Batch<2, E, Dev>) {
         rows_closed_form(x, himmelblau_row)
+    }
+
+    fn has_host_path(&self) -> bool {
+        true
     }
 
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {

@@ -122,6 +122,10 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMixt
         rows_closed_form(x, |p: &[E; D], g: &mut [E; D]| mixture_row(c, w, p, g))
     }
 
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         let (c, w) = (&self.centers, &self.weights);
         host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {

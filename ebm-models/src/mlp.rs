@@ -233,6 +233,10 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for Mlp<D, E, De
         out + quad
     }
 
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         use rayon::prelude::*;
         let n = energy.len();

@@ -42,12 +42,12 @@ fn run<Dev: Device<f32>>(
 
     let n_chains = 5;
     let x0: Batch<2, f32, Dev> = dev.zeros_like(&(n_chains, Const::<2>)); // every chain starts at the origin
-    let options = RunOptions::new(200).seed(42).trajectory(1); // keep every step
+    let options = RunOptions::new(200).seed(42).trace(1); // keep every step
 
     let start = Instant::now();
     let out = sampler.run(&model, &x0, &options)?;
     let elapsed = start.elapsed();
-    let trajectory = out.trajectory.expect("a trajectory was requested");
+    let trajectory = out.trace.expect("a trajectory was requested");
 
     println!(
         "Langevin dynamics on the four-mode landscape ({name}): step_size 0.1, noise_scale 0.1"

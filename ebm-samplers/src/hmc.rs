@@ -1,13 +1,14 @@
 //! Hamiltonian Monte Carlo.
 
-use crate::chains::{initial_state, Evaluator, PARALLEL_MIN_ELEMENTS};
+use crate::chains::{initial_state, PARALLEL_MIN_ELEMENTS};
+use crate::kernel::{
+    check_threshold, metropolis_accept, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
+};
+use crate::mala::check_positive_temperatures;
 use crate::mass::{MassMatrix, PreparedMass};
-use crate::metropolis::{run_metropolis, Points, Proposal};
-use crate::output::SampleOutput;
-use crate::{RunOptions, Sampler};
+use crate::state::{ChainState, Points};
 use ebm_core::check;
 use ebm_core::prelude::*;
-use rand_chacha::ChaCha8Rng;
 
 /// Hamiltonian Monte Carlo with a leapfrog integrator.
 ///
@@ -45,6 +46,7 @@ pub struct HamiltonianMonteCarlo {
     step_size: f64,
     n_leapfrog_steps: usize,
     mass: MassMatrix,
+    max_energy_error: f64,
 }
 
 impl HamiltonianMonteCarlo {
@@ -62,7 +64,24 @@ impl HamiltonianMonteCarlo {
             step_size,
             n_leapfrog_steps,
             mass: MassMatrix::Identity,
+            max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
         })
+    }
+
+    /// The same sampler flagging a transition as divergent when its energy error exceeds
+    /// `threshold` (default 1000, as Stan).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `threshold` is greater than 0 (infinity turns the check
+    /// off).
+    pub fn with_divergence_threshold(mut self, threshold: f64) -> Result<Self> {
+        self.max_energy_error = check_threshold(threshold)?;
+        Ok(self)
+    }
+
+    /// The energy error above which a transition counts as divergent.
+    pub fn divergence_threshold(&self) -> f64 {
+        self.max_energy_error
     }
 
     /// The same sampler with mass matrix `mass`.
@@ -112,12 +131,11 @@ impl HamiltonianMonteCarlo {
         let mut pts = self.start_points(model, x)?;
         let mut mom = self.host_momenta(x, p)?;
         let mass = self.mass.prepare::<E>(D)?;
-        let mut eval = Evaluator::new(x);
+        let mut target = Target::new(model, x.device());
         leapfrog_host(
-            model,
-            &mut eval,
+            &mut target,
             &mass,
-            E::of(self.step_size),
+            Step::Uniform(E::of(self.step_size)),
             self.n_leapfrog_steps,
             &mut pts,
             &mut mom,
@@ -173,7 +191,7 @@ impl HamiltonianMonteCarlo {
             e: vec![E::zero(); n],
             g: vec![E::zero(); n * D],
         };
-        Evaluator::new(x).energy_and_gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
+        Target::new(model, x.device()).evaluate(&mut pts)?;
         Ok(pts)
     }
 
@@ -211,14 +229,20 @@ fn kick<E: Real>(p: &mut [E], g: &[E], c: E) {
     }
 }
 
+/// The leapfrog step size: one for the whole batch, or one per chain.
+#[derive(Clone, Copy)]
+enum Step<'a, E> {
+    Uniform(E),
+    PerChain(&'a [E]),
+}
+
 /// Leapfrog integration on host buffers: `pts` holds positions with their gradients (energies are
 /// refreshed at the end point), `p` the momenta.
 fn leapfrog_host<const D: usize, E, Dev, M>(
-    model: &M,
-    eval: &mut Evaluator<D, E, Dev>,
+    target: &mut Target<'_, D, E, Dev, M>,
     mass: &PreparedMass<E>,
-    eps: E,
-    n_steps: usize,
+    eps: Step<'_, E>,
+    n_leapfrog_steps: usize,
     pts: &mut Points<E>,
     p: &mut [E],
 ) -> Result<()>
@@ -230,99 +254,168 @@ where
     if D == 0 {
         return Ok(());
     }
-    let half = eps * E::of(0.5);
-    for l in 0..n_steps {
-        kick(p, &pts.g, half);
-        mass.drift_batch(&mut pts.x, p, eps, D);
-        if l + 1 == n_steps {
-            eval.energy_and_gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
-        } else {
-            eval.gradient(model, &pts.x, &mut pts.e, &mut pts.g)?;
+    let half = E::of(0.5);
+    for l in 0..n_leapfrog_steps {
+        match eps {
+            Step::Uniform(eps) => {
+                kick(p, &pts.g, eps * half);
+                mass.drift_batch(&mut pts.x, p, eps, D);
+            }
+            Step::PerChain(eps) => {
+                for ((pr, gr), &e) in p.chunks_exact_mut(D).zip(pts.g.chunks_exact(D)).zip(eps) {
+                    kick(pr, gr, e * half);
+                }
+                for ((xr, pr), &e) in pts.x.chunks_exact_mut(D).zip(p.chunks_exact(D)).zip(eps) {
+                    mass.drift_batch(xr, pr, e, D);
+                }
+            }
         }
-        kick(p, &pts.g, half);
+        if l + 1 == n_leapfrog_steps {
+            target.evaluate(pts)?;
+        } else {
+            target.gradient_into(&pts.x, &mut pts.e, &mut pts.g)?;
+        }
+        match eps {
+            Step::Uniform(eps) => kick(p, &pts.g, eps * half),
+            Step::PerChain(eps) => {
+                for ((pr, gr), &e) in p.chunks_exact_mut(D).zip(pts.g.chunks_exact(D)).zip(eps) {
+                    kick(pr, gr, e * half);
+                }
+            }
+        }
     }
     Ok(())
 }
 
-struct HmcKernel<E> {
-    mass: PreparedMass<E>,
-    eps: E,
-    n_steps: usize,
+/// Buffers and per-chain constants of an HMC step.
+#[derive(Debug, Clone, Default)]
+pub struct HmcWorkspace<E> {
+    mass: Option<PreparedMass<E>>,
+    proposal: Option<Points<E>>,
     momentum: Vec<E>,
     start_kinetic: Vec<f64>,
+    log_ratio: Vec<f64>,
+    eps: Vec<E>,
+    uniform_eps: bool,
+    /// `sqrt(T)` per chain, scaling the momenta of tempered chains.
+    sqrt_temperature: Vec<E>,
+    temperature: Vec<f64>,
+    version: Option<(u64, usize)>,
 }
 
-impl<const D: usize, E: Real> Proposal<D, E> for HmcKernel<E> {
-    fn propose<Dev, M>(
+impl<E: Real> HmcWorkspace<E> {
+    fn refresh<const D: usize, Dev: Device<E>>(
         &mut self,
-        model: &M,
-        eval: &mut Evaluator<D, E, Dev>,
-        cur: &Points<E>,
-        prop: &mut Points<E>,
-        rngs: &mut [ChaCha8Rng],
-        log_ratio: &mut [f64],
-    ) -> Result<()>
-    where
-        Dev: Device<E>,
-        M: Energy<D, E, Dev> + ?Sized,
-    {
-        if D == 0 {
-            log_ratio.iter_mut().for_each(|r| *r = 0.0);
+        hmc: &HamiltonianMonteCarlo,
+        state: &ChainState<D, E, Dev>,
+    ) -> Result<()> {
+        if self.mass.is_none() {
+            self.mass = Some(hmc.mass.prepare::<E>(D)?);
+        }
+        let n = state.n_chains();
+        let key = (state.params_version(), n);
+        if self.version == Some(key) {
             return Ok(());
         }
-        for ((row, rng), k0) in self
-            .momentum
-            .chunks_exact_mut(D)
-            .zip(rngs.iter_mut())
-            .zip(self.start_kinetic.iter_mut())
-        {
-            for v in row.iter_mut() {
-                *v = E::standard_normal(rng);
-            }
-            self.mass.momentum(row);
-            *k0 = self.mass.kinetic(row);
-        }
-        prop.x.copy_from_slice(&cur.x);
-        prop.g.copy_from_slice(&cur.g);
-        leapfrog_host(
-            model,
-            eval,
-            &self.mass,
-            self.eps,
-            self.n_steps,
-            prop,
-            &mut self.momentum,
-        )?;
-        for (c, ratio) in log_ratio.iter_mut().enumerate() {
-            let k1 = self.mass.kinetic(&self.momentum[c * D..(c + 1) * D]);
-            let h0 = cur.e[c].as_f64() + self.start_kinetic[c];
-            let h1 = prop.e[c].as_f64() + k1;
-            *ratio = h0 - h1;
-        }
+        check_positive_temperatures(state.temperatures())?;
+        self.eps = state.step_sizes().iter().map(|&h| E::of(h)).collect();
+        self.uniform_eps = self.eps.windows(2).all(|w| w[0] == w[1]);
+        self.temperature = state.temperatures().to_vec();
+        self.sqrt_temperature = self.temperature.iter().map(|t| E::of(t.sqrt())).collect();
+        self.proposal
+            .get_or_insert_with(|| Points::zeros(n, D))
+            .resize(n, D);
+        self.momentum.resize(n * D, E::zero());
+        self.start_kinetic.resize(n, 0.0);
+        self.log_ratio.resize(n, 0.0);
+        self.version = Some(key);
         Ok(())
     }
 }
 
-impl Sampler for HamiltonianMonteCarlo {
-    fn run<const D: usize, E, Dev, M>(
+impl Kernel for HamiltonianMonteCarlo {
+    type Workspace<E: Real> = HmcWorkspace<E>;
+
+    fn initial_step_size(&self) -> f64 {
+        self.step_size
+    }
+
+    fn initial_temperature(&self) -> f64 {
+        1.0
+    }
+
+    fn metropolis_adjusted(&self) -> bool {
+        true
+    }
+
+    fn check_dimension(&self, d: usize) -> Result<()> {
+        self.mass.prepare::<f64>(d).map(|_| ())
+    }
+
+    fn step<const D: usize, E, Dev, M>(
         &self,
-        model: &M,
-        x0: &Batch<D, E, Dev>,
-        options: &RunOptions,
-    ) -> Result<SampleOutput<D, E, Dev>>
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        ws: &mut Self::Workspace<E>,
+        info: &mut [StepInfo],
+    ) -> Result<()>
     where
         E: Real,
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
-        let n = x0.shape().0;
-        let mut kernel = HmcKernel {
-            mass: self.mass.prepare::<E>(D)?,
-            eps: E::of(self.step_size),
-            n_steps: self.n_leapfrog_steps,
-            momentum: vec![E::zero(); n * D],
-            start_kinetic: vec![0.0; n],
+        ws.refresh(self, state)?;
+        if D == 0 {
+            return Ok(());
+        }
+        let HmcWorkspace {
+            mass: Some(mass),
+            proposal: Some(prop),
+            momentum,
+            start_kinetic,
+            log_ratio,
+            eps,
+            uniform_eps,
+            sqrt_temperature,
+            temperature,
+            ..
+        } = ws
+        else {
+            return Ok(());
         };
-        run_metropolis(&mut kernel, model, x0, options)
+        let (cur, rngs) = state.points_and_rngs_mut();
+        for (((row, rng), k0), &st) in momentum
+            .chunks_exact_mut(D)
+            .zip(rngs.iter_mut())
+            .zip(start_kinetic.iter_mut())
+            .zip(sqrt_temperature.iter())
+        {
+            for v in row.iter_mut() {
+                *v = E::standard_normal(rng);
+            }
+            mass.momentum(row);
+            if st != E::one() {
+                row.iter_mut().for_each(|v| *v *= st);
+            }
+            *k0 = mass.kinetic(row);
+        }
+        prop.x.copy_from_slice(&cur.x);
+        prop.g.copy_from_slice(&cur.g);
+        let step = if *uniform_eps {
+            Step::Uniform(eps[0])
+        } else {
+            Step::PerChain(eps)
+        };
+        leapfrog_host(target, mass, step, self.n_leapfrog_steps, prop, momentum)?;
+        for (c, ratio) in log_ratio.iter_mut().enumerate() {
+            let k1 = mass.kinetic(&momentum[c * D..(c + 1) * D]);
+            let h0 = cur.e[c].as_f64() + start_kinetic[c];
+            let h1 = prop.e[c].as_f64() + k1;
+            *ratio = (h0 - h1) / temperature[c];
+        }
+        metropolis_accept(state, prop, log_ratio, self.max_energy_error, info);
+        let evals = u32::try_from(self.n_leapfrog_steps).unwrap_or(u32::MAX);
+        info.iter_mut().for_each(|i| i.grad_evals = evals);
+        Ok(())
     }
 }

@@ -1,8 +1,8 @@
 //! Unadjusted Langevin dynamics.
 
-use crate::chains::{chain_rngs, initial_state, Evaluator, PARALLEL_MIN_ELEMENTS};
-use crate::output::{SampleOutput, StepDiagnostics, Trajectory};
-use crate::{RunOptions, Sampler};
+use crate::chains::PARALLEL_MIN_ELEMENTS;
+use crate::kernel::{Kernel, StepInfo, Target};
+use crate::state::ChainState;
 use ebm_core::prelude::*;
 use ebm_core::{check, linalg};
 use rand_chacha::ChaCha8Rng;
@@ -42,8 +42,8 @@ use rayon::prelude::*;
 /// let model = GaussianModel::new(&dev, [1.0f32, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
 /// let sampler = LangevinDynamics::new(0.1, 1.0)?;
 /// let x0: Batch<2> = dev.sample_normal_like(&(500, Const::<2>));
-/// let out = sampler.run(&model, &x0, &RunOptions::new(200).seed(1).trajectory(50).diagnostics(true))?;
-/// assert_eq!(out.trajectory.unwrap().shape(), [500, 4, 2]);
+/// let out = sampler.run(&model, &x0, &RunOptions::new(200).seed(1).trace(50).diagnostics(true))?;
+/// assert_eq!(out.trace.unwrap().shape(), [500, 4, 2]);
 /// let mean = out.diagnostics.unwrap().mean()[199];
 /// assert!((mean[0] - 1.0).abs() < 0.2 && (mean[1] + 1.0).abs() < 0.2);
 /// # Ok::<(), ebm_core::Error>(())
@@ -147,14 +147,36 @@ fn update_chain<E: Real>(x: &mut [E], g: &[E], rng: &mut ChaCha8Rng, h: E, sigma
     }
 }
 
+/// Per-chain constants of a Langevin step, derived from the state's step sizes and temperatures.
+#[derive(Debug, Clone, Default)]
+pub struct LangevinWorkspace<E> {
+    /// `(step size, noise standard deviation sqrt(2 h T), whether T > 0)` per chain.
+    params: Vec<(E, E, bool)>,
+    version: Option<(u64, usize)>,
+}
+
+impl<E: Real> LangevinWorkspace<E> {
+    fn refresh<const D: usize, Dev: Device<E>>(&mut self, state: &ChainState<D, E, Dev>) {
+        let key = (state.params_version(), state.n_chains());
+        if self.version == Some(key) {
+            return;
+        }
+        self.params = state
+            .step_sizes()
+            .iter()
+            .zip(state.temperatures())
+            .map(|(&h, &t)| (E::of(h), E::of(t.sqrt() * (2.0 * h).sqrt()), t > 0.0))
+            .collect();
+        self.version = Some(key);
+    }
+}
+
 /// One Langevin step for every chain of the host state `x` with gradients `g`.
 fn langevin_update<const D: usize, E: Real>(
     x: &mut [E],
     g: &[E],
     rngs: &mut [ChaCha8Rng],
-    h: E,
-    sigma: E,
-    noisy: bool,
+    params: &[(E, E, bool)],
 ) {
     if D == 0 {
         return;
@@ -163,9 +185,17 @@ fn langevin_update<const D: usize, E: Real>(
         x.par_chunks_mut(D)
             .zip(g.par_chunks(D))
             .zip(rngs.par_iter_mut())
-            .for_each(|((xr, gr), rng)| update_chain(xr, gr, rng, h, sigma, noisy));
+            .zip(params.par_iter())
+            .for_each(|(((xr, gr), rng), &(h, sigma, noisy))| {
+                update_chain(xr, gr, rng, h, sigma, noisy)
+            });
     } else {
-        for ((xr, gr), rng) in x.chunks_mut(D).zip(g.chunks(D)).zip(rngs.iter_mut()) {
+        for (((xr, gr), rng), &(h, sigma, noisy)) in x
+            .chunks_mut(D)
+            .zip(g.chunks(D))
+            .zip(rngs.iter_mut())
+            .zip(params)
+        {
             update_chain(xr, gr, rng, h, sigma, noisy);
         }
     }
@@ -178,71 +208,47 @@ pub(crate) fn first_non_finite<const D: usize, E: Real>(x: &[E]) -> Option<(usiz
         .map(|i| (i / D.max(1), i % D.max(1), x[i].as_f64()))
 }
 
-impl Sampler for LangevinDynamics {
-    fn run<const D: usize, E, Dev, M>(
+impl Kernel for LangevinDynamics {
+    type Workspace<E: Real> = LangevinWorkspace<E>;
+
+    fn initial_step_size(&self) -> f64 {
+        self.step_size
+    }
+
+    fn initial_temperature(&self) -> f64 {
+        self.temperature()
+    }
+
+    fn metropolis_adjusted(&self) -> bool {
+        false
+    }
+
+    fn step<const D: usize, E, Dev, M>(
         &self,
-        model: &M,
-        x0: &Batch<D, E, Dev>,
-        options: &RunOptions,
-    ) -> Result<SampleOutput<D, E, Dev>>
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        workspace: &mut Self::Workspace<E>,
+        info: &mut [StepInfo],
+    ) -> Result<()>
     where
         E: Real,
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
-        options.validate()?;
-        let mut x = initial_state(x0)?;
-        let n = x0.shape().0;
-        let h = E::of(self.step_size);
-        let sigma = E::of(self.noise_scale * (2.0 * self.step_size).sqrt());
-        let noisy = self.noise_scale > 0.0;
-        let mut rngs = chain_rngs(options.seed, n);
-        let mut eval = Evaluator::new(x0);
-        let mut grad = vec![E::zero(); n * D];
-        let mut energies = vec![E::zero(); n];
-        let mut trajectory = Trajectory::for_run(n, options);
-        let mut diagnostics = options
-            .diagnostics
-            .then(|| StepDiagnostics::with_capacity(options.n_steps));
-
-        for step in 0..options.n_steps {
-            match diagnostics.as_mut() {
-                Some(diag) => {
-                    eval.energy_and_gradient(model, &x, &mut energies, &mut grad)?;
-                    if step > 0 {
-                        diag.record_energy(&energies);
-                    }
-                }
-                None => eval.gradient(model, &x, &mut energies, &mut grad)?,
-            }
-            langevin_update::<D, E>(&mut x, &grad, &mut rngs, h, sigma, noisy);
-            if let Some((chain, dim, value)) = first_non_finite::<D, E>(&x) {
-                return Err(Error::Diverged {
-                    chain,
-                    step: step + 1,
-                    dim,
-                    value,
-                });
-            }
-            if let Some(diag) = diagnostics.as_mut() {
-                diag.record_moments(&x);
-            }
-            if let Some(traj) = trajectory.as_mut() {
-                traj.after_step(step, &x);
-            }
+        workspace.refresh(state);
+        let step = state.steps() as usize + 1;
+        let (points, rngs) = state.points_and_rngs_mut();
+        langevin_update::<D, E>(&mut points.x, &points.g, rngs, &workspace.params);
+        if let Some((chain, dim, value)) = first_non_finite::<D, E>(&points.x) {
+            return Err(Error::Diverged {
+                chain,
+                step,
+                dim,
+                value,
+            });
         }
-        if let Some(diag) = diagnostics.as_mut() {
-            if options.n_steps > 0 {
-                eval.energy_and_gradient(model, &x, &mut energies, &mut grad)?;
-                diag.record_energy(&energies);
-            }
-        }
-        let samples = eval.into_batch(&x);
-        Ok(SampleOutput {
-            samples,
-            trajectory,
-            diagnostics,
-            chain_stats: None,
-        })
+        target.evaluate(points)?;
+        info.fill(StepInfo::unadjusted(1));
+        Ok(())
     }
 }

@@ -2,14 +2,19 @@
 //!
 //! Batched MCMC samplers for any [`ebm_core::Energy`]: every row of the initial batch is an
 //! independent chain, moved in lock-step. A run returns the final particles and, on request, the
-//! trajectory (thinned) and per-step diagnostics.
+//! trace of kept draws (thinned) and per-step diagnostics.
 //!
 //! - [`LangevinDynamics`]: unadjusted Langevin dynamics, `x <- x - h grad E + s sqrt(2h) xi`;
 //! - [`Mala`]: the same proposal with a Metropolis-Hastings correction, exact at any step size;
 //! - [`HamiltonianMonteCarlo`]: leapfrog trajectories with a Metropolis test and a mass matrix.
 //!
 //! The Metropolis-adjusted samplers reject proposals with a non-finite energy or gradient and count
-//! them as divergences ([`ChainStats`]); the chain keeps its last finite state.
+//! them as divergences ([`RunStats`]); the chain keeps its last finite state.
+//!
+//! Each sampler is a [`Kernel`]: one transition of a batch of chains. A [`ChainState`] (positions,
+//! energies, gradients, per-chain random streams, step sizes and temperatures) outlives a run and
+//! can be continued; a [`Driver`] runs a kernel on it and tells [`Observer`]s about every step
+//! (the [`Trace`], the [`StepDiagnostics`], a [`Progress`] bar, your own).
 //!
 //! ```
 //! use ebm_core::prelude::*;
@@ -28,29 +33,39 @@
 #![warn(missing_docs)]
 
 mod chains;
+mod driver;
 mod hmc;
+mod kernel;
 mod langevin;
 mod mala;
 mod mass;
-mod metropolis;
 mod options;
 mod output;
+mod progress;
+mod state;
 
-pub use hmc::HamiltonianMonteCarlo;
-pub use langevin::LangevinDynamics;
-pub use mala::Mala;
+pub use driver::{observer_fn, Driver, Flow, FnObserver, Observer, RunStart, StepView};
+pub use hmc::{HamiltonianMonteCarlo, HmcWorkspace};
+pub use kernel::{
+    metropolis_accept, Divergence, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
+};
+pub use langevin::{LangevinDynamics, LangevinWorkspace};
+pub use mala::{Mala, MalaWorkspace};
 pub use mass::MassMatrix;
 pub use options::RunOptions;
-pub use output::{ChainStats, SampleOutput, StepDiagnostics, SummaryError, Trajectory};
+pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
+pub use progress::Progress;
+pub use state::{ChainState, Points};
 
-/// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trajectory::draws`].
+/// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
 pub use ebm_diagnostics as diagnostics;
 
 use ebm_core::prelude::*;
 
-/// A batched MCMC sampler.
+/// A batched MCMC sampler: start chains at a batch of points and run them. Every [`Kernel`] is one.
 pub trait Sampler {
-    /// Runs `options.n_steps` steps from the initial particles `x0` (one chain per row).
+    /// Runs `options.n_steps` steps from the initial particles `x0` (one chain per row), with fresh
+    /// streams from `options.seed`.
     ///
     /// # Errors
     /// - [`Error::EmptyBatch`] when `x0` has no rows;
@@ -94,6 +109,24 @@ pub trait Sampler {
     }
 }
 
+impl<K: Kernel> Sampler for K {
+    fn run<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<SampleOutput<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        options.validate()?;
+        let mut state = self.init(model, x0, options.seed)?;
+        self.run_from(model, &mut state, options)
+    }
+}
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
@@ -107,7 +140,8 @@ pub struct GuideDoctests;
 /// The sampler names most programs need.
 pub mod prelude {
     pub use crate::{
-        ChainStats, HamiltonianMonteCarlo, LangevinDynamics, Mala, MassMatrix, RunOptions,
-        SampleOutput, Sampler, StepDiagnostics, Trajectory,
+        observer_fn, ChainState, Divergence, Driver, Flow, HamiltonianMonteCarlo, Kernel,
+        LangevinDynamics, Mala, MassMatrix, Observer, RunOptions, RunStats, SampleOutput, Sampler,
+        StepDiagnostics, StepInfo, StepView, Trace,
     };
 }

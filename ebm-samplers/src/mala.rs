@@ -1,12 +1,9 @@
 //! The Metropolis-adjusted Langevin algorithm.
 
-use crate::chains::Evaluator;
-use crate::metropolis::{run_metropolis, Points, Proposal};
-use crate::output::SampleOutput;
-use crate::{RunOptions, Sampler};
+use crate::kernel::{metropolis_accept, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR};
+use crate::state::{ChainState, Points};
 use ebm_core::check;
 use ebm_core::prelude::*;
-use rand_chacha::ChaCha8Rng;
 
 /// The Metropolis-adjusted Langevin algorithm (MALA) with step size `h` and noise scale `s`.
 ///
@@ -17,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 /// step-size bias of unadjusted Langevin: the chains target `exp(-E / s^2)` exactly, at any step size.
 ///
 /// A proposal with a non-finite energy, gradient or coordinate is rejected and counted as a divergence
-/// for its chain (see [`ChainStats`](crate::ChainStats)). Chain `c` draws `D` normals and then one
+/// for its chain (see [`RunStats`](crate::RunStats)). Chain `c` draws `D` normals and then one
 /// uniform per step from its own ChaCha8 stream (`seed_from_u64(seed)`, stream `c`).
 ///
 /// ```
@@ -37,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 pub struct Mala {
     step_size: f64,
     noise_scale: f64,
+    max_energy_error: f64,
 }
 
 impl Mala {
@@ -50,7 +48,19 @@ impl Mala {
         Ok(Self {
             step_size,
             noise_scale,
+            max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
         })
+    }
+
+    /// The same sampler flagging a transition as divergent when its energy error exceeds
+    /// `threshold` (default 1000, as Stan).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `threshold` is greater than 0 (infinity turns the check
+    /// off).
+    pub fn with_divergence_threshold(mut self, threshold: f64) -> Result<Self> {
+        self.max_energy_error = crate::kernel::check_threshold(threshold)?;
+        Ok(self)
     }
 
     /// The step size `h`.
@@ -67,42 +77,106 @@ impl Mala {
     pub fn temperature(&self) -> f64 {
         self.noise_scale * self.noise_scale
     }
+
+    /// The energy error above which a transition counts as divergent.
+    pub fn divergence_threshold(&self) -> f64 {
+        self.max_energy_error
+    }
 }
 
-struct MalaKernel<E> {
-    h: E,
-    sigma: E,
-    temperature: f64,
+/// Buffers and per-chain constants of a MALA step.
+#[derive(Debug, Clone, Default)]
+pub struct MalaWorkspace<E> {
+    proposal: Option<Points<E>>,
     half_sq_noise: Vec<f64>,
+    log_ratio: Vec<f64>,
+    /// `(step size, noise standard deviation sqrt(2 h T))` per chain, and `T` in `f64`.
+    params: Vec<(E, E)>,
+    temperature: Vec<f64>,
+    version: Option<(u64, usize)>,
 }
 
-impl<const D: usize, E: Real> Proposal<D, E> for MalaKernel<E> {
-    fn propose<Dev, M>(
+impl<E: Real> MalaWorkspace<E> {
+    fn refresh<const D: usize, Dev: Device<E>>(
         &mut self,
-        model: &M,
-        eval: &mut Evaluator<D, E, Dev>,
-        cur: &Points<E>,
-        prop: &mut Points<E>,
-        rngs: &mut [ChaCha8Rng],
-        log_ratio: &mut [f64],
+        state: &ChainState<D, E, Dev>,
+    ) -> Result<()> {
+        let n = state.n_chains();
+        let key = (state.params_version(), n);
+        if self.version == Some(key) {
+            return Ok(());
+        }
+        check_positive_temperatures(state.temperatures())?;
+        self.params = state
+            .step_sizes()
+            .iter()
+            .zip(state.temperatures())
+            .map(|(&h, &t)| (E::of(h), E::of(t.sqrt() * (2.0 * h).sqrt())))
+            .collect();
+        self.temperature = state.temperatures().to_vec();
+        self.proposal
+            .get_or_insert_with(|| Points::zeros(n, D))
+            .resize(n, D);
+        self.half_sq_noise.resize(n, 0.0);
+        self.log_ratio.resize(n, 0.0);
+        self.version = Some(key);
+        Ok(())
+    }
+}
+
+impl Kernel for Mala {
+    type Workspace<E: Real> = MalaWorkspace<E>;
+
+    fn initial_step_size(&self) -> f64 {
+        self.step_size
+    }
+
+    fn initial_temperature(&self) -> f64 {
+        self.temperature()
+    }
+
+    fn metropolis_adjusted(&self) -> bool {
+        true
+    }
+
+    fn step<const D: usize, E, Dev, M>(
+        &self,
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        ws: &mut Self::Workspace<E>,
+        info: &mut [StepInfo],
     ) -> Result<()>
     where
+        E: Real,
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
-        for (c, rng) in rngs.iter_mut().enumerate() {
+        ws.refresh(state)?;
+        let MalaWorkspace {
+            proposal,
+            half_sq_noise,
+            log_ratio,
+            params,
+            temperature,
+            ..
+        } = ws;
+        let Some(prop) = proposal.as_mut() else {
+            return Ok(());
+        };
+        let (cur, rngs) = state.points_and_rngs_mut();
+        for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params.iter()).enumerate() {
             let mut sq = 0.0;
             for i in c * D..(c + 1) * D {
                 let xi = E::standard_normal(rng);
                 sq += xi.as_f64() * xi.as_f64();
-                prop.x[i] = cur.x[i] - self.h * cur.g[i] + self.sigma * xi;
+                prop.x[i] = cur.x[i] - h * cur.g[i] + sigma * xi;
             }
-            self.half_sq_noise[c] = 0.5 * sq;
+            half_sq_noise[c] = 0.5 * sq;
         }
-        eval.energy_and_gradient(model, &prop.x, &mut prop.e, &mut prop.g)?;
-        let h = self.h.as_f64();
-        let scale = 1.0 / (4.0 * h * self.temperature);
+        target.evaluate(prop)?;
         for (c, ratio) in log_ratio.iter_mut().enumerate() {
+            let h = params[c].0.as_f64();
+            let t = temperature[c];
             // log q(x | y): the reverse move from y back to x.
             let mut reverse = 0.0;
             for i in c * D..(c + 1) * D {
@@ -110,30 +184,24 @@ impl<const D: usize, E: Real> Proposal<D, E> for MalaKernel<E> {
                 reverse += r * r;
             }
             let de = prop.e[c].as_f64() - cur.e[c].as_f64();
-            *ratio = -de / self.temperature - reverse * scale + self.half_sq_noise[c];
+            *ratio = -de / t - reverse * (1.0 / (4.0 * h * t)) + half_sq_noise[c];
         }
+        metropolis_accept(state, prop, log_ratio, self.max_energy_error, info);
+        info.iter_mut().for_each(|i| i.grad_evals = 1);
         Ok(())
     }
 }
 
-impl Sampler for Mala {
-    fn run<const D: usize, E, Dev, M>(
-        &self,
-        model: &M,
-        x0: &Batch<D, E, Dev>,
-        options: &RunOptions,
-    ) -> Result<SampleOutput<D, E, Dev>>
-    where
-        E: Real,
-        Dev: Device<E>,
-        M: Energy<D, E, Dev> + ?Sized,
-    {
-        let mut kernel = MalaKernel {
-            h: E::of(self.step_size),
-            sigma: E::of(self.noise_scale * (2.0 * self.step_size).sqrt()),
-            temperature: self.temperature(),
-            half_sq_noise: vec![0.0; x0.shape().0],
-        };
-        run_metropolis(&mut kernel, model, x0, options)
+/// Metropolis-adjusted kernels need every temperature above 0.
+pub(crate) fn check_positive_temperatures(temperatures: &[f64]) -> Result<()> {
+    for (c, &t) in temperatures.iter().enumerate() {
+        if t <= 0.0 {
+            return Err(Error::invalid(
+                format!("temperature[{c}]"),
+                t,
+                "a Metropolis-adjusted kernel needs a temperature above 0",
+            ));
+        }
     }
+    Ok(())
 }

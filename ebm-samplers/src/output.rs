@@ -1,5 +1,8 @@
-//! What a run returns: final particles, the optional trajectory and per-step diagnostics.
+//! What a run returns: final particles, the optional trace of kept draws, per-step diagnostics and
+//! per-chain statistics.
 
+use crate::driver::{Flow, Observer, RunStart, StepView};
+use crate::kernel::{Divergence, StepInfo};
 use ebm_core::prelude::*;
 use ebm_diagnostics::{DiagnosticsError, Draws, Summary};
 
@@ -8,23 +11,23 @@ use ebm_diagnostics::{DiagnosticsError, Draws, Summary};
 pub struct SampleOutput<const D: usize, E: Real, Dev: Device<E>> {
     /// The particles after the last step, shape `(n_chains, D)`, on the device of the initial particles.
     pub samples: Batch<D, E, Dev>,
-    /// The kept states, when a trajectory was requested.
-    pub trajectory: Option<Trajectory<D, E>>,
+    /// The kept draws, when a trace was requested ([`RunOptions::trace`](crate::RunOptions::trace)).
+    pub trace: Option<Trace<D, E>>,
     /// Per-step statistics, when diagnostics were requested.
     pub diagnostics: Option<StepDiagnostics<D, E>>,
-    /// Per-chain acceptance rates and divergence counts, for samplers with a Metropolis test
-    /// (always recorded for them; `None` for unadjusted Langevin).
-    pub chain_stats: Option<ChainStats>,
+    /// Per-chain acceptance rates, divergence counts and gradient evaluations of this run, for
+    /// samplers with a Metropolis test (always recorded for them; `None` for unadjusted Langevin).
+    pub chain_stats: Option<RunStats>,
 }
 
 impl<const D: usize, E: Real, Dev: Device<E>> SampleOutput<D, E, Dev> {
-    /// The convergence summary of the run, computed from the trajectory in one pass per dimension
+    /// The convergence summary of the run, computed from the trace in one pass per dimension
     /// without copying it: per coordinate the mean, sd, MCSE of the mean, bulk- and tail-ESS and R-hat
     /// (see [`ebm_diagnostics::summarize`]), followed, for Metropolis-adjusted samplers, by each chain's
     /// acceptance rate and divergences. `Display` prints it as a table.
     ///
     /// # Errors
-    /// [`SummaryError::NoTrajectory`] when the run kept no trajectory, and the diagnostics' own errors
+    /// [`SummaryError::NoTrace`] when the run kept no trace, and the diagnostics' own errors
     /// (for example fewer than 4 kept states per chain).
     ///
     /// ```
@@ -33,14 +36,14 @@ impl<const D: usize, E: Real, Dev: Device<E>> SampleOutput<D, E, Dev> {
     /// use ebm_samplers::prelude::*;
     ///
     /// let x0: Batch<2, f64> = Cpu::default().zeros_like(&(4, Const::<2>));
-    /// let out = Mala::new(0.5, 1.0)?.run(&Harmonic::default(), &x0, &RunOptions::new(400).trajectory(1))?;
+    /// let out = Mala::new(0.5, 1.0)?.run(&Harmonic::default(), &x0, &RunOptions::new(400).trace(1))?;
     /// let summary = out.summary()?;
     /// println!("{summary}");
     /// assert!(summary.max_r_hat() < 1.1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn summary(&self) -> Result<Summary, SummaryError> {
-        let traj = self.trajectory.as_ref().ok_or(SummaryError::NoTrajectory)?;
+        let traj = self.trace.as_ref().ok_or(SummaryError::NoTrace)?;
         let summary = ebm_diagnostics::summarize(&traj.draws()?)?;
         Ok(match &self.chain_stats {
             Some(stats) => summary.with_chain_stats(
@@ -63,28 +66,73 @@ impl<const D: usize, E: Real, Dev: Device<E>> SampleOutput<D, E, Dev> {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SummaryError {
-    /// The run kept no trajectory.
-    #[error("the run kept no trajectory: request one with RunOptions::trajectory")]
-    NoTrajectory,
+    /// The run kept no trace.
+    #[error("the run kept no trace: request one with RunOptions::trace")]
+    NoTrace,
     /// The diagnostics rejected the kept draws.
     #[error(transparent)]
     Diagnostics(#[from] DiagnosticsError),
 }
 
-/// Per-chain outcome of a Metropolis-adjusted run.
+/// Per-chain outcome of a run, derived from every step's [`StepInfo`].
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ChainStats {
+pub struct RunStats {
     /// Fraction of steps whose proposal was accepted, per chain.
     pub acceptance_rate: Vec<f64>,
-    /// Number of proposals with a non-finite energy, gradient or state, per chain. Each was rejected.
+    /// Mean acceptance probability `min(1, exp(log alpha))` over the steps, per chain.
+    pub mean_accept_prob: Vec<f64>,
+    /// Number of divergent transitions of either kind, per chain.
     pub divergences: Vec<usize>,
+    /// Of those, proposals with a non-finite energy, gradient, position or ratio (each rejected).
+    pub non_finite: Vec<usize>,
+    /// Of those, transitions whose energy error exceeded the kernel's threshold.
+    pub large_energy_error: Vec<usize>,
+    /// Gradient evaluations, per chain.
+    pub gradient_evaluations: Vec<u64>,
+    /// The number of steps the statistics cover.
+    pub steps: usize,
+    accepted: Vec<u64>,
+    prob_sum: Vec<f64>,
 }
 
-impl ChainStats {
+impl RunStats {
     pub(crate) fn new(n_chains: usize) -> Self {
         Self {
             acceptance_rate: vec![0.0; n_chains],
+            mean_accept_prob: vec![0.0; n_chains],
             divergences: vec![0; n_chains],
+            non_finite: vec![0; n_chains],
+            large_energy_error: vec![0; n_chains],
+            gradient_evaluations: vec![0; n_chains],
+            steps: 0,
+            accepted: vec![0; n_chains],
+            prob_sum: vec![0.0; n_chains],
+        }
+    }
+
+    /// Adds one step; the rates are brought up to date by [`RunStats::finalize`].
+    pub(crate) fn record(&mut self, info: &[StepInfo]) {
+        self.steps += 1;
+        for (c, i) in info.iter().enumerate() {
+            self.accepted[c] += u64::from(i.accepted);
+            self.prob_sum[c] += i.accept_prob;
+            self.gradient_evaluations[c] += u64::from(i.grad_evals);
+            if let Some(kind) = i.divergence {
+                self.divergences[c] += 1;
+                match kind {
+                    Divergence::NonFinite => self.non_finite[c] += 1,
+                    Divergence::EnergyError => self.large_energy_error[c] += 1,
+                }
+            }
+        }
+    }
+
+    /// Computes the rates from the counts so far.
+    pub(crate) fn finalize(&mut self) {
+        let steps = self.steps.max(1) as f64;
+        for c in 0..self.accepted.len() {
+            self.acceptance_rate[c] = self.accepted[c] as f64 / steps;
+            self.mean_accept_prob[c] = self.prob_sum[c] / steps;
         }
     }
 
@@ -97,51 +145,63 @@ impl ChainStats {
     pub fn total_divergences(&self) -> usize {
         self.divergences.iter().sum()
     }
+
+    /// The total number of gradient evaluations over all chains.
+    pub fn total_gradient_evaluations(&self) -> u64 {
+        self.gradient_evaluations.iter().sum()
+    }
 }
 
-/// The states kept during a run, in host memory, laid out `[chain][kept][dim]`.
+/// The draws kept during a run (its trace), in host memory, laid out `[chain][kept][dim]`.
 ///
-/// With thinning interval `thin`, the state after step `k * thin` is kept for `k = 1 ..= n_steps / thin`;
-/// the initial state is not included. Shape: `[n_chains, n_kept, D]`.
+/// With thinning interval `thin`, the state after step `k * thin` of the run is kept for
+/// `k = 1 ..= n_steps / thin`; the initial state is not included. Shape: `[n_chains, n_kept, D]`.
+/// A run stopped early by an observer keeps the draws made until then.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Trajectory<const D: usize, E> {
+pub struct Trace<const D: usize, E> {
     data: Vec<E>,
     n_chains: usize,
     n_kept: usize,
     thin: usize,
+    recorded: usize,
 }
 
-impl<const D: usize, E: Real> Trajectory<D, E> {
-    pub(crate) fn new(n_chains: usize, n_kept: usize, thin: usize) -> Self {
+impl<const D: usize, E: Real> Trace<D, E> {
+    /// An empty trace for `n_chains` chains with room for `n_kept` draws taken every `thin` steps.
+    pub fn new(n_chains: usize, n_kept: usize, thin: usize) -> Self {
         Self {
             data: vec![E::zero(); n_chains * n_kept * D],
             n_chains,
             n_kept,
             thin,
+            recorded: 0,
         }
     }
 
-    /// The trajectory a run with `options` keeps, if any.
-    pub(crate) fn for_run(n_chains: usize, options: &crate::RunOptions) -> Option<Self> {
-        options
-            .thin
-            .map(|thin| Self::new(n_chains, options.n_kept(), thin))
-    }
-
-    /// Keeps the batch `x` (row-major `(n_chains, D)`), the state after step `step` (from 0), when
-    /// that step falls on the thinning grid.
-    pub(crate) fn after_step(&mut self, step: usize, x: &[E]) {
-        if (step + 1) % self.thin == 0 {
-            self.record((step + 1) / self.thin - 1, x);
-        }
-    }
-
-    /// Stores the batch `x` (row-major `(n_chains, D)`) as kept state `k`.
+    /// Stores the batch `x` (row-major `(n_chains, D)`) as kept draw `k`.
     fn record(&mut self, k: usize, x: &[E]) {
+        if k >= self.n_kept {
+            return;
+        }
         for (c, row) in x.chunks_exact(D).enumerate() {
             let at = (c * self.n_kept + k) * D;
             self.data[at..at + D].copy_from_slice(row);
         }
+        self.recorded = self.recorded.max(k + 1);
+    }
+
+    /// Drops the room for draws that were never made.
+    fn truncate(&mut self, n_kept: usize) {
+        if n_kept >= self.n_kept {
+            return;
+        }
+        let mut data = Vec::with_capacity(self.n_chains * n_kept * D);
+        for c in 0..self.n_chains {
+            let at = c * self.n_kept * D;
+            data.extend_from_slice(&self.data[at..at + n_kept * D]);
+        }
+        self.data = data;
+        self.n_kept = n_kept;
     }
 
     /// `[n_chains, n_kept, D]`.
@@ -184,12 +244,12 @@ impl<const D: usize, E: Real> Trajectory<D, E> {
         self.data[at..at + D].try_into().ok()
     }
 
-    /// Consumes the trajectory, returning its `[chain][kept][dim]` storage.
+    /// Consumes the trace, returning its `[chain][kept][dim]` storage.
     pub fn into_vec(self) -> Vec<E> {
         self.data
     }
 
-    /// A zero-copy view of the kept states for `ebm-diagnostics` (chains x kept draws x `D`).
+    /// A zero-copy view of the kept draws for `ebm-diagnostics` (chains x kept draws x `D`).
     ///
     /// # Errors
     /// The diagnostics' errors: fewer than 4 kept states per chain, or a non-finite state.
@@ -197,9 +257,22 @@ impl<const D: usize, E: Real> Trajectory<D, E> {
         Draws::new(&self.data, self.n_chains, self.n_kept, D)
     }
 
-    /// The trajectory as a tensor of shape `(n_chains, n_kept, D)` on `dev`.
+    /// The trace as a tensor of shape `(n_chains, n_kept, D)` on `dev`.
     pub fn to_tensor<Dev: Device<E>>(&self, dev: &Dev) -> Tensor<(usize, usize, Const<D>), E, Dev> {
         dev.tensor_from_vec(self.data.clone(), (self.n_chains, self.n_kept, Const::<D>))
+    }
+}
+
+impl<const D: usize, E: Real> Observer<D, E> for Trace<D, E> {
+    fn observe(&mut self, step: &StepView<'_, D, E>) -> Result<Flow> {
+        if let Some(k) = step.kept {
+            self.record(k, step.positions);
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, _steps_taken: usize) {
+        self.truncate(self.recorded);
     }
 }
 
@@ -208,8 +281,8 @@ impl<const D: usize, E: Real> Trajectory<D, E> {
 /// Entry `t` describes the particles after step `t + 1` (the initial state is not included):
 /// the across-chain mean and variance of each coordinate (the variance divides by `n_chains - 1`,
 /// and is 0 for a single chain) and the mean energy. Samplers with a Metropolis test also record the
-/// fraction of chains whose proposal was accepted and the mean absolute log acceptance ratio of the
-/// proposals (for HMC, the energy error `|H(proposal) - H(start)|`), over the non-divergent ones.
+/// fraction of chains whose proposal was accepted and the mean absolute energy error
+/// ([`StepInfo::energy_error`]) of the proposals that were finite.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepDiagnostics<const D: usize, E> {
     pub(crate) mean: Vec<[E; D]>,
@@ -217,6 +290,7 @@ pub struct StepDiagnostics<const D: usize, E> {
     pub(crate) mean_energy: Vec<E>,
     pub(crate) acceptance_rate: Option<Vec<f64>>,
     pub(crate) energy_error: Option<Vec<f64>>,
+    pub(crate) adjusted: bool,
 }
 
 impl<const D: usize, E: Real> StepDiagnostics<D, E> {
@@ -227,6 +301,7 @@ impl<const D: usize, E: Real> StepDiagnostics<D, E> {
             mean_energy: Vec::with_capacity(n_steps),
             acceptance_rate: None,
             energy_error: None,
+            adjusted: false,
         }
     }
 
@@ -308,9 +383,38 @@ impl<const D: usize, E: Real> StepDiagnostics<D, E> {
             .map(|a| a.iter().sum::<f64>() / a.len().max(1) as f64)
     }
 
-    /// Mean `|log acceptance ratio|` of the non-divergent proposals, one entry per step (`NaN` when
-    /// every proposal of a step diverged; `None` for samplers without a Metropolis test).
+    /// Mean `|energy error|` ([`StepInfo::energy_error`]) of the finite proposals, one entry per step
+    /// (`NaN` when no proposal of a step was finite; `None` for samplers without a Metropolis test).
     pub fn energy_error(&self) -> Option<&[f64]> {
         self.energy_error.as_deref()
+    }
+}
+
+impl<const D: usize, E: Real> Observer<D, E> for StepDiagnostics<D, E> {
+    fn start(&mut self, run: &RunStart) {
+        self.adjusted = run.metropolis_adjusted;
+    }
+
+    fn observe(&mut self, step: &StepView<'_, D, E>) -> Result<Flow> {
+        self.record_moments(step.positions);
+        self.record_energy(step.energies);
+        if self.adjusted {
+            let (mut accepted, mut finite, mut error_sum) = (0usize, 0usize, 0.0f64);
+            for i in step.info {
+                accepted += usize::from(i.accepted);
+                if i.divergence != Some(Divergence::NonFinite) {
+                    finite += 1;
+                    error_sum += i.energy_error.abs();
+                }
+            }
+            let n = step.info.len();
+            let mean_error = if finite > 0 {
+                error_sum / finite as f64
+            } else {
+                f64::NAN
+            };
+            self.record_acceptance(accepted as f64 / n as f64, mean_error);
+        }
+        Ok(Flow::Continue)
     }
 }

@@ -38,7 +38,7 @@ fn rejects_zero_thinning() {
     let x0: Batch<2, f64> = dev.zeros_like(&(4, Const::<2>));
     let sampler = LangevinDynamics::new(0.1, 1.0).unwrap();
     let err = sampler
-        .run(&Harmonic::default(), &x0, &RunOptions::new(5).trajectory(0))
+        .run(&Harmonic::default(), &x0, &RunOptions::new(5).trace(0))
         .unwrap_err();
     assert_eq!(invalid_name(err), "thin");
 }
@@ -172,9 +172,9 @@ fn trajectory_keeps_every_thin_th_state() {
     let x0: Batch<2, f64> = standard_normal_batch(4, 1);
     let sampler = LangevinDynamics::new(0.1, 1.0).unwrap();
     let out = sampler
-        .run(&model, &x0, &RunOptions::new(10).seed(3).trajectory(3))
+        .run(&model, &x0, &RunOptions::new(10).seed(3).trace(3))
         .unwrap();
-    let traj = out.trajectory.unwrap();
+    let traj = out.trace.unwrap();
     assert_eq!(traj.shape(), [4, 3, 2]);
     assert_eq!(traj.thin(), 3);
     // Kept state k is the state after step 3 (k + 1): a shorter run with the same seed ends there.
@@ -206,10 +206,10 @@ fn diagnostics_match_the_trajectory() {
         .run(
             &model,
             &x0,
-            &RunOptions::new(6).seed(4).trajectory(1).diagnostics(true),
+            &RunOptions::new(6).seed(4).trace(1).diagnostics(true),
         )
         .unwrap();
-    let traj = out.trajectory.unwrap();
+    let traj = out.trace.unwrap();
     let diag = out.diagnostics.unwrap();
     assert_eq!(diag.n_steps(), 6);
     for step in 0..6 {
@@ -235,11 +235,11 @@ fn zero_steps_return_the_initial_particles() {
         .run(
             &Harmonic::default(),
             &x0,
-            &RunOptions::new(0).trajectory(1).diagnostics(true),
+            &RunOptions::new(0).trace(1).diagnostics(true),
         )
         .unwrap();
     assert_eq!(out.samples.as_vec(), x0.as_vec());
-    assert_eq!(out.trajectory.unwrap().shape(), [3, 0, 2]);
+    assert_eq!(out.trace.unwrap().shape(), [3, 0, 2]);
     assert_eq!(out.diagnostics.unwrap().n_steps(), 0);
 }
 
@@ -352,7 +352,7 @@ fn host_and_tensor_paths_give_the_same_chains() {
     let dev = Cpu::default();
     let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]]).unwrap();
     let x0 = standard_normal_batch::<2>(200, 4);
-    let opts = RunOptions::new(50).seed(6).diagnostics(true).trajectory(5);
+    let opts = RunOptions::new(50).seed(6).diagnostics(true).trace(5);
     let sampler = LangevinDynamics::new(0.1, 0.5).unwrap();
     let fast = sampler.run(&model, &x0, &opts).unwrap();
     let slow = sampler.run(&TensorOnly(model), &x0, &opts).unwrap();

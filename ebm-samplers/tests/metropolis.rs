@@ -164,17 +164,17 @@ fn proposals_outside_the_support_are_divergences_never_draws() {
         HamiltonianMonteCarlo::new(0.4, 8).unwrap().run(
             &model,
             &x0,
-            &RunOptions::new(60).trajectory(1).diagnostics(true),
+            &RunOptions::new(60).trace(1).diagnostics(true),
         ),
         Mala::new(0.8, 1.0).unwrap().run(
             &model,
             &x0,
-            &RunOptions::new(60).trajectory(1).diagnostics(true),
+            &RunOptions::new(60).trace(1).diagnostics(true),
         ),
     ];
     for out in runs {
         let out = out.unwrap();
-        let traj = out.trajectory.unwrap();
+        let traj = out.trace.unwrap();
         assert!(traj.as_slice().iter().all(|v| v.is_finite() && v.abs() < b));
         assert!(out
             .samples
@@ -520,12 +520,12 @@ fn diagnostics_agree_with_chain_stats() {
         HamiltonianMonteCarlo::new(0.3, 6).unwrap().run(
             &model,
             &x0,
-            &RunOptions::new(30).diagnostics(true).trajectory(1),
+            &RunOptions::new(30).diagnostics(true).trace(1),
         ),
         Mala::new(0.6, 1.0).unwrap().run(
             &model,
             &x0,
-            &RunOptions::new(30).diagnostics(true).trajectory(1),
+            &RunOptions::new(30).diagnostics(true).trace(1),
         ),
     ] {
         let out = out.unwrap();
@@ -541,7 +541,7 @@ fn diagnostics_agree_with_chain_stats() {
             .iter()
             .all(|e| e.is_finite() && *e >= 0.0));
         // The mean energy recorded each step is that of the kept states.
-        let traj = out.trajectory.unwrap();
+        let traj = out.trace.unwrap();
         let last: Vec<f64> = (0..200).flat_map(|c| *traj.point(c, 29).unwrap()).collect();
         let e = model.energy(batch::<2>(&last)).as_vec().iter().sum::<f64>() / 200.0;
         assert!((diag.mean_energy()[29] - e).abs() < 1e-12);

@@ -109,9 +109,9 @@ pub fn all() -> Vec<Case> {
             description: "four-mode mixture, Langevin h=0.1 s=0.1, 5 x 200, trajectory kept",
             library: Box::new(move || {
                 let out = sampler
-                    .run(&model, &x0, &RunOptions::new(200).seed(SEED).trajectory(1))
+                    .run(&model, &x0, &RunOptions::new(200).seed(SEED).trace(1))
                     .unwrap();
-                std::hint::black_box(out.trajectory);
+                std::hint::black_box(out.trace);
                 None
             }),
             floor: Box::new(move || {

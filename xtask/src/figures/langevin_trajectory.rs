@@ -25,12 +25,8 @@ pub fn render() -> Result<Image> {
     let model = GaussianMixture::<2, f32>::four_modes(&dev);
     let sampler = LangevinDynamics::new(0.1, 0.1)?;
     let x0: Batch<2> = dev.zeros_like(&(N_CHAINS, Const::<2>));
-    let out = sampler.run(
-        &model,
-        &x0,
-        &RunOptions::new(N_STEPS).seed(SEED).trajectory(1),
-    )?;
-    let trajectory = out.trajectory.ok_or("a trajectory was requested")?;
+    let out = sampler.run(&model, &x0, &RunOptions::new(N_STEPS).seed(SEED).trace(1))?;
+    let trajectory = out.trace.ok_or("a trajectory was requested")?;
     let paths: Vec<Vec<(f64, f64)>> = (0..trajectory.n_chains())
         .map(|c| {
             std::iter::once((0.0, 0.0))

@@ -35,9 +35,9 @@ fn draws<S: Sampler>(sampler: &S, label: String, colour: RGBColor) -> Result<Run
     let out = sampler.run(
         &model,
         &x0,
-        &RunOptions::new(N_STEPS).seed(RUN_SEED).trajectory(1),
+        &RunOptions::new(N_STEPS).seed(RUN_SEED).trace(1),
     )?;
-    let trajectory = out.trajectory.ok_or("a trajectory was requested")?;
+    let trajectory = out.trace.ok_or("a trajectory was requested")?;
     let chains = (0..N_CHAINS)
         .map(|c| {
             trajectory

@@ -1,0 +1,287 @@
+//! The driver: runs a kernel for a number of steps and tells observers about every step.
+
+use crate::kernel::{Kernel, StepInfo, Target};
+use crate::output::{RunStats, SampleOutput, StepDiagnostics, Trace};
+use crate::progress::Progress;
+use crate::state::ChainState;
+use crate::RunOptions;
+use ebm_core::prelude::*;
+
+/// Whether a run goes on after an observer has seen a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Take the next step.
+    Continue,
+    /// End the run after this step. The state is valid and can be continued.
+    Stop,
+}
+
+/// How a run starts, as its observers are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunStart {
+    /// The number of chains.
+    pub n_chains: usize,
+    /// The number of steps the run will take unless an observer stops it.
+    pub n_steps: usize,
+    /// Steps the state had taken before this run.
+    pub steps_before: u64,
+    /// Whether the kernel has a Metropolis test (acceptance statistics are meaningful).
+    pub metropolis_adjusted: bool,
+}
+
+/// The chains right after one step, as observers see them.
+///
+/// Positions are draw-major: the whole batch at this step, one chain per row, so a kept draw can be
+/// appended to a store as it is produced.
+#[derive(Debug, Clone, Copy)]
+pub struct StepView<'a, const D: usize, E> {
+    /// The index of this step within the run, from 0.
+    pub step: usize,
+    /// The number of steps the state has taken, this one included, over all runs.
+    pub total_steps: u64,
+    /// When this step's state is kept by the run's thinning, its index among the kept draws.
+    pub kept: Option<usize>,
+    /// The positions after the step, row-major `(n_chains, D)`.
+    pub positions: &'a [E],
+    /// The energy of every chain after the step.
+    pub energies: &'a [E],
+    /// What the step did to each chain.
+    pub info: &'a [StepInfo],
+    /// Every chain's step size during the step.
+    pub step_sizes: &'a [f64],
+    /// Every chain's temperature during the step.
+    pub temperatures: &'a [f64],
+}
+
+/// Something that watches a run: told when it starts, after every step, and when it ends.
+///
+/// The kept trace ([`Trace`]) and the per-step diagnostics ([`StepDiagnostics`]) are observers; so is
+/// the progress bar. Write one to stream draws somewhere, to watch a statistic, or to stop a run
+/// early ([`observer_fn`] wraps a closure).
+pub trait Observer<const D: usize, E> {
+    /// Called once before the first step.
+    fn start(&mut self, run: &RunStart) {
+        let _ = run;
+    }
+
+    /// Called after every step.
+    ///
+    /// # Errors
+    /// An error ends the run and is returned by [`Driver::run`].
+    fn observe(&mut self, step: &StepView<'_, D, E>) -> Result<Flow>;
+
+    /// Called once after the last step, with the number of steps taken.
+    fn finish(&mut self, steps_taken: usize) {
+        let _ = steps_taken;
+    }
+}
+
+/// An [`Observer`] from a closure called after every step.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::Harmonic;
+/// use ebm_samplers::prelude::*;
+///
+/// let model = Harmonic::<f64>::default();
+/// let x0: Batch<1, f64> = Cpu::default().zeros_like(&(8, Const::<1>));
+/// let hmc = HamiltonianMonteCarlo::new(0.5, 4)?;
+/// let mut state = hmc.init(&model, &x0, 1)?;
+/// // Stop as soon as some chain has wandered beyond 2.
+/// let mut watch = observer_fn(|s: &StepView<'_, 1, f64>| {
+///     Ok(if s.positions.iter().any(|x| x.abs() > 2.0) { Flow::Stop } else { Flow::Continue })
+/// });
+/// Driver::new(&hmc, &model, &mut state).observe(&mut watch).run(&RunOptions::new(10_000))?;
+/// assert!(state.steps() < 10_000);
+/// assert!(state.positions().iter().any(|x| x.abs() > 2.0));
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+pub fn observer_fn<const D: usize, E, F>(f: F) -> FnObserver<F>
+where
+    F: FnMut(&StepView<'_, D, E>) -> Result<Flow>,
+{
+    FnObserver(f)
+}
+
+/// A closure as an [`Observer`]; see [`observer_fn`].
+pub struct FnObserver<F>(F);
+
+impl<const D: usize, E, F> Observer<D, E> for FnObserver<F>
+where
+    F: FnMut(&StepView<'_, D, E>) -> Result<Flow>,
+{
+    fn observe(&mut self, step: &StepView<'_, D, E>) -> Result<Flow> {
+        (self.0)(step)
+    }
+}
+
+/// Runs a [`Kernel`] on a [`ChainState`] and tells observers about every step.
+///
+/// The trace and per-step diagnostics that [`RunOptions`] asks for, and the progress bar, are
+/// observers the driver adds itself; [`Driver::observe`] adds more.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::GaussianModel;
+/// use ebm_samplers::prelude::*;
+///
+/// let dev = Cpu::default();
+/// let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
+/// let x0: Batch<2, f64> = dev.zeros_like(&(100, Const::<2>));
+/// let mala = Mala::new(0.3, 1.0)?;
+/// let mut state = mala.init(&model, &x0, 7)?;
+/// let mut accepted = 0usize;
+/// let mut count = observer_fn(|s: &StepView<'_, 2, f64>| {
+///     accepted += s.info.iter().filter(|i| i.accepted).count();
+///     Ok(Flow::Continue)
+/// });
+/// let out = Driver::new(&mala, &model, &mut state)
+///     .observe(&mut count)
+///     .run(&RunOptions::new(50).trace(1))?;
+/// assert_eq!(out.trace.unwrap().shape(), [100, 50, 2]);
+/// let rate = out.chain_stats.unwrap().mean_acceptance_rate();
+/// assert!((rate - accepted as f64 / 5000.0).abs() < 1e-12);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+pub struct Driver<'a, K, const D: usize, E, Dev, M>
+where
+    K: Kernel,
+    E: Real,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    kernel: &'a K,
+    target: Target<'a, D, E, Dev, M>,
+    state: &'a mut ChainState<D, E, Dev>,
+    observers: Vec<&'a mut dyn Observer<D, E>>,
+}
+
+impl<'a, K, const D: usize, E, Dev, M> Driver<'a, K, D, E, Dev, M>
+where
+    K: Kernel,
+    E: Real,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    /// A driver that advances `state` with `kernel` on `model`.
+    pub fn new(kernel: &'a K, model: &'a M, state: &'a mut ChainState<D, E, Dev>) -> Self {
+        let target = Target::new(model, state.device());
+        Self {
+            kernel,
+            target,
+            state,
+            observers: Vec::new(),
+        }
+    }
+
+    /// Adds an observer; observers are told about each step in the order they were added, after
+    /// the trace and diagnostics.
+    pub fn observe(mut self, observer: &'a mut dyn Observer<D, E>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
+    /// Runs `options.n_steps` steps (fewer if an observer stops the run) from the state's current
+    /// point and streams, and returns the final particles with what `options` asked to record.
+    /// `options.seed` is not used: the state carries its streams.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for invalid options, the kernel's and the model's errors, and
+    /// those of the observers. After an error the state holds the last completed step, except for
+    /// [`Error::Diverged`], after which the diverged chain's position is not finite.
+    pub fn run(mut self, options: &RunOptions) -> Result<SampleOutput<D, E, Dev>> {
+        options.validate()?;
+        self.kernel.check_dimension(D)?;
+        let n = self.state.n_chains();
+        let adjusted = self.kernel.metropolis_adjusted();
+        let mut workspace = K::Workspace::<E>::default();
+        let mut info = vec![StepInfo::default(); n];
+        let mut stats = RunStats::new(n);
+        let mut trace = options
+            .thin
+            .map(|thin| Trace::new(n, options.n_kept(), thin));
+        let mut diagnostics = options
+            .diagnostics
+            .then(|| StepDiagnostics::with_capacity(options.n_steps));
+        let mut progress = options.progress.then(Progress::new);
+        let start = RunStart {
+            n_chains: n,
+            n_steps: options.n_steps,
+            steps_before: self.state.steps(),
+            metropolis_adjusted: adjusted,
+        };
+        if let Some(t) = trace.as_mut() {
+            Observer::<D, E>::start(t, &start);
+        }
+        if let Some(d) = diagnostics.as_mut() {
+            d.start(&start);
+        }
+        if let Some(p) = progress.as_mut() {
+            Observer::<D, E>::start(p, &start);
+        }
+        for o in self.observers.iter_mut() {
+            o.start(&start);
+        }
+        let mut taken = 0;
+        for step in 0..options.n_steps {
+            self.kernel
+                .step(&mut self.target, self.state, &mut workspace, &mut info)?;
+            self.state.steps += 1;
+            taken += 1;
+            if adjusted {
+                stats.record(&info);
+            }
+            let kept = options
+                .thin
+                .filter(|&t| (step + 1) % t == 0)
+                .map(|t| (step + 1) / t - 1);
+            let view = StepView {
+                step,
+                total_steps: self.state.steps,
+                kept,
+                positions: &self.state.points.x,
+                energies: &self.state.points.e,
+                info: &info,
+                step_sizes: &self.state.step_size,
+                temperatures: &self.state.temperature,
+            };
+            let mut flow = Flow::Continue;
+            if let Some(t) = trace.as_mut() {
+                t.observe(&view)?;
+            }
+            if let Some(d) = diagnostics.as_mut() {
+                d.observe(&view)?;
+            }
+            if let Some(p) = progress.as_mut() {
+                p.observe(&view)?;
+            }
+            for o in self.observers.iter_mut() {
+                if o.observe(&view)? == Flow::Stop {
+                    flow = Flow::Stop;
+                }
+            }
+            if flow == Flow::Stop {
+                break;
+            }
+        }
+        if let Some(t) = trace.as_mut() {
+            Observer::<D, E>::finish(t, taken);
+        }
+        if let Some(d) = diagnostics.as_mut() {
+            d.finish(taken);
+        }
+        if let Some(p) = progress.as_mut() {
+            Observer::<D, E>::finish(p, taken);
+        }
+        for o in self.observers.iter_mut() {
+            o.finish(taken);
+        }
+        stats.finalize();
+        Ok(SampleOutput {
+            samples: self.state.to_batch(),
+            trace,
+            diagnostics,
+            chain_stats: adjusted.then_some(stats),
+        })
+    }
+}

@@ -1,0 +1,356 @@
+//! The step-level interface: a [`Kernel`] advances every chain of a [`ChainState`] by one transition
+//! and reports per chain what happened in a [`StepInfo`].
+
+use crate::driver::Driver;
+use crate::output::SampleOutput;
+use crate::state::{ChainState, Points};
+use crate::RunOptions;
+use ebm_core::prelude::*;
+use rand::Rng;
+
+/// The energy error above which a transition is flagged as divergent unless a kernel is told
+/// otherwise: 1000, as in Stan.
+pub const DEFAULT_MAX_ENERGY_ERROR: f64 = 1000.0;
+
+/// Checks a divergence threshold: greater than 0 (infinity turns the check off).
+pub(crate) fn check_threshold(threshold: f64) -> Result<f64> {
+    if threshold > 0.0 {
+        Ok(threshold)
+    } else {
+        Err(Error::invalid(
+            "divergence_threshold",
+            threshold,
+            "must be greater than 0 (infinity turns the check off)",
+        ))
+    }
+}
+
+/// Why a transition was flagged as divergent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Divergence {
+    /// The proposal's energy, gradient, position or acceptance ratio was NaN or infinite. The
+    /// proposal was rejected.
+    NonFinite,
+    /// The energy error exceeded the kernel's threshold (1000 by default, as in Stan): the integrator
+    /// has left the region where it tracks the energy. The Metropolis test still decides, and all
+    /// but always rejects.
+    EnergyError,
+}
+
+/// What one transition did to one chain.
+///
+/// Kernels fill one per chain at every step. The per-step diagnostics, the per-chain
+/// [`RunStats`](crate::RunStats) and the progress bar are derived from them; observers see them as
+/// they come.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct StepInfo {
+    /// The acceptance probability `min(1, exp(log alpha))` of the proposal (0 for a non-finite one,
+    /// 1 for a kernel without a Metropolis test).
+    pub accept_prob: f64,
+    /// Whether the chain moved to the proposal.
+    pub accepted: bool,
+    /// The energy error `-log alpha`: the change of the Hamiltonian over the proposal, in units of
+    /// the chain's temperature (MALA is HMC with one leapfrog step, and its `-log alpha` is exactly
+    /// that step's energy error). `NaN` for a kernel without a Metropolis test or a non-finite
+    /// proposal.
+    pub energy_error: f64,
+    /// Gradient evaluations this transition cost the chain.
+    pub grad_evals: u32,
+    /// Set when the transition diverged.
+    pub divergence: Option<Divergence>,
+}
+
+impl Default for StepInfo {
+    /// Not accepted, probability 0, no energy error, no gradient, no divergence.
+    fn default() -> Self {
+        Self {
+            accept_prob: 0.0,
+            accepted: false,
+            energy_error: f64::NAN,
+            grad_evals: 0,
+            divergence: None,
+        }
+    }
+}
+
+impl StepInfo {
+    /// A move that is always taken (a kernel without a Metropolis test) costing `grad_evals`.
+    pub fn unadjusted(grad_evals: u32) -> Self {
+        Self {
+            accept_prob: 1.0,
+            accepted: true,
+            energy_error: f64::NAN,
+            grad_evals,
+            divergence: None,
+        }
+    }
+}
+
+/// The model as a kernel sees it: energies and gradients at host positions.
+///
+/// It decides once, when it is built, how to evaluate: through the model's host path
+/// ([`Energy::host_energy_and_gradient`]) when the chains live on dfdx's `Cpu` device and the model
+/// says it has one ([`Energy::has_host_path`]), else through tensors on the state's device.
+pub struct Target<'m, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
+    model: &'m M,
+    dev: Dev,
+    buffer: Option<Batch<D, E, Dev>>,
+    host: bool,
+    evaluations: u64,
+}
+
+impl<'m, const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized>
+    Target<'m, D, E, Dev, M>
+{
+    /// The model `model` evaluated on `dev`.
+    pub fn new(model: &'m M, dev: &Dev) -> Self {
+        Self {
+            model,
+            dev: dev.clone(),
+            buffer: None,
+            host: ebm_core::is_cpu::<Dev>() && model.has_host_path(),
+            evaluations: 0,
+        }
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        self.model
+    }
+
+    /// Whether evaluations go through the model's host path rather than tensors.
+    pub fn uses_host_path(&self) -> bool {
+        self.host
+    }
+
+    /// The number of batch evaluations made so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations
+    }
+
+    /// Fills the energies `p.e` and gradients `p.g` at the positions `p.x`.
+    ///
+    /// # Errors
+    /// [`Error::ModelShape`] when the model returns the wrong number of rows, and
+    /// [`Error::HostPathRefused`] when a model that announced a host path refuses a call.
+    pub fn evaluate(&mut self, p: &mut Points<E>) -> Result<()> {
+        self.evaluate_into(&p.x, &mut p.e, &mut p.g)
+    }
+
+    /// Energies and gradients at the row-major positions `x` into `e` (one per row) and `g`.
+    ///
+    /// # Errors
+    /// As [`Target::evaluate`], and [`Error::LengthMismatch`] when the buffers do not match `x`.
+    pub fn evaluate_into(&mut self, x: &[E], e: &mut [E], g: &mut [E]) -> Result<()> {
+        self.eval(x, e, g, false)
+    }
+
+    /// Gradients at the row-major positions `x` into `g`. `e` (one entry per row) may or may not
+    /// receive the energies: the tensor path calls [`Energy::gradient`], which can be cheaper.
+    ///
+    /// # Errors
+    /// As [`Target::evaluate_into`].
+    pub fn gradient_into(&mut self, x: &[E], e: &mut [E], g: &mut [E]) -> Result<()> {
+        self.eval(x, e, g, true)
+    }
+
+    fn eval(&mut self, x: &[E], e: &mut [E], g: &mut [E], gradient_only: bool) -> Result<()> {
+        let n = e.len();
+        if x.len() != n * D || g.len() != n * D {
+            return Err(Error::LengthMismatch {
+                name: "positions".into(),
+                expected: n * D,
+                actual: x.len().max(g.len()),
+                reason: format!("{n} rows of dimension {D} for positions and gradients"),
+            });
+        }
+        self.evaluations += 1;
+        if self.host {
+            return if self.model.host_energy_and_gradient(x, e, g) {
+                Ok(())
+            } else {
+                Err(Error::HostPathRefused)
+            };
+        }
+        let buffer = match &mut self.buffer {
+            Some(b) if b.shape().0 == n => b,
+            slot => slot.insert(self.dev.zeros_like(&(n, Const::<D>))),
+        };
+        buffer.copy_from(x);
+        if gradient_only {
+            return crate::chains::read_rows("gradients", &self.model.gradient(buffer), n, g);
+        }
+        let (et, gt) = self.model.energy_and_gradient(buffer);
+        crate::chains::read_rows("energies", &et, n, e)?;
+        crate::chains::read_rows("gradients", &gt, n, g)
+    }
+}
+
+/// One transition of a batch of chains: the step-level interface every sampler of the crate
+/// implements, and the one to implement for a sampler of your own.
+///
+/// A kernel holds settings only. Everything that changes from step to step lives in the
+/// [`ChainState`] (positions, energies, gradients, random streams, per-chain step size and
+/// temperature) or in the kernel's [`Kernel::Workspace`] (buffers reused between steps). A kernel
+/// draws randomness for chain `c` only from chain `c`'s stream, so results do not depend on how
+/// chains are spread over threads or on which other chains share the batch.
+///
+/// [`Kernel::init`] builds a state, [`Kernel::run_from`] (or a [`Driver`] with observers) runs it
+/// for a number of steps, and every kernel is a [`Sampler`](crate::Sampler), so
+/// `kernel.run(model, x0, options)` does both.
+///
+/// `cargo run --release --example custom_kernel` implements random-walk Metropolis against this
+/// trait.
+pub trait Kernel {
+    /// Buffers reused from step to step (proposals, momenta); sized by the kernel at its first step.
+    type Workspace<E: Real>: Default + Send;
+
+    /// The step size a new state gives every chain.
+    fn initial_step_size(&self) -> f64;
+
+    /// The temperature a new state gives every chain.
+    fn initial_temperature(&self) -> f64;
+
+    /// Whether the kernel has a Metropolis test. Such kernels need a finite energy and gradient at
+    /// every starting point, and their runs report acceptance statistics.
+    fn metropolis_adjusted(&self) -> bool;
+
+    /// Checks the kernel's settings against the model's dimension `d` (for example a mass matrix).
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] or [`Error::InvalidParameter`] naming the setting.
+    fn check_dimension(&self, d: usize) -> Result<()> {
+        let _ = d;
+        Ok(())
+    }
+
+    /// Advances every chain of `state` by one transition and writes what happened into `info` (one
+    /// entry per chain). Afterwards the state's energies and gradients are those at its positions.
+    ///
+    /// # Errors
+    /// The model's errors through `target`; kernels without a Metropolis test return
+    /// [`Error::Diverged`] when a chain leaves the finite range.
+    fn step<const D: usize, E, Dev, M>(
+        &self,
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        workspace: &mut Self::Workspace<E>,
+        info: &mut [StepInfo],
+    ) -> Result<()>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized;
+
+    /// A state at the points `x0` (one chain per row), with chain `c` drawing from ChaCha8
+    /// `seed_from_u64(seed)`, stream `c`, the energies and gradients evaluated, and every chain at
+    /// the kernel's step size and temperature.
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`], [`Error::NonFiniteState`] for a non-finite starting coordinate,
+    /// [`Error::NonFiniteInitialEnergy`] when a Metropolis-adjusted kernel starts a chain where the
+    /// energy or gradient is not finite, the errors of [`Kernel::check_dimension`], and the model's.
+    fn init<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        seed: u64,
+    ) -> Result<ChainState<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.check_dimension(D)?;
+        let mut state = ChainState::new(
+            x0,
+            seed,
+            self.initial_step_size(),
+            self.initial_temperature(),
+        )?;
+        let mut target = Target::new(model, x0.device());
+        state.evaluate(&mut target)?;
+        if self.metropolis_adjusted() {
+            check_initial_points::<D, E>(&state.points)?;
+        }
+        Ok(state)
+    }
+
+    /// Continues `state` for `options.n_steps` steps and returns what `options` asked to record. The
+    /// state's own streams are used (`options.seed` only seeds fresh states).
+    ///
+    /// # Errors
+    /// As [`Driver::run`].
+    fn run_from<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<SampleOutput<D, E, Dev>>
+    where
+        Self: Sized,
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        Driver::new(self, model, state).run(options)
+    }
+}
+
+/// Checks that every chain starts with a finite energy and gradient.
+fn check_initial_points<const D: usize, E: Real>(p: &Points<E>) -> Result<()> {
+    for c in 0..p.n_chains() {
+        if !p.e[c].is_finite() {
+            return Err(Error::NonFiniteInitialEnergy {
+                chain: c,
+                what: "energy".into(),
+                value: p.e[c].as_f64(),
+            });
+        }
+        if let Some(v) = p.g[c * D..(c + 1) * D].iter().find(|v| !v.is_finite()) {
+            return Err(Error::NonFiniteInitialEnergy {
+                chain: c,
+                what: "gradient".into(),
+                value: v.as_f64(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The Metropolis-Hastings test shared by the adjusted kernels, for every chain: draws one uniform
+/// from the chain's stream, then moves the chain to its proposal with probability
+/// `min(1, exp(log_ratio[c]))`.
+///
+/// A proposal with a non-finite energy, gradient, position or ratio is rejected and flagged
+/// [`Divergence::NonFinite`]; one whose energy error `-log_ratio` exceeds `max_energy_error` is
+/// flagged [`Divergence::EnergyError`] and tested as usual. Sets every field of `info[c]` except
+/// `grad_evals`.
+pub fn metropolis_accept<const D: usize, E: Real, Dev: Device<E>>(
+    state: &mut ChainState<D, E, Dev>,
+    proposal: &Points<E>,
+    log_ratio: &[f64],
+    max_energy_error: f64,
+    info: &mut [StepInfo],
+) {
+    let (cur, rngs) = state.points_and_rngs_mut();
+    for (c, (rng, info)) in rngs.iter_mut().zip(info.iter_mut()).enumerate() {
+        let u: f64 = rng.gen();
+        let ratio = log_ratio[c];
+        if !(proposal.row_finite(c, D) && ratio.is_finite()) {
+            info.accept_prob = 0.0;
+            info.accepted = false;
+            info.energy_error = f64::NAN;
+            info.divergence = Some(Divergence::NonFinite);
+            continue;
+        }
+        info.energy_error = -ratio;
+        info.divergence = (-ratio > max_energy_error).then_some(Divergence::EnergyError);
+        info.accept_prob = ratio.exp().min(1.0);
+        info.accepted = u.ln() < ratio;
+        if info.accepted {
+            cur.copy_row_from(proposal, c, D);
+        }
+    }
+}
