@@ -2,7 +2,8 @@
 //! taken from the returned diagnostics.
 //!
 //! Run with `cargo run --release --example hmc_basic` (add `-- --device cuda` for a GPU when built
-//! with the `cuda` feature).
+//! with the `cuda` feature). `-- --chains 100000 --steps 100` makes a run long enough for the
+//! progress bar to show on a terminal.
 
 #[path = "common/device.rs"]
 mod device;
@@ -31,11 +32,17 @@ fn run<Dev: Device<f32>>(
     let model = GaussianModel::new(&dev, mean, cov)?;
     let hmc = HamiltonianMonteCarlo::new(0.1, 10)?; // step_size, n_leapfrog_steps
 
+    let n_chains = arg("--chains", 1000)?;
+    let n_steps = arg("--steps", 25)?;
     let x0: Batch<2, f32, Dev> = Cpu::seed_from_u64(0)
-        .sample_normal_like(&(1000, Const::<2>))
+        .sample_normal_like(&(n_chains, Const::<2>))
         .to_device(&dev);
     let start = Instant::now();
-    let out = hmc.run(&model, &x0, &RunOptions::new(25).seed(42).diagnostics(true))?;
+    let out = hmc.run(
+        &model,
+        &x0,
+        &RunOptions::new(n_steps).seed(42).diagnostics(true),
+    )?;
     let elapsed = start.elapsed();
 
     let x: Vec<f64> = out.samples.as_vec().iter().map(|&v| v as f64).collect();
@@ -43,7 +50,7 @@ fn run<Dev: Device<f32>>(
     let diagnostics = out.diagnostics.expect("diagnostics were requested");
     let stats = out.chain_stats.expect("HMC reports chain statistics");
 
-    println!("HMC on {name}: step_size 0.1, 10 leapfrog steps, 1000 chains, 25 steps (target exp(-E), temperature 1)");
+    println!("HMC on {name}: step_size 0.1, 10 leapfrog steps, {n_chains} chains, {n_steps} steps (target exp(-E), temperature 1)");
     println!();
     println!("                      sample               analytic target");
     println!(
@@ -67,4 +74,17 @@ fn run<Dev: Device<f32>>(
     println!("divergences: {}", stats.total_divergences());
     println!("sampling took {:.3} ms", elapsed.as_secs_f64() * 1e3);
     Ok(())
+}
+
+/// The value after `flag` on the command line, or `default`.
+fn arg(flag: &str, default: usize) -> std::result::Result<usize, String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == flag) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .filter(|&v| v > 0)
+            .ok_or_else(|| format!("{flag} takes a positive whole number")),
+    }
 }

@@ -55,7 +55,7 @@ pub use mass::MassMatrix;
 pub use options::RunOptions;
 pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
 pub use progress::Progress;
-pub use state::{ChainState, Points};
+pub use state::{ChainState, Points, StateParts};
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
 pub use ebm_diagnostics as diagnostics;

@@ -68,11 +68,12 @@ impl Progress {
         self.bar.is_some()
     }
 
-    fn message(&self) -> String {
-        let mut msg = String::new();
+    fn message(&self, steps_done: usize, now: Instant) -> String {
+        let secs = now.duration_since(self.started).as_secs_f64();
+        let mut msg = format!("{:.1} steps/s", steps_done as f64 / secs.max(1e-9));
         if self.adjusted && self.proposals > 0 {
             msg.push_str(&format!(
-                "acceptance {:.2}  divergences {}",
+                "  acceptance {:.2}  divergences {}",
                 self.accepted as f64 / self.proposals as f64,
                 self.divergences
             ));
@@ -121,10 +122,9 @@ impl<const D: usize, E: Real> Observer<D, E> for Progress {
                 Some(self.n_steps as u64),
                 ProgressDrawTarget::stderr(),
             );
-            let style = ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} steps  {per_sec}  eta {eta}  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let style =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  eta {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             self.bar = Some(bar);
         }
@@ -132,7 +132,7 @@ impl<const D: usize, E: Real> Observer<D, E> for Progress {
             self.last_refresh = now;
             if let Some(bar) = &self.bar {
                 bar.set_position(step.step as u64 + 1);
-                bar.set_message(self.message());
+                bar.set_message(self.message(step.step + 1, now));
             }
         }
         Ok(Flow::Continue)

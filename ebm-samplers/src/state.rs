@@ -58,6 +58,19 @@ impl<E: Real> Points<E> {
     }
 }
 
+/// A [`ChainState`] taken apart for a kernel's step ([`ChainState::parts_mut`]).
+#[derive(Debug)]
+pub struct StateParts<'a, E> {
+    /// Positions, energies and gradients; a kernel that moves a chain updates all three.
+    pub points: &'a mut Points<E>,
+    /// Chain `c`'s random stream is `rngs[c]`.
+    pub rngs: &'a mut [ChaCha8Rng],
+    /// Every chain's step size.
+    pub step_sizes: &'a [f64],
+    /// Every chain's temperature.
+    pub temperatures: &'a [f64],
+}
+
 /// The state of a batch of chains, kept between runs.
 ///
 /// It holds, for every chain, its position with the energy and gradient there, its own ChaCha8
@@ -242,6 +255,17 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
     /// `x` must leave `e` and `g` holding the energies and gradients at the new positions.
     pub fn points_and_rngs_mut(&mut self) -> (&mut Points<E>, &mut [ChaCha8Rng]) {
         (&mut self.points, &mut self.rngs)
+    }
+
+    /// Everything a kernel's step reads and writes, borrowed at once: the points and streams to
+    /// change, the step sizes and temperatures to read.
+    pub fn parts_mut(&mut self) -> StateParts<'_, E> {
+        StateParts {
+            points: &mut self.points,
+            rngs: &mut self.rngs,
+            step_sizes: &self.step_size,
+            temperatures: &self.temperature,
+        }
     }
 
     /// Chain `chain`'s random stream, or `None` past the last chain.
