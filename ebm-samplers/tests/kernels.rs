@@ -226,8 +226,8 @@ fn step_information_is_consistent_and_feeds_the_run_statistics() {
         stats.total_divergences()
     );
     assert_eq!(stats.total_gradient_evaluations(), 200 * 50 * 7);
-    for c in 0..200 {
-        assert_eq!(stats.acceptance_rate[c], accepted[c] as f64 / 50.0);
+    for (rate, a) in stats.acceptance_rate.iter().zip(&accepted) {
+        assert_eq!(*rate, *a as f64 / 50.0);
     }
     let mean_prob = stats.mean_accept_prob.iter().sum::<f64>() / 200.0;
     assert!((mean_prob - prob_sum / 10_000.0).abs() < 1e-12);
