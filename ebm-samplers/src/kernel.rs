@@ -45,9 +45,9 @@ pub enum Divergence {
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct StepInfo {
-    /// The acceptance probability `min(1, exp(log alpha))` of the proposal (0 for a non-finite one,
-    /// 1 for a kernel without a Metropolis test).
-    pub accept_prob: f64,
+    /// The log acceptance ratio `log alpha` of the proposal (`-inf` for a non-finite one, 0 for a
+    /// kernel without a Metropolis test); [`StepInfo::accept_prob`] is `min(1, exp(log alpha))`.
+    pub log_accept_ratio: f64,
     /// Whether the chain moved to the proposal.
     pub accepted: bool,
     /// The energy error `-log alpha`: the change of the Hamiltonian over the proposal, in units of
@@ -65,7 +65,7 @@ impl Default for StepInfo {
     /// Not accepted, probability 0, no energy error, no gradient, no divergence.
     fn default() -> Self {
         Self {
-            accept_prob: 0.0,
+            log_accept_ratio: f64::NEG_INFINITY,
             accepted: false,
             energy_error: f64::NAN,
             grad_evals: 0,
@@ -75,10 +75,20 @@ impl Default for StepInfo {
 }
 
 impl StepInfo {
+    /// The acceptance probability `min(1, exp(log alpha))` of the proposal: 0 for a non-finite one,
+    /// 1 for a kernel without a Metropolis test. Step-size adaptation works from it.
+    pub fn accept_prob(&self) -> f64 {
+        if self.log_accept_ratio >= 0.0 {
+            1.0
+        } else {
+            self.log_accept_ratio.exp()
+        }
+    }
+
     /// A move that is always taken (a kernel without a Metropolis test) costing `grad_evals`.
     pub fn unadjusted(grad_evals: u32) -> Self {
         Self {
-            accept_prob: 1.0,
+            log_accept_ratio: 0.0,
             accepted: true,
             energy_error: f64::NAN,
             grad_evals,
@@ -326,7 +336,7 @@ fn check_initial_points<const D: usize, E: Real>(p: &Points<E>) -> Result<()> {
 /// A proposal with a non-finite energy, gradient, position or ratio is rejected and flagged
 /// [`Divergence::NonFinite`]; one whose energy error `-log_ratio` exceeds `max_energy_error` is
 /// flagged [`Divergence::EnergyError`] and tested as usual. Sets every field of `info[c]` except
-/// `grad_evals`.
+/// `grad_evals`. A NaN ratio counts as non-finite.
 pub fn metropolis_accept<const D: usize, E: Real, Dev: Device<E>>(
     state: &mut ChainState<D, E, Dev>,
     proposal: &Points<E>,
@@ -339,7 +349,7 @@ pub fn metropolis_accept<const D: usize, E: Real, Dev: Device<E>>(
         let u: f64 = rng.gen();
         let ratio = log_ratio[c];
         if !(proposal.row_finite(c, D) && ratio.is_finite()) {
-            info.accept_prob = 0.0;
+            info.log_accept_ratio = f64::NEG_INFINITY;
             info.accepted = false;
             info.energy_error = f64::NAN;
             info.divergence = Some(Divergence::NonFinite);
@@ -347,7 +357,7 @@ pub fn metropolis_accept<const D: usize, E: Real, Dev: Device<E>>(
         }
         info.energy_error = -ratio;
         info.divergence = (-ratio > max_energy_error).then_some(Divergence::EnergyError);
-        info.accept_prob = ratio.exp().min(1.0);
+        info.log_accept_ratio = ratio;
         info.accepted = u.ln() < ratio;
         if info.accepted {
             cur.copy_row_from(proposal, c, D);

@@ -79,8 +79,6 @@ pub enum SummaryError {
 pub struct RunStats {
     /// Fraction of steps whose proposal was accepted, per chain.
     pub acceptance_rate: Vec<f64>,
-    /// Mean acceptance probability `min(1, exp(log alpha))` over the steps, per chain.
-    pub mean_accept_prob: Vec<f64>,
     /// Number of divergent transitions of either kind, per chain.
     pub divergences: Vec<usize>,
     /// Of those, proposals with a non-finite energy, gradient, position or ratio (each rejected).
@@ -92,21 +90,18 @@ pub struct RunStats {
     /// The number of steps the statistics cover.
     pub steps: usize,
     accepted: Vec<u64>,
-    prob_sum: Vec<f64>,
 }
 
 impl RunStats {
     pub(crate) fn new(n_chains: usize) -> Self {
         Self {
             acceptance_rate: vec![0.0; n_chains],
-            mean_accept_prob: vec![0.0; n_chains],
             divergences: vec![0; n_chains],
             non_finite: vec![0; n_chains],
             large_energy_error: vec![0; n_chains],
             gradient_evaluations: vec![0; n_chains],
             steps: 0,
             accepted: vec![0; n_chains],
-            prob_sum: vec![0.0; n_chains],
         }
     }
 
@@ -115,7 +110,6 @@ impl RunStats {
         self.steps += 1;
         for (c, i) in info.iter().enumerate() {
             self.accepted[c] += u64::from(i.accepted);
-            self.prob_sum[c] += i.accept_prob;
             self.gradient_evaluations[c] += u64::from(i.grad_evals);
             if let Some(kind) = i.divergence {
                 self.divergences[c] += 1;
@@ -132,7 +126,6 @@ impl RunStats {
         let steps = self.steps.max(1) as f64;
         for c in 0..self.accepted.len() {
             self.acceptance_rate[c] = self.accepted[c] as f64 / steps;
-            self.mean_accept_prob[c] = self.prob_sum[c] / steps;
         }
     }
 
