@@ -183,3 +183,38 @@ fn stub(mut f: ItemFn) -> proc_macro2::TokenStream {
         #f
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::{TokenStream, TokenTree};
+
+    /// Every identifier in `tokens`, through groups.
+    fn idents(tokens: TokenStream, out: &mut Vec<String>) {
+        for t in tokens {
+            match t {
+                TokenTree::Group(g) => idents(g.stream(), out),
+                TokenTree::Ident(i) => out.push(i.to_string()),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn expansions_use_the_shared_helpers_instead_of_defining_them() {
+        let item: TokenStream = syn::parse_quote! {
+            fn bowl(x: Batch<2>, w: [f32; 2]) -> Energies {
+                let d = x - w.broadcast_like::<_, Axis<0>>(&(x.shape().0, Const::<2>));
+                (d * d).sum::<_, Axis<1>>() * 0.5
+            }
+        };
+        let mut names = Vec::new();
+        idents(super::expand(TokenStream::new(), item), &mut names);
+        for keyword in ["mod", "trait"] {
+            assert!(
+                !names.iter().any(|n| n == keyword),
+                "the expansion defines a `{keyword}`"
+            );
+        }
+        assert!(names.iter().any(|n| n == "__macro_support"));
+    }
+}

@@ -32,8 +32,8 @@ use syn::{parse_quote, Block, Expr, Ident, Lit, Local, Macro, Pat, Stmt, Token};
 
 /// The names the generated code shares with the rewritten body.
 pub struct Names {
-    /// The function-local module with the tape helpers.
-    pub support: Ident,
+    /// The path of the tape helpers, `ebm_core::__macro_support`.
+    pub support: TokenStream,
     /// The `&Cell<T>` collecting tapes.
     pub sink: Ident,
 }
@@ -41,7 +41,7 @@ pub struct Names {
 impl Default for Names {
     fn default() -> Self {
         Names {
-            support: Ident::new("__ebm_support", Span::call_site()),
+            support: quote!(::ebm_core::__macro_support),
             sink: Ident::new("__ebm_sink", Span::call_site()),
         }
     }
