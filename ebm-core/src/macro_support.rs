@@ -107,6 +107,75 @@ impl<'a, V: Clone> CloneFresh for &Ref<'a, V> {
     }
 }
 
+/// `x.clone()` on a tensor binding: the receiver becomes the wrapper itself, whose inherent `clone`
+/// gives a copy with an empty tape (a tensor carrying a tape has no `Clone`).
+pub trait TensorClonePlace {
+    /// What `.clone()` is then called on.
+    type Place;
+    /// The receiver for `.clone()`.
+    fn __ebm_clone_place(&self) -> &Self::Place;
+}
+
+impl<'a, S: Shape, E, D: Storage<E>, U: Tape<E, D>> TensorClonePlace
+    for Ref<'a, Tensor<S, E, D, U>>
+{
+    type Place = Self;
+    fn __ebm_clone_place(&self) -> &Self {
+        self
+    }
+}
+
+impl<'a, S: Shape, E, D: Storage<E>, U: Tape<E, D>> Ref<'a, Tensor<S, E, D, U>> {
+    /// The copy that `x.clone()` on a tensor binding stands for: the same as any other read.
+    #[allow(clippy::should_implement_trait)] // named for the user's `.clone()`, which resolves to it
+    pub fn clone(&self) -> Tensor<S, E, D, U> {
+        self.0.retaped::<U>()
+    }
+}
+
+/// `x.clone()` on any other binding: the receiver is the binding itself, so `.clone()` resolves
+/// exactly as written.
+pub trait RefClonePlace {
+    /// The binding's type.
+    type Place;
+    /// The binding.
+    fn __ebm_clone_place(&self) -> &Self::Place;
+}
+
+impl<'a, V> RefClonePlace for &Ref<'a, V> {
+    type Place = V;
+    fn __ebm_clone_place(&self) -> &V {
+        self.0
+    }
+}
+
+/// A value already copied (`x.clone()`) used where a distinct tensor is needed (`x.clone() * x`,
+/// `let y = x.clone();`): a tensor becomes `value * 1`.
+impl<S: Shape, E: Unit, D: Storage<E>, U: Tape<E, D>> TensorFresh for Own<Tensor<S, E, D, U>>
+where
+    Tensor<S, E, D, U>: core::ops::Mul<E, Output = Tensor<S, E, D, U>>,
+{
+    type Out = Tensor<S, E, D, U>;
+    fn __ebm_fresh(&self) -> Self::Out {
+        take(&self.0) * E::ONE
+    }
+}
+
+/// A value already copied, of any other type: kept as it is.
+pub trait KeepFresh {
+    /// The value.
+    type Out;
+    /// Returns the value.
+    fn __ebm_fresh(&self) -> Self::Out;
+}
+
+impl<V> KeepFresh for &Own<V> {
+    type Out = V;
+    fn __ebm_fresh(&self) -> V {
+        take(&self.0)
+    }
+}
+
 /// A tensor binding as a method receiver, field base or indexed value: a copy.
 pub trait TensorPlace {
     /// The copy.

@@ -129,8 +129,9 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
             ) -> ::ebm_core::Energies<E, Dev, T> {
                 #[allow(unused_imports)]
                 use #support::{
-                    CloneFresh as _, CloneUse as _, KeepAbsorb as _, RefPlace as _,
-                    RefPlaceMut as _, TensorAbsorb as _, TensorFresh as _, TensorPlace as _,
+                    CloneFresh as _, CloneUse as _, KeepAbsorb as _, KeepFresh as _,
+                    RefClonePlace as _, RefPlace as _, RefPlaceMut as _, TensorAbsorb as _,
+                    TensorClonePlace as _, TensorFresh as _, TensorPlace as _,
                     TensorPlaceMut as _, TensorUse as _,
                 };
                 let #sink: &::core::cell::Cell<T> =

@@ -97,6 +97,8 @@ use syn::{FnArg, ItemFn};
 ///   loops, closures and `match` arms alike. Methods that only borrow (`shape`, `device`, `len`,
 ///   `iter`, ...), `&name` and calls `name(..)` use the binding in place; for other method calls a
 ///   non-tensor binding is used by reference (`&mut` for a `mut` binding, so `v.push(t)` works).
+///   `x.clone()` of a tensor binding is accepted as the same copy as `x` (a dfdx tensor carrying a
+///   tape has no `Clone`, and none is needed); other bindings clone as written.
 /// - **`x * x` works.** dfdx's binary operators need two distinct tensors, so when both operands
 ///   are the same binding (`x * x`, `d + (d)`), or a binding is bound again under another name
 ///   (`let y = x;`), that copy is made a distinct tensor (`x * 1`) whose gradient flows back to `x`.
