@@ -30,6 +30,9 @@
 
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "macro_support.rs"]
+pub mod __macro_support;
 pub mod activation;
 pub mod check;
 pub mod energy;

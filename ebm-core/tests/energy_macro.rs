@@ -242,6 +242,61 @@ fn shadowing_early_return_and_struct_patterns() {
     check::<2, f64, _>(&model, &ROWS, want, 1e-12);
 }
 
+/// `.clone()` on bindings, where plain Rust would write it: tensors (the batch, a derived binding, a
+/// broadcast parameter, a `mut` binding), alone or in an operator with the original, and non-tensor
+/// values, which keep their own `Clone` (`v.clone()` of a `&E` is an `E`).
+#[energy]
+fn with_clones(x: Batch<2>, a: [f64; 2], s: f64) -> Energies {
+    let y = x.clone();
+    let q = (x.clone() * y).sum::<_, Axis<1>>();
+    let c = (x.clone() * x.clone()).sum::<_, Axis<1>>();
+    let ab = a.broadcast_like::<_, Axis<0>>(&(x.shape().0, Const::<2>));
+    let lin = (x * ab.clone()).sum::<_, Axis<1>>();
+    let mut z = x.clone();
+    z = z.clone() * 0.5 + x.clone().square();
+    let scales: Vec<E> = [s, s].iter().map(|v| v.clone()).collect();
+    q + c * scales[0].clone() + lin.clone() * s.clone() + z.sum::<_, Axis<1>>()
+}
+
+/// `with_clones` without any `.clone()`.
+#[energy]
+fn without_clones(x: Batch<2>, a: [f64; 2], s: f64) -> Energies {
+    let y = x;
+    let q = (x * y).sum::<_, Axis<1>>();
+    let c = (x * x).sum::<_, Axis<1>>();
+    let ab = a.broadcast_like::<_, Axis<0>>(&(x.shape().0, Const::<2>));
+    let lin = (x * ab).sum::<_, Axis<1>>();
+    let mut z = x;
+    z = z * 0.5 + x.square();
+    let scales: Vec<E> = [s, s].iter().map(|v| *v).collect();
+    q + c * scales[0] + lin * s + z.sum::<_, Axis<1>>()
+}
+
+#[test]
+fn cloning_a_binding_is_a_plain_use() {
+    let (a, s) = ([0.5, -2.0], 0.75);
+    // E = (2 + s) |x|^2 + s a.x + (x_0 + x_1) / 2
+    let want = |p: &[f64; 2]| {
+        let e = (2.0 + s) * (p[0] * p[0] + p[1] * p[1])
+            + s * (a[0] * p[0] + a[1] * p[1])
+            + 0.5 * (p[0] + p[1]);
+        let g = [0, 1].map(|i| 2.0 * (2.0 + s) * p[i] + s * a[i] + 0.5);
+        (e, g)
+    };
+    let dev = Cpu::default();
+    let cloned = WithClones::<f64>::new(&dev, a, s).unwrap();
+    let plain = WithoutClones::<f64>::new(&dev, a, s).unwrap();
+    check::<2, f64, _>(&cloned, &ROWS, want, 1e-12);
+    check::<2, f64, _>(&plain, &ROWS, want, 1e-12);
+    let x = batch::<2, f64>(&ROWS);
+    let (e1, g1) = cloned.energy_and_gradient(&x);
+    let (e2, g2) = plain.energy_and_gradient(&x);
+    assert_eq!(e1.as_vec(), e2.as_vec());
+    assert_eq!(g1.as_vec(), g2.as_vec());
+    let cloned = WithClones::<f32>::new(&dev, a, s).unwrap();
+    check::<2, f32, _>(&cloned, &ROWS, want, 1e-5);
+}
+
 const K: usize = 3;
 
 /// A weighted quadratic `sum_i a_ij x_i x_j / 2` with a matrix parameter and a named dimension.

@@ -90,7 +90,6 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
             quote!(let #mutability #ident = ::core::clone::Clone::clone(&self.#ident);)
         }
     });
-    let support_module = support_module(&names.support);
     let (support, sink) = (&names.support, &names.sink);
     let (batch_ident, batch_mut) = (&batch.ident, &batch.mutability);
 
@@ -128,11 +127,11 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                 &self,
                 #batch_ident: ::ebm_core::Batch<#dim, E, Dev, T>,
             ) -> ::ebm_core::Energies<E, Dev, T> {
-                #support_module
                 #[allow(unused_imports)]
                 use #support::{
-                    CloneFresh as _, CloneUse as _, KeepAbsorb as _, RefPlace as _,
-                    RefPlaceMut as _, TensorAbsorb as _, TensorFresh as _, TensorPlace as _,
+                    CloneFresh as _, CloneUse as _, KeepAbsorb as _, KeepFresh as _,
+                    RefClonePlace as _, RefPlace as _, RefPlaceMut as _, TensorAbsorb as _,
+                    TensorClonePlace as _, TensorFresh as _, TensorPlace as _,
                     TensorPlaceMut as _, TensorUse as _,
                 };
                 let #sink: &::core::cell::Cell<T> =
@@ -236,181 +235,4 @@ fn convert(p: &Param, dev: &Ident) -> TokenStream {
             (#(#shape_values,)*),
         )
     })
-}
-
-/// The helpers behind the body rewrite, defined inside each generated `energy` (see `rewrite`).
-fn support_module(support: &Ident) -> TokenStream {
-    quote! {
-        #[allow(dead_code, clippy::all)]
-        mod #support {
-            use ::core::cell::Cell;
-            use ::ebm_core::dfdx::dtypes::Unit;
-            use ::ebm_core::dfdx::shapes::Shape;
-            use ::ebm_core::dfdx::tensor::{Merge, PutTape, SplitTape, Storage, Tape, Tensor};
-
-            fn take<V>(cell: &Cell<Option<V>>) -> V {
-                match cell.take() {
-                    Some(v) => v,
-                    None => unreachable!("each helper value is used once"),
-                }
-            }
-
-            // A binding being read.
-            pub struct Ref<'a, V>(pub &'a V);
-            // A `mut` binding being used as a receiver.
-            pub struct Mut<'a, V>(Cell<Option<&'a mut V>>);
-            impl<'a, V> Mut<'a, V> {
-                pub fn new(v: &'a mut V) -> Self {
-                    Mut(Cell::new(Some(v)))
-                }
-            }
-            // A value being bound.
-            pub struct Own<V>(Cell<Option<V>>);
-            impl<V> Own<V> {
-                pub fn new(v: V) -> Self {
-                    Own(Cell::new(Some(v)))
-                }
-            }
-
-            // Each pair below resolves by method-call autoref: the tensor impl (on the wrapper)
-            // is found first, the fallback (on a reference to it) only for other types.
-
-            pub trait TensorUse {
-                type Out;
-                fn __ebm_use(&self) -> Self::Out;
-            }
-            impl<'a, S: Shape, E, D: Storage<E>, U: Tape<E, D>> TensorUse
-                for Ref<'a, Tensor<S, E, D, U>>
-            {
-                type Out = Tensor<S, E, D, U>;
-                fn __ebm_use(&self) -> Self::Out {
-                    self.0.retaped::<U>()
-                }
-            }
-            pub trait CloneUse {
-                type Out;
-                fn __ebm_use(&self) -> Self::Out;
-            }
-            impl<'a, 'b, V: Clone> CloneUse for &'b Ref<'a, V> {
-                type Out = V;
-                fn __ebm_use(&self) -> V {
-                    self.0.clone()
-                }
-            }
-
-            // `a op a`: dfdx's binary backward needs two distinct tensors, so the second operand
-            // is a new tensor (`a * 1`) whose backward adds its gradient to `a`'s.
-            pub trait TensorFresh {
-                type Out;
-                fn __ebm_fresh(&self) -> Self::Out;
-            }
-            impl<'a, S: Shape, E: Unit, D: Storage<E>, U: Tape<E, D>> TensorFresh
-                for Ref<'a, Tensor<S, E, D, U>>
-            where
-                Tensor<S, E, D, U>: ::core::ops::Mul<E, Output = Tensor<S, E, D, U>>,
-            {
-                type Out = Tensor<S, E, D, U>;
-                fn __ebm_fresh(&self) -> Self::Out {
-                    self.0.retaped::<U>() * E::ONE
-                }
-            }
-            pub trait CloneFresh {
-                type Out;
-                fn __ebm_fresh(&self) -> Self::Out;
-            }
-            impl<'a, 'b, V: Clone> CloneFresh for &'b Ref<'a, V> {
-                type Out = V;
-                fn __ebm_fresh(&self) -> V {
-                    self.0.clone()
-                }
-            }
-
-            pub trait TensorPlace {
-                type Out;
-                fn __ebm_place(&self) -> Self::Out;
-            }
-            impl<'a, S: Shape, E, D: Storage<E>, U: Tape<E, D>> TensorPlace
-                for Ref<'a, Tensor<S, E, D, U>>
-            {
-                type Out = Tensor<S, E, D, U>;
-                fn __ebm_place(&self) -> Self::Out {
-                    self.0.retaped::<U>()
-                }
-            }
-            pub trait RefPlace {
-                type Out;
-                fn __ebm_place(&self) -> Self::Out;
-            }
-            impl<'a, 'b, V> RefPlace for &'b Ref<'a, V> {
-                type Out = &'a V;
-                fn __ebm_place(&self) -> &'a V {
-                    self.0
-                }
-            }
-
-            pub trait TensorPlaceMut {
-                type Out;
-                fn __ebm_place_mut(&self) -> Self::Out;
-            }
-            impl<'a, S: Shape, E, D: Storage<E>, U: Tape<E, D>> TensorPlaceMut
-                for Mut<'a, Tensor<S, E, D, U>>
-            {
-                type Out = Tensor<S, E, D, U>;
-                fn __ebm_place_mut(&self) -> Self::Out {
-                    take(&self.0).retaped::<U>()
-                }
-            }
-            pub trait RefPlaceMut {
-                type Out;
-                fn __ebm_place_mut(&self) -> Self::Out;
-            }
-            impl<'a, 'b, V> RefPlaceMut for &'b Mut<'a, V> {
-                type Out = &'a mut V;
-                fn __ebm_place_mut(&self) -> &'a mut V {
-                    take(&self.0)
-                }
-            }
-
-            pub trait TensorAbsorb {
-                type Out;
-                fn __ebm_absorb<K: Default>(&self, sink: &Cell<K>) -> Self::Out
-                where
-                    K: Merge<Self::Tape>;
-                type Tape;
-            }
-            impl<S: Shape, E: Clone, D: Storage<E>, U: Tape<E, D>> TensorAbsorb
-                for Own<Tensor<S, E, D, U>>
-            {
-                type Out = Tensor<S, E, D, U>;
-                type Tape = U;
-                fn __ebm_absorb<K: Default>(&self, sink: &Cell<K>) -> Self::Out
-                where
-                    K: Merge<U>,
-                {
-                    let (tensor, tape) = take(&self.0).split_tape();
-                    sink.set(sink.take().merge(tape));
-                    tensor.put_tape(U::default())
-                }
-            }
-            pub trait KeepAbsorb {
-                type Out;
-                fn __ebm_absorb<K>(&self, sink: &Cell<K>) -> Self::Out;
-            }
-            impl<'b, V> KeepAbsorb for &'b Own<V> {
-                type Out = V;
-                fn __ebm_absorb<K>(&self, _sink: &Cell<K>) -> V {
-                    take(&self.0)
-                }
-            }
-
-            // The result, with every absorbed tape merged into its own.
-            pub fn finish<S: Shape, E: Clone, D: Storage<E>, U: Tape<E, D>>(
-                sink: &Cell<U>,
-                out: Tensor<S, E, D, U>,
-            ) -> Tensor<S, E, D, U> {
-                let (out, tape) = out.split_tape();
-                out.put_tape(tape.merge(sink.take()))
-            }
-        }
-    }
 }

@@ -97,6 +97,8 @@ use syn::{FnArg, ItemFn};
 ///   loops, closures and `match` arms alike. Methods that only borrow (`shape`, `device`, `len`,
 ///   `iter`, ...), `&name` and calls `name(..)` use the binding in place; for other method calls a
 ///   non-tensor binding is used by reference (`&mut` for a `mut` binding, so `v.push(t)` works).
+///   `x.clone()` of a tensor binding is accepted as the same copy as `x` (a dfdx tensor carrying a
+///   tape has no `Clone`, and none is needed); other bindings clone as written.
 /// - **`x * x` works.** dfdx's binary operators need two distinct tensors, so when both operands
 ///   are the same binding (`x * x`, `d + (d)`), or a binding is bound again under another name
 ///   (`let y = x;`), that copy is made a distinct tensor (`x * 1`) whose gradient flows back to `x`.
@@ -181,5 +183,40 @@ fn stub(mut f: ItemFn) -> proc_macro2::TokenStream {
             clippy::all
         )]
         #f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::{TokenStream, TokenTree};
+
+    /// Every identifier in `tokens`, through groups.
+    fn idents(tokens: TokenStream, out: &mut Vec<String>) {
+        for t in tokens {
+            match t {
+                TokenTree::Group(g) => idents(g.stream(), out),
+                TokenTree::Ident(i) => out.push(i.to_string()),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn expansions_use_the_shared_helpers_instead_of_defining_them() {
+        let item: TokenStream = syn::parse_quote! {
+            fn bowl(x: Batch<2>, w: [f32; 2]) -> Energies {
+                let d = x - w.broadcast_like::<_, Axis<0>>(&(x.shape().0, Const::<2>));
+                (d * d).sum::<_, Axis<1>>() * 0.5
+            }
+        };
+        let mut names = Vec::new();
+        idents(super::expand(TokenStream::new(), item), &mut names);
+        for keyword in ["mod", "trait"] {
+            assert!(
+                !names.iter().any(|n| n == keyword),
+                "the expansion defines a `{keyword}`"
+            );
+        }
+        assert!(names.iter().any(|n| n == "__macro_support"));
     }
 }

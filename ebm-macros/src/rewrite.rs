@@ -11,10 +11,11 @@
 //!   the data and the gradient slot), `clone` for anything else. Receivers of methods, field accesses
 //!   and indexing use a reference to non-tensor values instead, so `v.push(t)` on a `mut` binding
 //!   still mutates it; `&name`, calls `f(..)` and the known by-reference methods (`shape`, `device`,
-//!   `len`, ...) use the binding itself.
-//! - **Distinct operands.** dfdx's binary backward needs two different tensors, so in `a op a` the
-//!   second operand, and the value of `let b = a;` / `b = a`, is a new tensor `a * 1` whose backward
-//!   adds into `a`'s gradient.
+//!   `len`, ...) use the binding itself. `name.clone()` of a tensor is the same copy as a plain read
+//!   (a tensor carrying a tape has no `Clone`); of anything else, it is left to `Clone` as written.
+//! - **Distinct operands.** dfdx's binary backward needs two different tensors, so in `a op a` (or
+//!   `a op a.clone()`) the second operand, and the value of `let b = a;` / `let b = a.clone();` /
+//!   `b = a`, is a new tensor `a * 1` whose backward adds into `a`'s gradient.
 //! - **Finish.** The function's result (its tail expression and any `return`) gets the sink's
 //!   operations merged into its tape, so backward runs through everything recorded.
 //!
@@ -32,8 +33,8 @@ use syn::{parse_quote, Block, Expr, Ident, Lit, Local, Macro, Pat, Stmt, Token};
 
 /// The names the generated code shares with the rewritten body.
 pub struct Names {
-    /// The function-local module with the tape helpers.
-    pub support: Ident,
+    /// The path of the tape helpers, `ebm_core::__macro_support`.
+    pub support: TokenStream,
     /// The `&Cell<T>` collecting tapes.
     pub sink: Ident,
 }
@@ -41,7 +42,7 @@ pub struct Names {
 impl Default for Names {
     fn default() -> Self {
         Names {
-            support: Ident::new("__ebm_support", Span::call_site()),
+            support: quote!(::ebm_core::__macro_support),
             sink: Ident::new("__ebm_sink", Span::call_site()),
         }
     }
@@ -63,6 +64,9 @@ enum Ctx {
     Place,
     /// Used in place (`&name`, `name(..)`, assignment targets): a binding is left as written.
     InPlace,
+    /// The receiver of `.clone()`: a tensor binding gives a copy like any read (a tensor with a tape
+    /// has no `Clone`); any other binding is cloned as written.
+    CloneReceiver,
 }
 
 struct Binding {
@@ -138,6 +142,21 @@ fn operand_ident(e: &Expr) -> Option<&Ident> {
     }
 }
 
+/// `.clone()` without arguments or turbofish: a plain copy of its receiver.
+fn is_plain_clone(m: &syn::ExprMethodCall) -> bool {
+    m.method == "clone" && m.args.is_empty() && m.turbofish.is_none() && m.attrs.is_empty()
+}
+
+/// The binding an operand copies: `a` in `a`, `(a)` and `a.clone()`.
+fn copied_ident(e: &Expr) -> Option<&Ident> {
+    match e {
+        Expr::Paren(p) => copied_ident(&p.expr),
+        Expr::Group(g) => copied_ident(&g.expr),
+        Expr::MethodCall(m) if is_plain_clone(m) => operand_ident(&m.receiver),
+        _ => single_ident(e),
+    }
+}
+
 fn is_unsuffixed_float(e: &Expr) -> bool {
     matches!(e, Expr::Lit(l) if matches!(&l.lit, Lit::Float(f) if f.suffix().is_empty()))
 }
@@ -188,6 +207,9 @@ impl Rewriter<'_> {
                 quote_spanned!(s=> (&#support::Mut::new(&mut #ident)).__ebm_place_mut()),
             ),
             (Ctx::InPlace, _) => parse_quote_spanned_expr(quote!(#ident)),
+            (Ctx::CloneReceiver, _) => parse_quote_spanned_expr(
+                quote_spanned!(s=> (*(&#support::Ref(&#ident)).__ebm_clone_place())),
+            ),
         }
     }
 
@@ -196,6 +218,30 @@ impl Rewriter<'_> {
         let support = &self.names.support;
         let s = generated(ident.span());
         parse_quote_spanned_expr(quote_spanned!(s=> (&#support::Ref(&#ident)).__ebm_fresh()))
+    }
+
+    /// An operand that must be a distinct tensor for dfdx: a copy of `a` in `a op a`, `a op (a)`,
+    /// `a op a.clone()`, or the value of `let b = a;` / `let b = a.clone();`.
+    fn fresh_operand(&mut self, e: &mut Expr) {
+        if let Some(ident) = operand_ident(e) {
+            let ident = ident.clone();
+            *e = self.fresh(&ident);
+            return;
+        }
+        // `a.clone()`: the clone as rewritten, then made distinct if it is a tensor.
+        let mut e = e;
+        while let Expr::Paren(syn::ExprParen { expr, .. })
+        | Expr::Group(syn::ExprGroup { expr, .. }) = e
+        {
+            e = &mut **expr;
+        }
+        self.expr(e, Ctx::Value);
+        let support = &self.names.support;
+        let s = generated(span_of(e));
+        let value = std::mem::replace(e, Expr::Verbatim(TokenStream::new()));
+        *e = parse_quote_spanned_expr(
+            quote_spanned!(s=> (&#support::Own::new(#value)).__ebm_fresh()),
+        );
     }
 
     fn absorb(&self, e: Expr) -> Expr {
@@ -389,14 +435,12 @@ impl Rewriter<'_> {
         }
     }
 
-    /// A value about to be bound to a name. A plain other binding (`let y = x;`) is bound as a
-    /// distinct tensor, so that `x * y` has two distinct operands for dfdx.
+    /// A value about to be bound to a name. A plain other binding or a clone of one (`let y = x;`,
+    /// `let y = x.clone();`) is bound as a distinct tensor, so that `x * y` has two distinct
+    /// operands for dfdx.
     fn aliased(&mut self, e: &mut Expr) {
-        match operand_ident(e) {
-            Some(ident) if self.lookup(ident).is_some() => {
-                let ident = ident.clone();
-                *e = self.fresh(&ident);
-            }
+        match copied_ident(e) {
+            Some(ident) if self.lookup(ident).is_some() => self.fresh_operand(e),
             _ => self.expr(e, Ctx::Value),
         }
     }
@@ -481,14 +525,15 @@ impl Rewriter<'_> {
                     self.expr(&mut b.right, Ctx::Value);
                     return;
                 }
-                let same = match (operand_ident(&b.left), operand_ident(&b.right)) {
-                    (Some(l), Some(r)) if l == r && self.lookup(l).is_some() => Some(r.clone()),
-                    _ => None,
+                let same = match (copied_ident(&b.left), copied_ident(&b.right)) {
+                    (Some(l), Some(r)) => l == r && self.lookup(l).is_some(),
+                    _ => false,
                 };
                 self.expr(&mut b.left, Ctx::Value);
-                match same {
-                    Some(ident) => *b.right = self.fresh(&ident),
-                    None => self.expr(&mut b.right, Ctx::Value),
+                if same {
+                    self.fresh_operand(&mut b.right);
+                } else {
+                    self.expr(&mut b.right, Ctx::Value);
                 }
             }
             Expr::Block(b) => self.block_with(&mut b.block, Vec::new()),
@@ -581,7 +626,13 @@ impl Rewriter<'_> {
             }
             Expr::MethodCall(m) => {
                 let by_ref = BY_REF_METHODS.iter().any(|name| m.method == name);
-                let receiver_ctx = if by_ref { Ctx::InPlace } else { Ctx::Place };
+                let receiver_ctx = if is_plain_clone(m) {
+                    Ctx::CloneReceiver
+                } else if by_ref {
+                    Ctx::InPlace
+                } else {
+                    Ctx::Place
+                };
                 self.expr(&mut m.receiver, receiver_ctx);
                 for arg in m.args.iter_mut() {
                     self.expr(arg, Ctx::Value);

@@ -1,4 +1,4 @@
-//! The benchmark MLP of `shared/bench/CASES.md`, whose energy at the origin is given there.
+//! The benchmark MLP of `docs/benchmarks.md`, whose energy at the origin is given there.
 
 use ebm_core::prelude::*;
 use ebm_models::{Layer, Mlp};
@@ -31,7 +31,7 @@ fn the_benchmark_mlp_has_the_published_energy_at_the_origin() {
     .unwrap();
     assert_eq!(model.hidden_sizes(), vec![64, 64]);
     let x: Batch<2> = dev.zeros_like(&(3, Const::<2>));
-    // CASES.md: E(0) = 0.014514 (float32), through both the tensor and the host path.
+    // docs/benchmarks.md: E(0) = 0.014514 (float32), through both the tensor and the host path.
     for e in model.energy(x.clone()).as_vec() {
         assert!((e - 0.014514).abs() < 1e-6, "tensor path E(0) = {e}");
     }

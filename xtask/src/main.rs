@@ -1,6 +1,6 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
-//! - `bench [--quick] [--reps N] [--case NAME]`: times the benchmark cases of `shared/bench/CASES.md`
+//! - `bench [--quick] [--reps N] [--case NAME]`: times the benchmark cases of `docs/benchmarks.md`
 //!   against hand-written floors and prints a table and, as its last line, one JSON object.
 //! - `docs-figures [--check]`: renders the user guide's figures under `docs/` from fixed seeds; with
 //!   `--check`, renders them in memory and fails when a committed figure is stale.

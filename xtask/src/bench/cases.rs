@@ -1,4 +1,4 @@
-//! The cases of `shared/bench/CASES.md`: each builds its inputs once and returns a library run and a
+//! The cases of `docs/benchmarks.md`: each builds its inputs once and returns a library run and a
 //! floor run over them.
 
 use super::{floor, mean_error, Case};

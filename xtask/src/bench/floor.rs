@@ -253,7 +253,7 @@ pub fn mixture_langevin(
     traj
 }
 
-/// The benchmark MLP's weights, row-major `(outputs, inputs)` (see `shared/bench/CASES.md`).
+/// The benchmark MLP's weights, row-major `(outputs, inputs)` (see `docs/benchmarks.md`).
 pub struct MlpWeights {
     pub w1: Vec<f32>,
     pub b1: Vec<f32>,

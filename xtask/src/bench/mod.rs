@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: every case of `shared/bench/CASES.md`, timed through the library and through a
+//! `cargo xtask bench`: every case of `docs/benchmarks.md`, timed through the library and through a
 //! hand-written floor in the same run.
 
 mod cases;
