@@ -152,6 +152,88 @@ where
     }
 }
 
+/// A model's energy times a positive constant: `factor * E(x)`.
+///
+/// Sampling `Scaled::new(model, 1.0 / t)` at temperature 1 samples `model` at temperature `t`:
+/// replica exchange, whose ladder starts at temperature 1, samples a cold target this way.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_core::energy::Scaled;
+///
+/// struct Bowl;
+/// impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Bowl {
+///     fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
+///         x.square().sum::<(usize,), Axis<1>>() * E::of(0.5)
+///     }
+/// }
+///
+/// let dev = Cpu::default();
+/// let cold = Scaled::new(Bowl, 100.0)?;
+/// let x: Batch<1, f64> = dev.tensor_from_vec(vec![0.5], (1, Const::<1>));
+/// let (e, g) = cold.energy_and_gradient(&x);
+/// assert_eq!((e.as_vec(), g.as_vec()), (vec![12.5], vec![50.0]));
+/// assert!(Scaled::new(Bowl, 0.0).is_err());
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scaled<M> {
+    model: M,
+    factor: f64,
+}
+
+impl<M> Scaled<M> {
+    /// `factor * E(x)` for the model `model`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`](crate::Error::InvalidParameter) naming `factor` unless it is
+    /// finite and greater than 0.
+    pub fn new(model: M, factor: f64) -> crate::Result<Self> {
+        crate::check::positive("factor", factor)?;
+        Ok(Self { model, factor })
+    }
+
+    /// The factor.
+    pub fn factor(&self) -> f64 {
+        self.factor
+    }
+
+    /// The model being scaled.
+    pub fn inner(&self) -> &M {
+        &self.model
+    }
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev>> Energy<D, E, Dev>
+    for Scaled<M>
+{
+    fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
+        self.model.energy(x) * E::of(self.factor)
+    }
+    fn energy_and_gradient(&self, x: &Batch<D, E, Dev>) -> (Energies<E, Dev>, Batch<D, E, Dev>) {
+        let (e, g) = self.model.energy_and_gradient(x);
+        let f = E::of(self.factor);
+        (e * f, g * f)
+    }
+    fn gradient(&self, x: &Batch<D, E, Dev>) -> Batch<D, E, Dev> {
+        self.model.gradient(x) * E::of(self.factor)
+    }
+    fn has_host_path(&self) -> bool {
+        self.model.has_host_path()
+    }
+    fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+        if !self.model.host_energy_and_gradient(x, energy, grad) {
+            return false;
+        }
+        let f = E::of(self.factor);
+        energy
+            .iter_mut()
+            .chain(grad.iter_mut())
+            .for_each(|v| *v *= f);
+        true
+    }
+}
+
 /// Energies and gradients of `model` at `x` by dfdx's reverse-mode autodiff through
 /// [`Energy::energy`], whatever the model's own [`Energy::energy_and_gradient`] does.
 ///

@@ -78,7 +78,7 @@ pub fn cuda_available() -> bool {
 /// # Ok::<(), ebm_core::Error>(())
 /// ```
 pub use ebm_macros::energy;
-pub use energy::{autodiff_energy_and_gradient, is_cpu, Batch, Energies, Energy};
+pub use energy::{autodiff_energy_and_gradient, is_cpu, Batch, Energies, Energy, Scaled};
 pub use error::{Error, Result};
 pub use real::Real;
 

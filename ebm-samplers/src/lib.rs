@@ -42,6 +42,7 @@ mod mass;
 mod options;
 mod output;
 mod progress;
+mod replica;
 mod state;
 
 pub use driver::{observer_fn, Driver, Flow, FnObserver, Observer, RunStart, StepView};
@@ -55,6 +56,7 @@ pub use mass::MassMatrix;
 pub use options::RunOptions;
 pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
 pub use progress::Progress;
+pub use replica::{ReplicaExchange, ReplicaOutput, ReplicaState, SwapScheme, SwapStats};
 pub use state::{ChainState, Points, StateParts};
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
@@ -141,7 +143,7 @@ pub struct GuideDoctests;
 pub mod prelude {
     pub use crate::{
         observer_fn, ChainState, Divergence, Driver, Flow, HamiltonianMonteCarlo, Kernel,
-        LangevinDynamics, Mala, MassMatrix, Observer, RunOptions, RunStats, SampleOutput, Sampler,
-        StepDiagnostics, StepInfo, StepView, Trace,
+        LangevinDynamics, Mala, MassMatrix, Observer, ReplicaExchange, RunOptions, RunStats,
+        SampleOutput, Sampler, StepDiagnostics, StepInfo, StepView, SwapScheme, Trace,
     };
 }

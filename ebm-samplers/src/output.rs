@@ -121,6 +121,17 @@ impl RunStats {
         }
     }
 
+    /// The statistics of the first `n` chains only.
+    pub(crate) fn first_chains(mut self, n: usize) -> Self {
+        self.acceptance_rate.truncate(n);
+        self.divergences.truncate(n);
+        self.non_finite.truncate(n);
+        self.large_energy_error.truncate(n);
+        self.gradient_evaluations.truncate(n);
+        self.accepted.truncate(n);
+        self
+    }
+
     /// Computes the rates from the counts so far.
     pub(crate) fn finalize(&mut self) {
         let steps = self.steps.max(1) as f64;

@@ -1,0 +1,759 @@
+//! Replica exchange (parallel tempering): a ladder of temperatures per independent ladder, one
+//! replica per temperature, explored by a Metropolis-adjusted kernel and swapped between neighbours.
+
+use crate::driver::{Driver, Flow, Observer, RunStart, StepView};
+use crate::kernel::{Kernel, StepInfo, Target};
+use crate::output::{SampleOutput, StepDiagnostics, Trace};
+use crate::state::ChainState;
+use crate::RunOptions;
+use ebm_core::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::cell::RefCell;
+
+/// Which neighbouring pairs of a ladder try to swap at each scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SwapScheme {
+    /// Deterministic even-odd: pairs `(0, 1), (2, 3), ...` at even scans and `(1, 2), (3, 4), ...`
+    /// at odd ones. Non-reversible: replicas travel the ladder in straight runs rather than a
+    /// random walk, which is what makes round trips fast (Syed, Bouchard-Cote, Deligiannidis and
+    /// Doucet, JRSS-B 2022). The default.
+    #[default]
+    NonReversible,
+    /// Stochastic even-odd: each ladder picks the even or the odd pairs at random at each scan.
+    /// Reversible; replicas diffuse along the ladder.
+    Reversible,
+    /// No swaps: every replica stays at its temperature (for comparisons and tests).
+    Off,
+}
+
+/// Replica exchange around a Metropolis-adjusted kernel (the explorer).
+///
+/// Each ladder holds one replica per temperature `1 = T_0 < T_1 < ... < T_K`; many independent
+/// ladders run in one batch of `ladders x temperatures` chains, so the work stays batched and
+/// threaded. One scan moves every replica by `explore_steps` steps of the explorer at its own
+/// temperature (replica at `T_k` targets `exp(-E / T_k)`), then offers swaps between neighbouring
+/// temperatures, accepted with probability `min(1, exp((1/T_i - 1/T_{i+1}) (E_i - E_{i+1})))`. The
+/// cold replicas (`T_0 = 1`) sample the target; hot ones cross the barriers between its modes and
+/// hand what they find down the ladder.
+///
+/// The ladder starts at temperature 1, the model's own density: to sample `exp(-E / t)`, wrap the
+/// model in [`Scaled`](ebm_core::energy::Scaled) with factor `1 / t`. The explorer's own
+/// temperature setting is replaced by the ladder's.
+///
+/// Randomness: chain `k * n_ladders + l` (temperature `k` of ladder `l`) explores with its own
+/// stream as any chain does; the swap tests of ladder `l` draw from a stream of its own, so results
+/// do not depend on the thread count, and with [`SwapScheme::Off`] the cold chains are exactly the
+/// explorer's own chains.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_core::energy::Scaled;
+/// use ebm_models::GaussianMixture;
+/// use ebm_samplers::prelude::*;
+///
+/// let dev = Cpu::default();
+/// // Two wells at temperature 0.05: too cold for a single chain to cross between them.
+/// let model = Scaled::new(GaussianMixture::<2, f64>::four_modes(&dev), 20.0)?;
+/// let pt = ReplicaExchange::geometric(Mala::new(0.02, 1.0)?, 40.0, 8)?;
+/// let x0: Batch<2, f64> = dev.zeros_like(&(16, Const::<2>)); // 16 ladders
+/// let mut state = pt.init(&model, &x0, 1)?;
+/// pt.tune_ladder(&model, &mut state, 5)?;
+/// let out = pt.run_from(&model, &mut state, &RunOptions::new(200).trace(1))?;
+/// assert_eq!(out.cold.trace.unwrap().shape(), [16, 200, 2]);
+/// assert!(out.swaps.round_trips.iter().sum::<u64>() > 0);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaExchange<K> {
+    explorer: K,
+    temperatures: Vec<f64>,
+    explore_steps: usize,
+    scheme: SwapScheme,
+}
+
+/// Checks a ladder: at least two temperatures, the first 1, strictly increasing and finite.
+fn check_ladder(t: &[f64]) -> Result<()> {
+    if t.len() < 2 {
+        return Err(Error::invalid(
+            "temperatures",
+            format!("{t:?}"),
+            "a ladder needs at least 2 temperatures",
+        ));
+    }
+    if t[0] != 1.0 {
+        return Err(Error::invalid(
+            "temperatures[0]",
+            t[0],
+            "the ladder starts at temperature 1, the target itself",
+        ));
+    }
+    for i in 1..t.len() {
+        if !(t[i].is_finite() && t[i] > t[i - 1]) {
+            return Err(Error::invalid(
+                format!("temperatures[{i}]"),
+                t[i],
+                format!(
+                    "must be finite and greater than temperatures[{}] = {}",
+                    i - 1,
+                    t[i - 1]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl<K: Kernel> ReplicaExchange<K> {
+    /// Replica exchange with the ladder `temperatures`, one exploration step between swaps and the
+    /// non-reversible scheme.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `explorer` when the kernel has no Metropolis test (an
+    /// unadjusted kernel does not target the tempered densities exactly, so swaps would not either),
+    /// or naming the offending `temperatures[i]`: fewer than 2, `T_0 != 1`, not increasing, not
+    /// finite.
+    pub fn new(explorer: K, temperatures: Vec<f64>) -> Result<Self> {
+        if !explorer.metropolis_adjusted() {
+            return Err(Error::invalid(
+                "explorer",
+                "a kernel without a Metropolis test",
+                "replica exchange needs an explorer that targets each tempered density exactly",
+            ));
+        }
+        check_ladder(&temperatures)?;
+        Ok(Self {
+            explorer,
+            temperatures,
+            explore_steps: 1,
+            scheme: SwapScheme::default(),
+        })
+    }
+
+    /// A geometric ladder of `n_temperatures` from 1 to `t_max`: `T_k = t_max^(k / K)`.
+    ///
+    /// # Errors
+    /// As [`ReplicaExchange::new`], and [`Error::InvalidParameter`] naming `t_max` unless it is
+    /// finite and above 1, or `n_temperatures` when it is below 2.
+    pub fn geometric(explorer: K, t_max: f64, n_temperatures: usize) -> Result<Self> {
+        if !(t_max.is_finite() && t_max > 1.0) {
+            return Err(Error::invalid("t_max", t_max, "must be finite and above 1"));
+        }
+        if n_temperatures < 2 {
+            return Err(Error::invalid(
+                "n_temperatures",
+                n_temperatures,
+                "a ladder needs at least 2 temperatures",
+            ));
+        }
+        let k = (n_temperatures - 1) as f64;
+        let mut t: Vec<f64> = (0..n_temperatures)
+            .map(|i| t_max.powf(i as f64 / k))
+            .collect();
+        t[0] = 1.0;
+        t[n_temperatures - 1] = t_max;
+        Self::new(explorer, t)
+    }
+
+    /// The same sampler with `n` explorer steps between swaps.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `explore_steps` when `n` is 0.
+    pub fn with_explore_steps(mut self, n: usize) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::invalid("explore_steps", 0, "must be at least 1"));
+        }
+        self.explore_steps = n;
+        Ok(self)
+    }
+
+    /// The same sampler with the swap scheme `scheme`.
+    pub fn with_scheme(mut self, scheme: SwapScheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
+    /// The ladder new states start with.
+    pub fn temperatures(&self) -> &[f64] {
+        &self.temperatures
+    }
+
+    /// The explorer.
+    pub fn explorer(&self) -> &K {
+        &self.explorer
+    }
+
+    /// Explorer steps between swaps.
+    pub fn explore_steps(&self) -> usize {
+        self.explore_steps
+    }
+
+    /// A state with one ladder per row of `x0`: every replica of ladder `l` starts at row `l`.
+    /// Exploration streams are those of [`Kernel::init`] for the `ladders x temperatures` chains;
+    /// ladder `l` swaps with ChaCha8 `seed_from_u64(seed)`, stream `2^40 + l`.
+    ///
+    /// # Errors
+    /// As [`Kernel::init`].
+    pub fn init<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        seed: u64,
+    ) -> Result<ReplicaState<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let n_temps = self.temperatures.len();
+        let rows = x0.as_vec();
+        let mut all = Vec::with_capacity(rows.len() * n_temps);
+        for _ in 0..n_temps {
+            all.extend_from_slice(&rows);
+        }
+        let batch = x0
+            .device()
+            .tensor_from_vec(all, (x0.shape().0 * n_temps, Const::<D>));
+        self.init_replicas(model, &batch, seed)
+    }
+
+    /// A state with a starting point for every replica: `x0` has `ladders x temperatures` rows,
+    /// temperature-major (row `k * n_ladders + l` is temperature `k` of ladder `l`).
+    ///
+    /// # Errors
+    /// As [`Kernel::init`], and [`Error::LengthMismatch`] when the number of rows is not a multiple
+    /// of the number of temperatures.
+    pub fn init_replicas<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        seed: u64,
+    ) -> Result<ReplicaState<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let n_temps = self.temperatures.len();
+        let rows = x0.shape().0;
+        if rows % n_temps != 0 || rows == 0 {
+            return Err(Error::LengthMismatch {
+                name: "x0".into(),
+                expected: n_temps * (rows / n_temps).max(1),
+                actual: rows,
+                reason: format!("one row per replica: ladders x {n_temps} temperatures"),
+            });
+        }
+        let n_ladders = rows / n_temps;
+        let mut chains = self.explorer.init(model, x0, seed)?;
+        let per_chain: Vec<f64> = self
+            .temperatures
+            .iter()
+            .flat_map(|&t| std::iter::repeat(t).take(n_ladders))
+            .collect();
+        chains.set_temperatures(&per_chain)?;
+        let base = ChaCha8Rng::seed_from_u64(seed);
+        let swap_rngs = (0..n_ladders)
+            .map(|l| {
+                let mut rng = base.clone();
+                rng.set_stream((1u64 << 40) + l as u64);
+                rng
+            })
+            .collect();
+        let mut trip = vec![Trip::Unknown; n_ladders * n_temps];
+        for l in 0..n_ladders {
+            trip[l * n_temps] = Trip::FromCold;
+        }
+        Ok(ReplicaState {
+            chains,
+            book: SwapBook {
+                n_ladders,
+                temperatures: self.temperatures.clone(),
+                replica_at: (0..n_temps)
+                    .flat_map(|k| std::iter::repeat(k).take(n_ladders))
+                    .collect(),
+                trip,
+                round_trips: vec![0; n_ladders],
+                swap_rngs,
+                scans: 0,
+                scans_counted: 0,
+                attempts: vec![0; n_temps - 1],
+                accepted: vec![0; n_temps - 1],
+                reject_sum: vec![0.0; n_temps - 1],
+                evals: Vec::new(),
+            },
+        })
+    }
+
+    /// Runs `options.n_steps` scans (exploration, then swaps) from the state and returns the cold
+    /// chains' output, as a plain run's (samples, trace and diagnostics as `options` asks), and the
+    /// swap statistics of this run. Observers see the cold chains.
+    ///
+    /// # Errors
+    /// As [`Driver::run`].
+    pub fn run_from<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ReplicaState<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<ReplicaOutput<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        options.validate()?;
+        let n_cold = state.book.n_ladders;
+        state.book.reset_counts();
+        let mut trace = options
+            .thin
+            .map(|thin| Trace::new(n_cold, options.n_kept(), thin));
+        let mut diagnostics = options
+            .diagnostics
+            .then(|| StepDiagnostics::with_capacity(options.n_steps));
+        let inner = RunOptions {
+            thin: None,
+            diagnostics: false,
+            ..*options
+        };
+        let scan = Scan {
+            explorer: &self.explorer,
+            explore_steps: self.explore_steps,
+            scheme: self.scheme,
+            book: RefCell::new(&mut state.book),
+        };
+        let mut trace_obs = trace
+            .as_mut()
+            .map(|t| ColdRows::new(n_cold, options.thin, t));
+        let mut diag_obs = diagnostics.as_mut().map(|d| ColdRows::new(n_cold, None, d));
+        let mut driver = Driver::new(&scan, model, &mut state.chains);
+        if let Some(o) = trace_obs.as_mut() {
+            driver = driver.observe(o);
+        }
+        if let Some(o) = diag_obs.as_mut() {
+            driver = driver.observe(o);
+        }
+        let out = driver.run(&inner)?;
+        let positions = state.chains.positions()[..n_cold * D].to_vec();
+        let samples = state
+            .chains
+            .device()
+            .tensor_from_vec(positions, (n_cold, Const::<D>));
+        Ok(ReplicaOutput {
+            cold: SampleOutput {
+                samples,
+                trace,
+                diagnostics,
+                chain_stats: out.chain_stats.map(|s| s.first_chains(n_cold)),
+            },
+            swaps: state.swap_stats(),
+        })
+    }
+
+    /// Starts a state from `x0` (one ladder per row) with `options.seed` and runs it.
+    ///
+    /// # Errors
+    /// As [`ReplicaExchange::init`] and [`ReplicaExchange::run_from`].
+    pub fn run<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<ReplicaOutput<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let mut state = self.init(model, x0, options.seed)?;
+        self.run_from(model, &mut state, options)
+    }
+
+    /// Tunes the state's ladder over `rounds` rounds of 1, 2, 4, ... scans: after each round the
+    /// temperatures between `T_0 = 1` and `T_K` (both kept) are re-spaced so that the estimated
+    /// communication barrier `Lambda` (the running sum of the swap rejection rates) grows evenly
+    /// from one temperature to the next (Syed et al. 2022). Returns the tuned ladder, which the state
+    /// now uses. The scans also serve as burn-in.
+    ///
+    /// # Errors
+    /// As [`ReplicaExchange::run_from`].
+    pub fn tune_ladder<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ReplicaState<D, E, Dev>,
+        rounds: usize,
+    ) -> Result<Vec<f64>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        for round in 0..rounds {
+            let scans = 1usize << round.min(20);
+            let out = self.run_from(model, state, &RunOptions::new(scans).progress(false))?;
+            let ladder = respace(&out.swaps.temperatures, &out.swaps.rejection);
+            if check_ladder(&ladder).is_ok() {
+                state.set_ladder(&ladder)?;
+            }
+        }
+        Ok(state.temperatures().to_vec())
+    }
+}
+
+/// New temperatures that split the cumulative barrier evenly: `Lambda(beta)` is interpolated
+/// linearly in the inverse temperature between the ladder's points, and the `k`-th new inverse
+/// temperature is where it reaches `k / K` of the total.
+fn respace(temperatures: &[f64], rejection: &[f64]) -> Vec<f64> {
+    let k = temperatures.len() - 1;
+    let beta: Vec<f64> = temperatures.iter().map(|t| 1.0 / t).collect();
+    let mut lambda = vec![0.0; k + 1];
+    for i in 0..k {
+        lambda[i + 1] = lambda[i] + rejection[i].clamp(0.0, 1.0);
+    }
+    let total = lambda[k];
+    if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return temperatures.to_vec();
+    }
+    let mut out = temperatures.to_vec();
+    let mut j = 0;
+    for (i, t) in out.iter_mut().enumerate().take(k).skip(1) {
+        let target = total * i as f64 / k as f64;
+        while j + 1 < k && lambda[j + 1] < target {
+            j += 1;
+        }
+        let span = lambda[j + 1] - lambda[j];
+        let f = if span > 0.0 {
+            (target - lambda[j]) / span
+        } else {
+            0.0
+        };
+        *t = 1.0 / (beta[j] + f * (beta[j + 1] - beta[j]));
+    }
+    out
+}
+
+/// Where a replica is on its way along the ladder, for counting round trips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trip {
+    /// Not yet at the cold end.
+    Unknown,
+    /// Last seen at the cold end.
+    FromCold,
+    /// Reached the hot end since it was last at the cold end.
+    ReachedHot,
+}
+
+/// Everything replica exchange keeps besides the chains.
+#[derive(Debug, Clone)]
+struct SwapBook {
+    n_ladders: usize,
+    temperatures: Vec<f64>,
+    /// Per chain (temperature-major), the replica it holds.
+    replica_at: Vec<usize>,
+    /// Per ladder and replica (`l * n_temps + r`).
+    trip: Vec<Trip>,
+    round_trips: Vec<u64>,
+    swap_rngs: Vec<ChaCha8Rng>,
+    scans: u64,
+    scans_counted: u64,
+    attempts: Vec<u64>,
+    accepted: Vec<u64>,
+    reject_sum: Vec<f64>,
+    evals: Vec<u32>,
+}
+
+impl SwapBook {
+    fn reset_counts(&mut self) {
+        self.attempts.iter_mut().for_each(|v| *v = 0);
+        self.accepted.iter_mut().for_each(|v| *v = 0);
+        self.reject_sum.iter_mut().for_each(|v| *v = 0.0);
+        self.round_trips.iter_mut().for_each(|v| *v = 0);
+        self.scans_counted = 0;
+    }
+
+    /// One round of swaps in every ladder.
+    fn swap<const D: usize, E: Real, Dev: Device<E>>(
+        &mut self,
+        chains: &mut ChainState<D, E, Dev>,
+        scheme: SwapScheme,
+    ) {
+        let (n_l, n_t) = (self.n_ladders, self.temperatures.len());
+        if scheme != SwapScheme::Off {
+            let points = &mut chains.points;
+            for (l, rng) in self.swap_rngs.iter_mut().enumerate() {
+                let parity = match scheme {
+                    SwapScheme::NonReversible => (self.scans % 2) as usize,
+                    _ => usize::from(rng.gen::<bool>()),
+                };
+                for i in (parity..n_t - 1).step_by(2) {
+                    let (a, b) = (i * n_l + l, (i + 1) * n_l + l);
+                    let d_beta = 1.0 / self.temperatures[i] - 1.0 / self.temperatures[i + 1];
+                    let log_alpha = d_beta * (points.e[a].as_f64() - points.e[b].as_f64());
+                    let u: f64 = rng.gen();
+                    let reject = if log_alpha.is_nan() {
+                        1.0
+                    } else {
+                        1.0 - log_alpha.min(0.0).exp()
+                    };
+                    self.attempts[i] += 1;
+                    self.reject_sum[i] += reject;
+                    if u.ln() < log_alpha {
+                        self.accepted[i] += 1;
+                        points.e.swap(a, b);
+                        for j in 0..D {
+                            points.x.swap(a * D + j, b * D + j);
+                            points.g.swap(a * D + j, b * D + j);
+                        }
+                        self.replica_at.swap(a, b);
+                    }
+                }
+            }
+        }
+        for l in 0..n_l {
+            let hot = self.replica_at[(n_t - 1) * n_l + l];
+            if self.trip[l * n_t + hot] == Trip::FromCold {
+                self.trip[l * n_t + hot] = Trip::ReachedHot;
+            }
+            let cold = self.replica_at[l];
+            if self.trip[l * n_t + cold] == Trip::ReachedHot {
+                self.round_trips[l] += 1;
+            }
+            self.trip[l * n_t + cold] = Trip::FromCold;
+        }
+        self.scans += 1;
+        self.scans_counted += 1;
+    }
+}
+
+/// The chains of every ladder with the replica-exchange bookkeeping; outlives a run like
+/// [`ChainState`].
+#[derive(Debug, Clone)]
+pub struct ReplicaState<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
+    chains: ChainState<D, E, Dev>,
+    book: SwapBook,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
+    /// All `ladders x temperatures` chains; chain `k * n_ladders + l` is temperature `k` of ladder
+    /// `l`, so the cold chains come first.
+    pub fn chains(&self) -> &ChainState<D, E, Dev> {
+        &self.chains
+    }
+
+    /// The number of independent ladders.
+    pub fn n_ladders(&self) -> usize {
+        self.book.n_ladders
+    }
+
+    /// The ladder's temperatures.
+    pub fn temperatures(&self) -> &[f64] {
+        &self.book.temperatures
+    }
+
+    /// The scans (exploration and swaps) taken since the state was created.
+    pub fn scans(&self) -> u64 {
+        self.book.scans
+    }
+
+    /// The positions of the replicas at temperature `k` (one per ladder, row-major), or `None`
+    /// past the hottest.
+    pub fn positions_at(&self, k: usize) -> Option<&[E]> {
+        let n = self.book.n_ladders * D;
+        self.chains.positions().get(k * n..(k + 1) * n)
+    }
+
+    /// Moves the ladder to `temperatures` (same length): the replicas keep their positions.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for another number of temperatures, and the ladder errors of
+    /// [`ReplicaExchange::new`].
+    pub fn set_ladder(&mut self, temperatures: &[f64]) -> Result<()> {
+        if temperatures.len() != self.book.temperatures.len() {
+            return Err(Error::LengthMismatch {
+                name: "temperatures".into(),
+                expected: self.book.temperatures.len(),
+                actual: temperatures.len(),
+                reason: "one temperature per replica of a ladder".into(),
+            });
+        }
+        check_ladder(temperatures)?;
+        let n_l = self.book.n_ladders;
+        let per_chain: Vec<f64> = temperatures
+            .iter()
+            .flat_map(|&t| std::iter::repeat(t).take(n_l))
+            .collect();
+        self.chains.set_temperatures(&per_chain)?;
+        self.book.temperatures = temperatures.to_vec();
+        Ok(())
+    }
+
+    /// The swap statistics since the last run started.
+    pub fn swap_stats(&self) -> SwapStats {
+        let b = &self.book;
+        let rate = |num: f64, den: u64| if den > 0 { num / den as f64 } else { f64::NAN };
+        SwapStats {
+            temperatures: b.temperatures.clone(),
+            acceptance_rate: b
+                .accepted
+                .iter()
+                .zip(&b.attempts)
+                .map(|(&a, &n)| rate(a as f64, n))
+                .collect(),
+            rejection: b
+                .reject_sum
+                .iter()
+                .zip(&b.attempts)
+                .map(|(&r, &n)| rate(r, n))
+                .collect(),
+            round_trips: b.round_trips.clone(),
+            scans: b.scans_counted,
+        }
+    }
+}
+
+/// Swap statistics of a replica-exchange run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwapStats {
+    /// The ladder.
+    pub temperatures: Vec<f64>,
+    /// Per adjacent pair `(T_i, T_{i+1})`, the fraction of attempted swaps that were accepted.
+    pub acceptance_rate: Vec<f64>,
+    /// Per adjacent pair, the mean swap rejection probability `r_i = 1 - E[min(1, alpha)]`.
+    pub rejection: Vec<f64>,
+    /// Per ladder, the round trips completed: a replica going from the cold end to the hot end and
+    /// back.
+    pub round_trips: Vec<u64>,
+    /// The scans the statistics cover.
+    pub scans: u64,
+}
+
+impl SwapStats {
+    /// The estimated global communication barrier `Lambda = sum_i r_i`.
+    pub fn barrier(&self) -> f64 {
+        self.rejection.iter().sum()
+    }
+
+    /// Round trips per ladder and scan.
+    pub fn round_trip_rate(&self) -> f64 {
+        let total: u64 = self.round_trips.iter().sum();
+        total as f64 / (self.round_trips.len().max(1) as f64 * self.scans.max(1) as f64)
+    }
+
+    /// The round-trip rate of the non-reversible scheme predicted from the rejection rates,
+    /// `(2 + 2 sum_i r_i / (1 - r_i))^-1` (Syed et al. 2022); it tends to `1 / (2 + 2 Lambda)` for
+    /// fine ladders.
+    pub fn theoretical_round_trip_rate(&self) -> f64 {
+        let s: f64 = self.rejection.iter().map(|r| r / (1.0 - r)).sum();
+        1.0 / (2.0 + 2.0 * s)
+    }
+}
+
+/// What a replica-exchange run returns.
+#[derive(Debug, Clone)]
+pub struct ReplicaOutput<const D: usize, E: Real, Dev: Device<E>> {
+    /// The cold chains (one per ladder): final samples, trace, diagnostics and statistics, as a
+    /// plain run returns them.
+    pub cold: SampleOutput<D, E, Dev>,
+    /// The swap statistics of the run.
+    pub swaps: SwapStats,
+}
+
+/// One scan as a kernel step: `explore_steps` explorer steps, then a round of swaps.
+struct Scan<'a, K> {
+    explorer: &'a K,
+    explore_steps: usize,
+    scheme: SwapScheme,
+    book: RefCell<&'a mut SwapBook>,
+}
+
+impl<K: Kernel> Kernel for Scan<'_, K> {
+    type Workspace<E: Real> = K::Workspace<E>;
+
+    fn initial_step_size(&self) -> f64 {
+        self.explorer.initial_step_size()
+    }
+
+    fn initial_temperature(&self) -> f64 {
+        1.0
+    }
+
+    fn metropolis_adjusted(&self) -> bool {
+        true
+    }
+
+    fn check_dimension(&self, d: usize) -> Result<()> {
+        self.explorer.check_dimension(d)
+    }
+
+    fn step<const D: usize, E, Dev, M>(
+        &self,
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        workspace: &mut Self::Workspace<E>,
+        info: &mut [StepInfo],
+    ) -> Result<()>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let mut book = self.book.borrow_mut();
+        book.evals.clear();
+        book.evals.resize(info.len(), 0);
+        for _ in 0..self.explore_steps {
+            self.explorer.step(target, state, workspace, info)?;
+            for (total, i) in book.evals.iter_mut().zip(info.iter()) {
+                *total = total.saturating_add(i.grad_evals);
+            }
+        }
+        for (i, &total) in info.iter_mut().zip(&book.evals) {
+            i.grad_evals = total;
+        }
+        book.swap(state, self.scheme);
+        Ok(())
+    }
+}
+
+/// Shows an observer only the first `rows` chains (the cold ones), with the kept-draw index of
+/// `thin`.
+struct ColdRows<'o, O> {
+    rows: usize,
+    thin: Option<usize>,
+    inner: &'o mut O,
+}
+
+impl<'o, O> ColdRows<'o, O> {
+    fn new(rows: usize, thin: Option<usize>, inner: &'o mut O) -> Self {
+        Self { rows, thin, inner }
+    }
+}
+
+impl<const D: usize, E, O: Observer<D, E>> Observer<D, E> for ColdRows<'_, O> {
+    fn start(&mut self, run: &RunStart) {
+        self.inner.start(&RunStart {
+            n_chains: self.rows,
+            ..*run
+        });
+    }
+
+    fn observe(&mut self, step: &StepView<'_, D, E>) -> Result<Flow> {
+        let n = self.rows;
+        let kept = self
+            .thin
+            .filter(|&t| (step.step + 1) % t == 0)
+            .map(|t| (step.step + 1) / t - 1);
+        self.inner.observe(&StepView {
+            kept,
+            positions: &step.positions[..n * D],
+            energies: &step.energies[..n],
+            info: &step.info[..n],
+            step_sizes: &step.step_sizes[..n],
+            temperatures: &step.temperatures[..n],
+            ..*step
+        })
+    }
+
+    fn finish(&mut self, steps_taken: usize) {
+        self.inner.finish(steps_taken);
+    }
+}

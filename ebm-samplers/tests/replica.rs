@@ -1,0 +1,227 @@
+//! Replica exchange: the four wells at temperature 0.01 against quadrature, tempered Gaussian
+//! moments at every rung, swaps that keep the joint target, the cold chains without swaps, the
+//! round-trip rate, and bad ladders.
+
+#![allow(clippy::needless_range_loop)] // per-well tables read best with indices
+
+mod common;
+#[path = "../examples/common/wells.rs"]
+mod wells;
+
+use common::*;
+use ebm_core::prelude::*;
+use ebm_models::{GaussianMixture, GaussianModel};
+use ebm_samplers::prelude::*;
+
+#[test]
+fn replica_exchange_finds_the_well_masses_that_plain_langevin_misses() {
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let quadrature = wells::quadrature_masses(wells::TEMPERATURE);
+    // The figures: about 0.48 in each weight-1 well and 0.02 in each weight-0.8 well.
+    assert!((quadrature[0] - 0.48).abs() < 0.005 && (quadrature[2] - 0.02).abs() < 0.005);
+    let plain = wells::plain_langevin(&model).unwrap();
+    let worst_plain = (0..4)
+        .map(|w| (plain[w] - quadrature[w]).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        worst_plain > 0.2,
+        "plain Langevin {plain:?} vs {quadrature:?}"
+    );
+
+    // 400 ladders, 1000 scans of 2 MALA steps: enough round trips (about 0.08 per scan) for the
+    // per-ladder fractions to pin the masses well inside 0.02.
+    let run = wells::replica_exchange(&model, 400, 1000, 2).unwrap();
+    for w in 0..4 {
+        // The ladders are independent: 5 standard errors of their mean, which must itself be tight
+        // enough to hold the fractions within 0.02 of quadrature.
+        let tol = 5.0 * run.standard_errors[w];
+        assert!(
+            tol < 0.02,
+            "well {w}: tolerance {tol} too loose to test 0.02"
+        );
+        let diff = (run.fractions[w] - quadrature[w]).abs();
+        assert!(
+            diff < tol,
+            "well {w}: {} vs quadrature {} (tolerance {tol})",
+            run.fractions[w],
+            quadrature[w]
+        );
+    }
+    // Non-reversible swaps: round trips at the rate the swap rejection rates predict, within 30%.
+    let (seen, predicted) = (
+        run.swaps.round_trip_rate(),
+        run.swaps.theoretical_round_trip_rate(),
+    );
+    assert!(
+        (seen / predicted - 1.0).abs() < 0.3,
+        "round trips {seen} per scan vs {predicted} predicted"
+    );
+    // The tuned ladder evens out the swap rejection.
+    let r = &run.swaps.rejection;
+    let (lo, hi) = r
+        .iter()
+        .fold((1.0f64, 0.0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    assert!(hi - lo < 0.15, "rejection rates {r:?}");
+}
+
+/// Exact draws of `N(mean, T_k cov)` for every rung, temperature-major.
+fn tempered_rungs(mean: &[f64], cov: &[f64], temps: &[f64], n: usize) -> Vec<f64> {
+    let mut start = Vec::new();
+    for (k, t) in temps.iter().enumerate() {
+        let scaled: Vec<f64> = cov.iter().map(|v| v * t).collect();
+        start.extend(gaussian_draws(mean, &scaled, n, 10 + k as u64));
+    }
+    start
+}
+
+#[test]
+fn every_rung_samples_its_tempered_gaussian() {
+    // Started at exact draws of N(mean, T_k cov) at each rung, every rung stays there through
+    // exploration and swaps.
+    let (mean, cov) = ([1.0, -1.0], [1.0, 0.5, 0.5, 2.0]);
+    let dev = Cpu::default();
+    let model = GaussianModel::<2, f64>::from_slices(&dev, &mean, &cov).unwrap();
+    let temps = vec![1.0, 2.0, 5.0];
+    let pt =
+        ReplicaExchange::new(HamiltonianMonteCarlo::new(0.3, 5).unwrap(), temps.clone()).unwrap();
+    let n = 3000;
+    let x0 = batch::<2>(&tempered_rungs(&mean, &cov, &temps, n));
+    let mut state = pt.init_replicas(&model, &x0, 4).unwrap();
+    let out = pt
+        .run_from(&model, &mut state, &RunOptions::new(10))
+        .unwrap();
+    assert!(
+        out.swaps.acceptance_rate.iter().all(|&a| a > 0.2),
+        "{:?}",
+        out.swaps
+    );
+    for (k, t) in temps.iter().enumerate() {
+        let scaled: Vec<f64> = cov.iter().map(|v| v * t).collect();
+        let x = state.positions_at(k).unwrap();
+        assert_moments(x, 2, &mean, &scaled, 5.0, 0.0, &format!("rung T = {t}"));
+    }
+}
+
+#[test]
+fn swaps_keep_the_joint_target_at_the_closed_form_rate() {
+    // N(0, 1) at T = 1 and T = 4, both rungs started at exact draws. The swap acceptance
+    // probability is E[min(1, exp((1 - 1/4)(x0^2 - x1^2) / 2))] with x0 ~ N(0, 1), x1 ~ N(0, 4),
+    // computed here by quadrature; after the swaps both rungs must still hold their laws.
+    let dev = Cpu::default();
+    let model = GaussianModel::<1, f64>::from_slices(&dev, &[0.0], &[1.0]).unwrap();
+    let expected = {
+        let (n, lo, hi) = (3000, -12.0, 12.0);
+        let h = (hi - lo) / n as f64;
+        let pdf = |x: f64, s2: f64| {
+            (-x * x / (2.0 * s2)).exp() / (2.0 * std::f64::consts::PI * s2).sqrt()
+        };
+        let mut acc = 0.0;
+        for i in 0..n {
+            let a = lo + (i as f64 + 0.5) * h;
+            for j in 0..n {
+                let b = lo + (j as f64 + 0.5) * h;
+                let la = 0.75 * (a * a - b * b) / 2.0;
+                acc += pdf(a, 1.0) * pdf(b, 4.0) * la.min(0.0).exp() * h * h;
+            }
+        }
+        acc
+    };
+    let temps = [1.0, 4.0];
+    let pt = ReplicaExchange::new(Mala::new(0.5, 1.0).unwrap(), temps.to_vec()).unwrap();
+    let n = 20000;
+    let x0 = batch::<1>(&tempered_rungs(&[0.0], &[1.0], &temps, n));
+    let mut state = pt.init_replicas(&model, &x0, 3).unwrap();
+    let out = pt
+        .run_from(&model, &mut state, &RunOptions::new(4))
+        .unwrap();
+    let rate = out.swaps.acceptance_rate[0];
+    // The single pair swaps at even scans: 2 of the 4, in each of the n ladders.
+    let attempts = (2 * n) as f64;
+    let se = (expected * (1.0 - expected) / attempts).sqrt();
+    assert!(
+        (rate - expected).abs() < 5.0 * se,
+        "swap acceptance {rate} vs {expected} (se {se})"
+    );
+    assert!((out.swaps.rejection[0] - (1.0 - expected)).abs() < 0.01);
+    for (k, v) in [(0, 1.0), (1, 4.0)] {
+        let x = state.positions_at(k).unwrap();
+        assert_moments(x, 1, &[0.0], &[v], 5.0, 0.0, &format!("rung T = {v}"));
+    }
+}
+
+#[test]
+fn without_swaps_the_cold_chains_are_the_explorers_own() {
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let x0 = standard_normal_batch::<2>(6, 2);
+    let mala = Mala::new(0.4, 1.0).unwrap();
+    let pt = ReplicaExchange::geometric(mala, 10.0, 4)
+        .unwrap()
+        .with_explore_steps(3)
+        .unwrap()
+        .with_scheme(SwapScheme::Off);
+    let out = pt
+        .run(&model, &x0, &RunOptions::new(20).seed(9).trace(1))
+        .unwrap();
+    let plain = mala
+        .run(&model, &x0, &RunOptions::new(60).seed(9).trace(3))
+        .unwrap();
+    assert_eq!(out.cold.samples.as_vec(), plain.samples.as_vec());
+    assert_eq!(
+        out.cold.trace.unwrap().as_slice(),
+        plain.trace.unwrap().as_slice()
+    );
+    assert_eq!(out.swaps.round_trips, vec![0; 6]);
+}
+
+#[test]
+fn bad_ladders_are_errors_naming_the_value() {
+    let mala = || Mala::new(0.1, 1.0).unwrap();
+    let name = |r: Result<ReplicaExchange<Mala>>| invalid_name(r.unwrap_err());
+    assert_eq!(
+        name(ReplicaExchange::new(mala(), vec![1.0])),
+        "temperatures"
+    );
+    assert_eq!(
+        name(ReplicaExchange::new(mala(), vec![2.0, 3.0])),
+        "temperatures[0]"
+    );
+    assert_eq!(
+        name(ReplicaExchange::new(mala(), vec![1.0, 3.0, 3.0])),
+        "temperatures[2]"
+    );
+    assert_eq!(
+        name(ReplicaExchange::new(mala(), vec![1.0, 0.5])),
+        "temperatures[1]"
+    );
+    assert_eq!(
+        name(ReplicaExchange::new(mala(), vec![1.0, f64::NAN])),
+        "temperatures[1]"
+    );
+    assert_eq!(
+        name(ReplicaExchange::new(mala(), vec![1.0, f64::INFINITY])),
+        "temperatures[1]"
+    );
+    assert_eq!(name(ReplicaExchange::geometric(mala(), 1.0, 5)), "t_max");
+    assert_eq!(
+        name(ReplicaExchange::geometric(mala(), 10.0, 1)),
+        "n_temperatures"
+    );
+    assert_eq!(
+        invalid_name(
+            ReplicaExchange::new(LangevinDynamics::new(0.1, 1.0).unwrap(), vec![1.0, 2.0])
+                .unwrap_err()
+        ),
+        "explorer"
+    );
+    assert_eq!(
+        invalid_name(
+            ReplicaExchange::geometric(mala(), 10.0, 3)
+                .unwrap()
+                .with_explore_steps(0)
+                .unwrap_err()
+        ),
+        "explore_steps"
+    );
+}
