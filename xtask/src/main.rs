@@ -10,6 +10,9 @@
 mod bench;
 mod cuda_bundle;
 mod figures;
+/// The four-well replica-exchange run shared with the `replica_exchange` example.
+#[path = "../../ebm-samplers/examples/common/wells.rs"]
+mod wells;
 
 use std::process::ExitCode;
 

@@ -67,6 +67,12 @@ pub fn quadrature_masses(t: f64) -> [f64; 4] {
     mass.map(|m| m / total)
 }
 
+/// [`quadrature_masses`] at the guide's temperature, computed once per process.
+pub fn quadrature_masses_cached() -> [f64; 4] {
+    static MASSES: std::sync::OnceLock<[f64; 4]> = std::sync::OnceLock::new();
+    *MASSES.get_or_init(|| quadrature_masses(TEMPERATURE))
+}
+
 /// The fraction of draws in each well.
 pub fn fractions(draws: &[f64]) -> [f64; 4] {
     let mut count = [0.0; 4];

@@ -2,11 +2,14 @@
 //! floor run over them.
 
 use super::{floor, mean_error, Case};
+use ebm_core::energy::Scaled;
 use ebm_core::prelude::*;
 use ebm_models::{GaussianMixture, GaussianModel, Layer, Mlp};
 use ebm_samplers::prelude::*;
 
 const SEED: u64 = 2026;
+
+use crate::wells;
 
 fn normal_batch<const D: usize>(n: usize, seed: u64) -> Batch<D> {
     Cpu::seed_from_u64(seed).sample_normal_like(&(n, Const::<D>))
@@ -55,6 +58,8 @@ pub fn all() -> Vec<Case> {
         cases.push(Case {
             name: "gauss2d_langevin",
             description: "Gaussian 2-D, Langevin h=0.1 s=0.1, 1000 x 100",
+            work: 1000.0 * 100.0,
+            reps: None,
             library: Box::new(move || {
                 let x = sampler.sample(&model, &x0, 100, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 2, &mu))
@@ -79,6 +84,8 @@ pub fn all() -> Vec<Case> {
         cases.push(Case {
             name: "gauss2d_hmc",
             description: "Gaussian 2-D, HMC h=0.1 L=10, 1000 x 25, with acceptance diagnostics",
+            work: 1000.0 * 25.0,
+            reps: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(
@@ -107,6 +114,8 @@ pub fn all() -> Vec<Case> {
         cases.push(Case {
             name: "multimodal_traj",
             description: "four-mode mixture, Langevin h=0.1 s=0.1, 5 x 200, trajectory kept",
+            work: 5.0 * 200.0,
+            reps: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(&model, &x0, &RunOptions::new(200).seed(SEED).trace(1))
@@ -150,6 +159,8 @@ pub fn all() -> Vec<Case> {
         cases.push(Case {
             name: "mlp2d_langevin",
             description: "MLP 2-64-64-1 tanh energy, Langevin h=0.01 s=1, 1000 x 100",
+            work: 1000.0 * 100.0,
+            reps: None,
             library: Box::new(move || {
                 std::hint::black_box(sampler.sample(&model, &x0, 100, SEED).unwrap());
                 None
@@ -175,6 +186,8 @@ pub fn all() -> Vec<Case> {
         cases.push(Case {
             name: "gauss100d_langevin",
             description: "Gaussian 100-D, Langevin h=0.1 s=1, 1000 x 1000",
+            work: 1000.0 * 1000.0,
+            reps: None,
             library: Box::new(move || {
                 let x = langevin.sample(&m1, &x01, 1000, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 100, &mu1))
@@ -190,6 +203,8 @@ pub fn all() -> Vec<Case> {
         cases.push(Case {
             name: "gauss100d_hmc",
             description: "Gaussian 100-D, HMC h=0.1 L=10, 1000 x 100, with acceptance diagnostics",
+            work: 1000.0 * 100.0,
+            reps: None,
             library: Box::new(move || {
                 let out = hmc
                     .run(
@@ -206,5 +221,52 @@ pub fn all() -> Vec<Case> {
             }),
         });
     }
+    // multimodal_pt: the replica_exchange example's run.
+    {
+        let model = GaussianMixture::<2, f64>::four_modes(&dev);
+        let cold = Scaled::new(model.clone(), 1.0 / wells::TEMPERATURE).unwrap();
+        let (ladders, temps) = (wells::LADDERS, wells::N_TEMPERATURES);
+        let scans = wells::SCANS + (1 << wells::TUNING_ROUNDS) - 1;
+        let x0: Batch<2, f64> = dev.zeros_like(&(ladders * temps, Const::<2>));
+        cases.push(Case {
+            name: "multimodal_pt",
+            description: "four wells at T = 0.01, replica exchange (the replica_exchange example: \
+                          200 ladders x 10 temperatures, tuning + 2000 scans of 5 MALA steps); \
+                          floor: the same MALA steps without swaps",
+            work: (ladders * temps * scans * wells::EXPLORE_STEPS) as f64,
+            reps: Some(3),
+            library: Box::new(move || {
+                let run = wells::replica_exchange(
+                    &model,
+                    wells::LADDERS,
+                    wells::SCANS,
+                    wells::EXPLORE_STEPS,
+                )
+                .unwrap();
+                Some(
+                    run.fractions
+                        .iter()
+                        .zip(wells::quadrature_masses_cached())
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0.0, f64::max),
+                )
+            }),
+            floor: Box::new(move || {
+                let mala = Mala::new(wells::STEP_SIZE, 1.0).unwrap();
+                let out = mala
+                    .run(
+                        &cold,
+                        &x0,
+                        &RunOptions::new(scans * wells::EXPLORE_STEPS)
+                            .seed(SEED)
+                            .progress(false),
+                    )
+                    .unwrap();
+                std::hint::black_box(out.samples);
+                None
+            }),
+        });
+    }
+
     cases
 }

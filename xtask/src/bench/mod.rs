@@ -11,6 +11,10 @@ use std::time::Instant;
 pub struct Case {
     pub name: &'static str,
     pub description: &'static str,
+    /// Chain-steps (chains x transitions) of one library run, for the time per chain-step.
+    pub work: f64,
+    /// Timed runs for this case, when fewer than the suite's (long cases).
+    pub reps: Option<usize>,
     /// Runs the library once; returns the sample mean error against the analytic mean, if any.
     pub library: Box<dyn FnMut() -> Option<f64>>,
     /// Runs the floor once; returns its sample mean error, if any.
@@ -76,16 +80,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     println!();
     println!(
-        "{:<20} {:>11} {:>11} {:>11} {:>11} {:>7} {:>11}  description",
-        "case", "lib min", "lib median", "floor min", "floor med", "ratio", "mean err"
+        "{:<20} {:>11} {:>11} {:>11} {:>11} {:>7} {:>11} {:>9}  description",
+        "case", "lib min", "lib median", "floor min", "floor med", "ratio", "mean err", "ns/step"
     );
     let mut out = Map::new();
     for mut case in all {
-        let lib = time(reps, &mut *case.library);
-        let flo = time(reps, &mut *case.floor);
+        let case_reps = case.reps.map_or(reps, |r| r.min(reps));
+        let lib = time(case_reps, &mut *case.library);
+        let flo = time(case_reps, &mut *case.floor);
         let ratio = lib.min / flo.min;
+        let ns_per_step = lib.min * 1e6 / case.work;
         println!(
-            "{:<20} {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>7.2} {:>11}  {}",
+            "{:<20} {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>7.2} {:>11} {:>9.1}  {}",
             case.name,
             lib.min,
             lib.median,
@@ -95,6 +101,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             lib.mean_error
                 .map(|e| format!("{e:.4}"))
                 .unwrap_or_else(|| "-".into()),
+            ns_per_step,
             case.description
         );
         out.insert(
@@ -108,7 +115,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "ratio_median": lib.median / flo.median,
                 "mean_abs_err_max": lib.mean_error,
                 "floor_mean_abs_err_max": flo.mean_error,
-                "reps": reps,
+                "reps": case_reps,
+                "ns_per_chain_step": ns_per_step,
             }),
         );
     }

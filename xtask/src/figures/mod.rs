@@ -17,6 +17,7 @@ mod hmc_standard;
 mod landscapes;
 mod langevin_basic;
 mod langevin_trajectory;
+mod replica_exchange;
 mod trace_autocorrelation;
 
 use canvas::Image;
@@ -60,6 +61,10 @@ const FIGURES: &[Figure] = &[
     Figure {
         file: "energy_landscapes.png",
         render: landscapes::render,
+    },
+    Figure {
+        file: "replica_exchange.png",
+        render: replica_exchange::render,
     },
 ];
 
