@@ -191,6 +191,7 @@ impl<E: Real> PreparedMass<E> {
     }
 
     /// The kinetic energy `p^T M^-1 p / 2` of one row, in `f64`.
+    #[inline]
     pub fn kinetic(&self, p: &[E]) -> f64 {
         let sq = |p: &[E]| p.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
         match self {

@@ -44,6 +44,7 @@ impl<E: Real> Points<E> {
     }
 
     /// Copies chain `c` (position, energy, gradient) from `other`.
+    #[inline]
     pub fn copy_row_from(&mut self, other: &Self, c: usize, d: usize) {
         self.x[c * d..(c + 1) * d].copy_from_slice(&other.x[c * d..(c + 1) * d]);
         self.g[c * d..(c + 1) * d].copy_from_slice(&other.g[c * d..(c + 1) * d]);
@@ -51,6 +52,7 @@ impl<E: Real> Points<E> {
     }
 
     /// Whether chain `c`'s energy, position and gradient are all finite.
+    #[inline]
     pub fn row_finite(&self, c: usize, d: usize) -> bool {
         self.e[c].is_finite()
             && self.x[c * d..(c + 1) * d].iter().all(|v| v.is_finite())
