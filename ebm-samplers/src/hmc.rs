@@ -231,14 +231,14 @@ fn kick<E: Real>(p: &mut [E], g: &[E], c: E) {
 
 /// The leapfrog step size: one for the whole batch, or one per chain.
 #[derive(Clone, Copy)]
-enum Step<'a, E> {
+pub(crate) enum Step<'a, E> {
     Uniform(E),
     PerChain(&'a [E]),
 }
 
 /// Leapfrog integration on host buffers: `pts` holds positions with their gradients (energies are
 /// refreshed at the end point), `p` the momenta.
-fn leapfrog_host<const D: usize, E, Dev, M>(
+pub(crate) fn leapfrog_host<const D: usize, E, Dev, M>(
     target: &mut Target<'_, D, E, Dev, M>,
     mass: &PreparedMass<E>,
     eps: Step<'_, E>,

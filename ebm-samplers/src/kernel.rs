@@ -59,6 +59,11 @@ pub struct StepInfo {
     pub grad_evals: u32,
     /// Set when the transition diverged.
     pub divergence: Option<Divergence>,
+    /// The depth of the No-U-Turn tree (0 for other kernels): the trajectory doubled this many
+    /// times.
+    pub tree_depth: u32,
+    /// Whether the No-U-Turn tree stopped at its maximum depth rather than by a U-turn.
+    pub hit_max_depth: bool,
 }
 
 impl Default for StepInfo {
@@ -70,6 +75,8 @@ impl Default for StepInfo {
             energy_error: f64::NAN,
             grad_evals: 0,
             divergence: None,
+            tree_depth: 0,
+            hit_max_depth: false,
         }
     }
 }
@@ -93,6 +100,8 @@ impl StepInfo {
             energy_error: f64::NAN,
             grad_evals,
             divergence: None,
+            tree_depth: 0,
+            hit_max_depth: false,
         }
     }
 }

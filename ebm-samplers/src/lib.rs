@@ -39,11 +39,13 @@ mod kernel;
 mod langevin;
 mod mala;
 mod mass;
+mod nuts;
 mod options;
 mod output;
 mod progress;
 mod replica;
 mod state;
+pub mod warmup;
 
 pub use driver::{observer_fn, Driver, Flow, FnObserver, Observer, RunStart, StepView};
 pub use hmc::{HamiltonianMonteCarlo, HmcWorkspace};
@@ -53,11 +55,13 @@ pub use kernel::{
 pub use langevin::{LangevinDynamics, LangevinWorkspace};
 pub use mala::{Mala, MalaWorkspace};
 pub use mass::MassMatrix;
+pub use nuts::{Nuts, NutsWorkspace};
 pub use options::RunOptions;
 pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
 pub use progress::Progress;
 pub use replica::{ReplicaExchange, ReplicaOutput, ReplicaState, SwapScheme, SwapStats};
 pub use state::{ChainState, Points, StateParts};
+pub use warmup::{AdaptedRun, MassAdaptation, Warmup};
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
 pub use ebm_diagnostics as diagnostics;
@@ -139,11 +143,13 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../docs/sampling.md")]
 pub struct GuideDoctests;
 
-/// The sampler names most programs need.
+/// The sampler names most programs need. [`Trace`] is left out: dfdx's prelude, which
+/// `ebm_core::prelude` re-exports, has a trait of that name; write `ebm_samplers::Trace`.
 pub mod prelude {
     pub use crate::{
-        observer_fn, ChainState, Divergence, Driver, Flow, HamiltonianMonteCarlo, Kernel,
-        LangevinDynamics, Mala, MassMatrix, Observer, ReplicaExchange, RunOptions, RunStats,
-        SampleOutput, Sampler, StepDiagnostics, StepInfo, StepView, SwapScheme, Trace,
+        observer_fn, AdaptedRun, ChainState, Divergence, Driver, Flow, HamiltonianMonteCarlo,
+        Kernel, LangevinDynamics, Mala, MassAdaptation, MassMatrix, Nuts, Observer,
+        ReplicaExchange, RunOptions, RunStats, SampleOutput, Sampler, StepDiagnostics, StepInfo,
+        StepView, SwapScheme, Warmup,
     };
 }

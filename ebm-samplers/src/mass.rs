@@ -166,8 +166,36 @@ impl<E: Real> PreparedMass<E> {
         }
     }
 
+    /// `out = M^-1 p` for one row, in `f64` (the velocity that the No-U-Turn criterion dots with
+    /// the summed momenta).
+    pub fn velocity(&self, p: &[E], out: &mut [f64]) {
+        match self {
+            PreparedMass::Identity => out.iter_mut().zip(p).for_each(|(o, v)| *o = v.as_f64()),
+            PreparedMass::Scalar { inv64, .. } => out
+                .iter_mut()
+                .zip(p)
+                .for_each(|(o, v)| *o = inv64 * v.as_f64()),
+            PreparedMass::Diagonal { inv, .. } => out
+                .iter_mut()
+                .zip(p)
+                .zip(inv)
+                .for_each(|((o, v), m)| *o = m.as_f64() * v.as_f64()),
+            PreparedMass::Dense { inv, .. } => {
+                let d = p.len();
+                for (i, o) in out.iter_mut().enumerate() {
+                    let row = &inv[i * d..(i + 1) * d];
+                    *o = row
+                        .iter()
+                        .zip(p)
+                        .map(|(a, b)| a.as_f64() * b.as_f64())
+                        .sum();
+                }
+            }
+        }
+    }
+
     /// `x += eps * M^-1 p` for one row.
-    fn drift(&self, x: &mut [E], p: &[E], eps: E) {
+    pub fn drift(&self, x: &mut [E], p: &[E], eps: E) {
         match self {
             PreparedMass::Identity => x.iter_mut().zip(p).for_each(|(x, &p)| *x += eps * p),
             PreparedMass::Scalar { inv, .. } => {

@@ -1,0 +1,560 @@
+//! The No-U-Turn Sampler: multinomial sampling along trajectories that double until they turn back.
+
+use crate::kernel::{
+    check_threshold, Divergence, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
+};
+use crate::mala::check_positive_temperatures;
+use crate::mass::{MassMatrix, PreparedMass};
+use crate::state::{ChainState, Points};
+use ebm_core::check;
+use ebm_core::prelude::*;
+use rand::Rng;
+
+/// The No-U-Turn Sampler (Hoffman and Gelman 2014) with multinomial sampling along the trajectory
+/// and the generalised U-turn criterion (Betancourt 2017), as in Stan.
+///
+/// Each transition draws a momentum `p ~ N(0, M)` and builds a trajectory by doubling: a new
+/// subtree of `1, 2, 4, ...` leapfrog steps is added at a random end, until the trajectory turns
+/// back on itself (checked on every subtree and across neighbouring subtrees), a step diverges
+/// (energy error above the threshold, 1000 by default, or not finite), or the tree reaches its
+/// maximum depth (10 by default: at most 1023 leapfrog steps). The next state is drawn from all
+/// points of the trajectory in proportion to `exp(-H)`, favouring the newest subtree. The
+/// trajectory length adapts to the target at every draw; only the step size (and the mass
+/// matrix) need tuning, which [`warmup`](crate::warmup) does.
+///
+/// In a batch, chains build their trees in lock-step and each stops when its own tree
+/// terminates; only the chains still building are evaluated. Each chain draws its directions and
+/// multinomial choices from its own stream, so its draws do not depend on the batch or the
+/// threads. A chain at temperature `T` targets `exp(-E / T)`.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::GaussianModel;
+/// use ebm_samplers::prelude::*;
+///
+/// let dev = Cpu::default();
+/// let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
+/// let x0: Batch<2, f64> = dev.zeros_like(&(4, Const::<2>));
+/// let out = Nuts::new(0.5)?.run(&model, &x0, &RunOptions::new(200).seed(1).trace(1))?;
+/// assert_eq!(out.chain_stats.unwrap().total_divergences(), 0);
+/// assert!(out.summary().unwrap().max_r_hat() < 1.1);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nuts {
+    step_size: f64,
+    max_depth: u32,
+    mass: MassMatrix,
+    max_energy_error: f64,
+}
+
+impl Nuts {
+    /// NUTS with leapfrog step `step_size`, maximum tree depth 10 and an identity mass matrix.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `step_size` is finite and greater than 0.
+    pub fn new(step_size: f64) -> Result<Self> {
+        check::positive("step_size", step_size)?;
+        Ok(Self {
+            step_size,
+            max_depth: 10,
+            mass: MassMatrix::Identity,
+            max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
+        })
+    }
+
+    /// The same sampler with maximum tree depth `depth` (at most `2^depth - 1` leapfrog steps).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `1 <= depth <= 30`.
+    pub fn with_max_depth(mut self, depth: u32) -> Result<Self> {
+        if !(1..=30).contains(&depth) {
+            return Err(Error::invalid(
+                "max_depth",
+                depth,
+                "must be between 1 and 30",
+            ));
+        }
+        self.max_depth = depth;
+        Ok(self)
+    }
+
+    /// The same sampler with mass matrix `mass`.
+    ///
+    /// # Errors
+    /// As [`MassMatrix::validate`].
+    pub fn with_mass(mut self, mass: MassMatrix) -> Result<Self> {
+        mass.validate()?;
+        self.mass = mass;
+        Ok(self)
+    }
+
+    /// The same sampler flagging a transition as divergent when an energy error along the
+    /// trajectory exceeds `threshold` (default 1000).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless `threshold` is greater than 0.
+    pub fn with_divergence_threshold(mut self, threshold: f64) -> Result<Self> {
+        self.max_energy_error = check_threshold(threshold)?;
+        Ok(self)
+    }
+
+    /// The initial step size.
+    pub fn step_size(&self) -> f64 {
+        self.step_size
+    }
+
+    /// The maximum tree depth.
+    pub fn max_depth(&self) -> u32 {
+        self.max_depth
+    }
+
+    /// The mass matrix.
+    pub fn mass(&self) -> &MassMatrix {
+        &self.mass
+    }
+}
+
+impl Default for Nuts {
+    /// Step size 1 (warm-up tunes it), maximum depth 10, identity mass, divergence threshold 1000.
+    fn default() -> Self {
+        Self {
+            step_size: 1.0,
+            max_depth: 10,
+            mass: MassMatrix::Identity,
+            max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
+        }
+    }
+}
+
+/// A stretch of trajectory, for the U-turn checks: its summed momentum and the momenta and
+/// velocities at its two ends, in the order the points were made.
+#[derive(Debug, Clone, Default)]
+struct Span {
+    size: usize,
+    rho: Vec<f64>,
+    p_begin: Vec<f64>,
+    v_begin: Vec<f64>,
+    p_end: Vec<f64>,
+    v_end: Vec<f64>,
+}
+
+impl Span {
+    fn leaf(p: &[f64], v: &[f64]) -> Self {
+        Self {
+            size: 1,
+            rho: p.to_vec(),
+            p_begin: p.to_vec(),
+            v_begin: v.to_vec(),
+            p_end: p.to_vec(),
+            v_end: v.to_vec(),
+        }
+    }
+
+    fn reversed(mut self) -> Self {
+        std::mem::swap(&mut self.p_begin, &mut self.p_end);
+        std::mem::swap(&mut self.v_begin, &mut self.v_end);
+        self
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Joins `a` and `b` (b follows a) and reports whether the result turns back: the generalised
+/// criterion on the whole, and on each half extended by the neighbouring point of the other
+/// (Stan's checks across subtrees).
+fn join(a: Span, b: Span) -> (Span, bool) {
+    let rho: Vec<f64> = a.rho.iter().zip(&b.rho).map(|(x, y)| x + y).collect();
+    let turns = |v1: &[f64], v2: &[f64], r: &[f64]| dot(v1, r) <= 0.0 || dot(v2, r) <= 0.0;
+    let mut turning = turns(&a.v_begin, &b.v_end, &rho);
+    if !turning {
+        let left: Vec<f64> = a.rho.iter().zip(&b.p_begin).map(|(x, y)| x + y).collect();
+        turning = turns(&a.v_begin, &b.v_begin, &left);
+    }
+    if !turning {
+        let right: Vec<f64> = b.rho.iter().zip(&a.p_end).map(|(x, y)| x + y).collect();
+        turning = turns(&a.v_end, &b.v_end, &right);
+    }
+    (
+        Span {
+            size: a.size + b.size,
+            rho,
+            p_begin: a.p_begin,
+            v_begin: a.v_begin,
+            p_end: b.p_end,
+            v_end: b.v_end,
+        },
+        turning,
+    )
+}
+
+fn log_add_exp(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY {
+        return b;
+    }
+    if b == f64::NEG_INFINITY {
+        return a;
+    }
+    let m = a.max(b);
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
+/// One end of a trajectory: position, momentum, gradient, energy.
+#[derive(Debug, Clone, Default)]
+struct End<E> {
+    x: Vec<E>,
+    p: Vec<E>,
+    g: Vec<E>,
+    e: E,
+}
+
+/// Everything one chain's tree holds during a transition.
+#[derive(Debug, Clone)]
+struct Tree<E> {
+    h0: f64,
+    left: End<E>,
+    right: End<E>,
+    /// The span of the whole trajectory, in spatial order (begin is the left end).
+    span: Span,
+    log_w: f64,
+    sample_x: Vec<E>,
+    sample_g: Vec<E>,
+    sample_e: E,
+    sample_delta: f64,
+    moved: bool,
+    // The subtree being built.
+    dir: i8,
+    front: End<E>,
+    stack: Vec<Span>,
+    sub_log_w: f64,
+    sub_x: Vec<E>,
+    sub_g: Vec<E>,
+    sub_e: E,
+    sub_delta: f64,
+    sub_alive: bool,
+    // Outcome.
+    done: bool,
+    depth: u32,
+    n_leapfrog: u32,
+    accept_sum: f64,
+    divergence: Option<Divergence>,
+    hit_max: bool,
+}
+
+/// Buffers and per-chain constants of a NUTS step.
+#[derive(Debug, Clone, Default)]
+pub struct NutsWorkspace<E> {
+    mass: Option<PreparedMass<E>>,
+    eps: Vec<E>,
+    sqrt_temperature: Vec<E>,
+    temperature: Vec<f64>,
+    version: Option<(u64, usize)>,
+    trees: Vec<Tree<E>>,
+    active: Vec<usize>,
+    batch: Option<Points<E>>,
+    scratch_f64: Vec<f64>,
+    scratch_v: Vec<f64>,
+}
+
+impl<E: Real> NutsWorkspace<E> {
+    fn refresh<const D: usize, Dev: Device<E>>(
+        &mut self,
+        nuts: &Nuts,
+        state: &ChainState<D, E, Dev>,
+    ) -> Result<()> {
+        if self.mass.is_none() {
+            self.mass = Some(nuts.mass.prepare::<E>(D)?);
+        }
+        let key = (state.params_version(), state.n_chains());
+        if self.version == Some(key) {
+            return Ok(());
+        }
+        check_positive_temperatures(state.temperatures())?;
+        self.eps = state.step_sizes().iter().map(|&h| E::of(h)).collect();
+        self.temperature = state.temperatures().to_vec();
+        self.sqrt_temperature = self.temperature.iter().map(|t| E::of(t.sqrt())).collect();
+        self.version = Some(key);
+        Ok(())
+    }
+}
+
+impl Kernel for Nuts {
+    type Workspace<E: Real> = NutsWorkspace<E>;
+
+    fn initial_step_size(&self) -> f64 {
+        self.step_size
+    }
+
+    fn initial_temperature(&self) -> f64 {
+        1.0
+    }
+
+    fn metropolis_adjusted(&self) -> bool {
+        true
+    }
+
+    fn check_dimension(&self, d: usize) -> Result<()> {
+        self.mass.prepare::<f64>(d).map(|_| ())
+    }
+
+    fn step<const D: usize, E, Dev, M>(
+        &self,
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        ws: &mut Self::Workspace<E>,
+        info: &mut [StepInfo],
+    ) -> Result<()>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        ws.refresh(self, state)?;
+        let n = state.n_chains();
+        let NutsWorkspace {
+            mass: Some(mass),
+            eps,
+            sqrt_temperature,
+            temperature,
+            trees,
+            active,
+            batch,
+            scratch_f64,
+            scratch_v,
+            ..
+        } = ws
+        else {
+            return Ok(());
+        };
+        scratch_f64.resize(D, 0.0);
+        scratch_v.resize(D, 0.0);
+        let (cur, rngs) = state.points_and_rngs_mut();
+
+        // Start every chain's tree at its current point with a fresh momentum.
+        trees.clear();
+        for c in 0..n {
+            let rows = c * D..(c + 1) * D;
+            let mut p: Vec<E> = (0..D).map(|_| E::standard_normal(&mut rngs[c])).collect();
+            mass.momentum(&mut p);
+            if sqrt_temperature[c] != E::one() {
+                p.iter_mut().for_each(|v| *v *= sqrt_temperature[c]);
+            }
+            let h0 = cur.e[c].as_f64() + mass.kinetic(&p);
+            let p64: Vec<f64> = p.iter().map(|v| v.as_f64()).collect();
+            mass.velocity(&p, scratch_v);
+            let end = End {
+                x: cur.x[rows.clone()].to_vec(),
+                p,
+                g: cur.g[rows.clone()].to_vec(),
+                e: cur.e[c],
+            };
+            trees.push(Tree {
+                h0,
+                left: end.clone(),
+                right: end.clone(),
+                span: Span::leaf(&p64, scratch_v),
+                log_w: 0.0,
+                sample_x: end.x.clone(),
+                sample_g: end.g.clone(),
+                sample_e: end.e,
+                sample_delta: 0.0,
+                moved: false,
+                dir: 1,
+                front: end,
+                stack: Vec::new(),
+                sub_log_w: f64::NEG_INFINITY,
+                sub_x: Vec::new(),
+                sub_g: Vec::new(),
+                sub_e: E::zero(),
+                sub_delta: 0.0,
+                sub_alive: false,
+                done: false,
+                depth: 0,
+                n_leapfrog: 0,
+                accept_sum: 0.0,
+                divergence: None,
+                hit_max: false,
+            });
+        }
+
+        let half = E::of(0.5);
+        for depth in 0..self.max_depth {
+            // Each chain still building picks a direction and starts a subtree at that end.
+            let mut any = false;
+            for (c, tree) in trees.iter_mut().enumerate() {
+                if tree.done {
+                    continue;
+                }
+                any = true;
+                tree.dir = if rngs[c].gen::<bool>() { 1 } else { -1 };
+                tree.front = if tree.dir > 0 {
+                    tree.right.clone()
+                } else {
+                    tree.left.clone()
+                };
+                tree.stack.clear();
+                tree.sub_log_w = f64::NEG_INFINITY;
+                tree.sub_alive = true;
+            }
+            if !any {
+                break;
+            }
+            for _leaf in 0..(1usize << depth) {
+                active.clear();
+                active.extend((0..n).filter(|&c| !trees[c].done && trees[c].sub_alive));
+                if active.is_empty() {
+                    break;
+                }
+                // Half kick and drift for the active chains, then one evaluation of their rows.
+                let m = active.len();
+                let pts = batch.get_or_insert_with(|| Points::zeros(m, D));
+                pts.resize(m, D);
+                for (k, &c) in active.iter().enumerate() {
+                    let tree = &mut trees[c];
+                    let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                    let hs = step * half;
+                    for (p, g) in tree.front.p.iter_mut().zip(&tree.front.g) {
+                        *p -= hs * *g;
+                    }
+                    mass.drift(&mut tree.front.x, &tree.front.p, step);
+                    pts.x[k * D..(k + 1) * D].copy_from_slice(&tree.front.x);
+                }
+                target.evaluate(pts)?;
+                for (k, &c) in active.iter().enumerate() {
+                    let tree = &mut trees[c];
+                    let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                    let hs = step * half;
+                    tree.front.g.copy_from_slice(&pts.g[k * D..(k + 1) * D]);
+                    tree.front.e = pts.e[k];
+                    for (p, g) in tree.front.p.iter_mut().zip(&tree.front.g) {
+                        *p -= hs * *g;
+                    }
+                    self.after_leaf(
+                        tree,
+                        mass,
+                        temperature[c],
+                        &mut rngs[c],
+                        scratch_f64,
+                        scratch_v,
+                    );
+                }
+            }
+            // Merge the finished subtrees into their trajectories.
+            for (c, tree) in trees.iter_mut().enumerate() {
+                if tree.done {
+                    continue;
+                }
+                if !tree.sub_alive {
+                    tree.done = true;
+                    continue;
+                }
+                let sub = tree.stack.pop().unwrap_or_default();
+                tree.depth = depth + 1;
+                // Biased progressive sampling: favour the new subtree.
+                let u: f64 = rngs[c].gen();
+                if u.ln() < tree.sub_log_w - tree.log_w {
+                    tree.sample_x.clone_from(&tree.sub_x);
+                    tree.sample_g.clone_from(&tree.sub_g);
+                    tree.sample_e = tree.sub_e;
+                    tree.sample_delta = tree.sub_delta;
+                    tree.moved = true;
+                }
+                tree.log_w = log_add_exp(tree.log_w, tree.sub_log_w);
+                let whole = std::mem::take(&mut tree.span);
+                let (span, turning) = if tree.dir > 0 {
+                    tree.right = tree.front.clone();
+                    join(whole, sub)
+                } else {
+                    tree.left = tree.front.clone();
+                    join(sub.reversed(), whole)
+                };
+                tree.span = span;
+                if turning {
+                    tree.done = true;
+                } else if tree.depth == self.max_depth {
+                    tree.done = true;
+                    tree.hit_max = true;
+                }
+            }
+        }
+
+        // The drawn points become the chains' states.
+        for (c, (tree, info)) in trees.iter().zip(info.iter_mut()).enumerate() {
+            let rows = c * D..(c + 1) * D;
+            cur.x[rows.clone()].copy_from_slice(&tree.sample_x);
+            cur.g[rows].copy_from_slice(&tree.sample_g);
+            cur.e[c] = tree.sample_e;
+            let steps = tree.n_leapfrog.max(1);
+            info.log_accept_ratio = (tree.accept_sum / steps as f64).ln();
+            info.accepted = tree.moved;
+            info.energy_error = tree.sample_delta;
+            info.grad_evals = tree.n_leapfrog;
+            info.divergence = tree.divergence;
+            info.tree_depth = tree.depth;
+            info.hit_max_depth = tree.hit_max;
+        }
+        Ok(())
+    }
+}
+
+impl Nuts {
+    /// Bookkeeping after a chain's leapfrog step: energy error, divergence, multinomial choice
+    /// within the subtree, and the U-turn checks of every subtree that this point completes.
+    fn after_leaf<E: Real, R: Rng>(
+        &self,
+        tree: &mut Tree<E>,
+        mass: &PreparedMass<E>,
+        temperature: f64,
+        rng: &mut R,
+        p64: &mut [f64],
+        v64: &mut [f64],
+    ) {
+        tree.n_leapfrog += 1;
+        let h = tree.front.e.as_f64() + mass.kinetic(&tree.front.p);
+        let delta = (h - tree.h0) / temperature;
+        let finite = delta.is_finite()
+            && tree.front.x.iter().all(|v| v.is_finite())
+            && tree.front.g.iter().all(|v| v.is_finite());
+        if !finite {
+            tree.divergence = Some(Divergence::NonFinite);
+            tree.sub_alive = false;
+            return;
+        }
+        tree.accept_sum += (-delta).min(0.0).exp();
+        if delta > self.max_energy_error {
+            tree.divergence = Some(Divergence::EnergyError);
+            tree.sub_alive = false;
+            return;
+        }
+        // Multinomial sampling within the subtree, point by point.
+        let log_w = -delta;
+        tree.sub_log_w = log_add_exp(tree.sub_log_w, log_w);
+        let u: f64 = rng.gen();
+        if u.ln() < log_w - tree.sub_log_w {
+            tree.sub_x.clone_from(&tree.front.x);
+            tree.sub_g.clone_from(&tree.front.g);
+            tree.sub_e = tree.front.e;
+            tree.sub_delta = delta;
+        }
+        // Join the new point with the completed subtrees of its size, checking each join.
+        for (o, v) in p64.iter_mut().zip(&tree.front.p) {
+            *o = v.as_f64();
+        }
+        mass.velocity(&tree.front.p, v64);
+        let mut span = Span::leaf(p64, v64);
+        while tree.stack.last().is_some_and(|s| s.size == span.size) {
+            let Some(first) = tree.stack.pop() else {
+                break;
+            };
+            let (joined, turning) = join(first, span);
+            if turning {
+                tree.sub_alive = false;
+                return;
+            }
+            span = joined;
+        }
+        tree.stack.push(span);
+    }
+}

@@ -1,0 +1,804 @@
+//! Warm-up that tunes itself: per-chain dual-averaging step sizes and windowed mass-matrix
+//! estimation, then sampling with the tuned kernel, in one call.
+
+use crate::driver::{Observer, RunStart, StepView};
+use crate::hmc::{leapfrog_host, Step};
+use crate::kernel::{Kernel, StepInfo, Target};
+use crate::mass::MassMatrix;
+use crate::output::{SummaryError, Trace};
+use crate::progress::Progress;
+use crate::state::{ChainState, Points};
+use crate::{HamiltonianMonteCarlo, Mala, Nuts};
+use ebm_core::prelude::*;
+use ebm_core::{check, linalg};
+use ebm_diagnostics::Summary;
+use rand::Rng;
+
+/// Dual-averaging step-size adaptation for one chain (Hoffman and Gelman 2014, section 3.2), with
+/// Stan's constants: `gamma = 0.05`, `t0 = 10`, `kappa = 0.75`, `mu = log(10 eps0)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DualAveraging {
+    target: f64,
+    mu: f64,
+    log_eps: f64,
+    log_eps_bar: f64,
+    h_bar: f64,
+    t: f64,
+}
+
+impl DualAveraging {
+    const GAMMA: f64 = 0.05;
+    const T0: f64 = 10.0;
+    const KAPPA: f64 = 0.75;
+
+    /// Starts at step size `eps0`, aiming at acceptance probability `target`.
+    pub fn new(eps0: f64, target: f64) -> Self {
+        Self {
+            target,
+            mu: (10.0 * eps0).ln(),
+            log_eps: eps0.ln(),
+            log_eps_bar: 0.0,
+            h_bar: 0.0,
+            t: 0.0,
+        }
+    }
+
+    /// Feeds one transition's acceptance probability; returns the next step size to use.
+    pub fn update(&mut self, accept_prob: f64) -> f64 {
+        let a = if accept_prob.is_finite() {
+            accept_prob.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.t += 1.0;
+        let w = 1.0 / (self.t + Self::T0);
+        self.h_bar = (1.0 - w) * self.h_bar + w * (self.target - a);
+        self.log_eps = self.mu - self.t.sqrt() / Self::GAMMA * self.h_bar;
+        let eta = self.t.powf(-Self::KAPPA);
+        self.log_eps_bar = eta * self.log_eps + (1.0 - eta) * self.log_eps_bar;
+        self.log_eps.exp()
+    }
+
+    /// The averaged step size: the one to keep when adaptation ends.
+    pub fn final_step_size(&self) -> f64 {
+        if self.t == 0.0 {
+            self.log_eps.exp()
+        } else {
+            self.log_eps_bar.exp()
+        }
+    }
+}
+
+/// How the mass matrix is adapted during warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MassAdaptation {
+    /// Keep the kernel's mass matrix.
+    Off,
+    /// A diagonal mass: the inverse of each coordinate's variance over the window.
+    #[default]
+    Diagonal,
+    /// A dense mass: the inverse of the covariance over the window.
+    Dense,
+}
+
+/// A kernel that warm-up can tune: its step size always, its mass matrix if it has one.
+pub trait Adaptable: Kernel + Clone {
+    /// The acceptance probability the step size is tuned to by default.
+    fn default_target_accept(&self) -> f64;
+
+    /// The same kernel with mass matrix `mass`, or `None` when the kernel has no mass matrix.
+    ///
+    /// # Errors
+    /// As [`MassMatrix::validate`].
+    fn with_adapted_mass(&self, mass: MassMatrix) -> Option<Result<Self>>;
+
+    /// The kernel's mass matrix, if it has one.
+    fn mass_matrix(&self) -> Option<&MassMatrix>;
+
+    /// The kernel's step size that moves like one leapfrog step of size `eps` (the initial
+    /// step-size heuristic works in leapfrog steps). The identity by default.
+    fn step_size_from_leapfrog(&self, eps: f64) -> f64 {
+        eps
+    }
+
+    /// The inverse of [`Adaptable::step_size_from_leapfrog`].
+    fn leapfrog_from_step_size(&self, step_size: f64) -> f64 {
+        step_size
+    }
+}
+
+impl Adaptable for Nuts {
+    /// 0.8, as Stan.
+    fn default_target_accept(&self) -> f64 {
+        0.8
+    }
+    fn with_adapted_mass(&self, mass: MassMatrix) -> Option<Result<Self>> {
+        Some(self.clone().with_mass(mass))
+    }
+    fn mass_matrix(&self) -> Option<&MassMatrix> {
+        Some(self.mass())
+    }
+}
+
+impl Adaptable for HamiltonianMonteCarlo {
+    /// 0.8, as for NUTS.
+    fn default_target_accept(&self) -> f64 {
+        0.8
+    }
+    fn with_adapted_mass(&self, mass: MassMatrix) -> Option<Result<Self>> {
+        Some(self.clone().with_mass(mass))
+    }
+    fn mass_matrix(&self) -> Option<&MassMatrix> {
+        Some(self.mass())
+    }
+}
+
+impl Adaptable for Mala {
+    /// 0.574, the optimal acceptance of MALA in high dimension (Roberts and Rosenthal 1998).
+    fn default_target_accept(&self) -> f64 {
+        0.574
+    }
+    fn with_adapted_mass(&self, _mass: MassMatrix) -> Option<Result<Self>> {
+        None
+    }
+    fn mass_matrix(&self) -> Option<&MassMatrix> {
+        None
+    }
+    /// MALA's step `h` is one leapfrog step of size `sqrt(2 h)`: `h = eps^2 / 2`.
+    fn step_size_from_leapfrog(&self, eps: f64) -> f64 {
+        0.5 * eps * eps
+    }
+    fn leapfrog_from_step_size(&self, step_size: f64) -> f64 {
+        (2.0 * step_size).sqrt()
+    }
+}
+
+/// Stan's warm-up schedule: an initial fast interval (step size only), slow windows that double in
+/// length and end with a mass-matrix update, and a final fast interval.
+///
+/// With the defaults (75, 25, 50) and 1000 warm-up steps the windows end at steps 100, 150, 250,
+/// 450 and 950. Warm-ups shorter than 150 steps are scaled: 15% initial, 75% one window, 10%
+/// final, as Stan does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowSchedule {
+    /// The warm-up steps after which the mass matrix is re-estimated (ends of the slow windows).
+    pub window_ends: Vec<usize>,
+    /// The first step of each slow window.
+    pub window_starts: Vec<usize>,
+}
+
+impl WindowSchedule {
+    /// The schedule for `warmup` steps with an initial fast interval `init`, a first slow window
+    /// `base` and a final fast interval `term`.
+    pub fn new(warmup: usize, init: usize, base: usize, term: usize) -> Self {
+        let (init, base, term) = if warmup < 20 {
+            return Self {
+                window_ends: Vec::new(),
+                window_starts: Vec::new(),
+            };
+        } else if init + base + term > warmup {
+            let init = warmup * 15 / 100;
+            let term = warmup / 10;
+            (init, warmup - init - term, term)
+        } else {
+            (init, base, term)
+        };
+        let last = warmup - term;
+        let (mut starts, mut ends) = (Vec::new(), Vec::new());
+        let (mut start, mut size) = (init, base);
+        while start < last {
+            let mut end = start + size;
+            // A window that would leave less than the next one's length is stretched to the end.
+            if end + 2 * size > last {
+                end = last;
+            }
+            starts.push(start);
+            ends.push(end);
+            start = end;
+            size *= 2;
+        }
+        Self {
+            window_ends: ends,
+            window_starts: starts,
+        }
+    }
+}
+
+/// Everything one call of warm-up and sampling does.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::GaussianModel;
+/// use ebm_samplers::prelude::*;
+///
+/// let dev = Cpu::default();
+/// let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
+/// let x0: Batch<2, f64> = dev.zeros_like(&(4, Const::<2>));
+/// let run = Warmup { warmup: 300, draws: 300, seed: 1, ..Warmup::default() }
+///     .run(&Nuts::default(), &model, &x0)?;
+/// println!("step sizes {:?}", run.step_sizes);
+/// assert_eq!(run.draws.trace.shape(), [4, 300, 2]);
+/// assert!(run.summary().unwrap().max_r_hat() < 1.05);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warmup {
+    /// Warm-up transitions per chain (default 1000).
+    pub warmup: usize,
+    /// Sampling transitions per chain after warm-up (default 1000).
+    pub draws: usize,
+    /// Seed of the chains' streams.
+    pub seed: u64,
+    /// The acceptance probability to tune to; `None` takes the kernel's default (0.8 for NUTS and
+    /// HMC, 0.574 for MALA).
+    pub target_accept: Option<f64>,
+    /// How the mass matrix is adapted (default diagonal); ignored by kernels without one.
+    pub mass: MassAdaptation,
+    /// Search each chain's initial step size with the heuristic of Hoffman and Gelman (default
+    /// on); off starts from the kernel's step size.
+    pub find_initial_step_size: bool,
+    /// After warm-up, draw each transition's step size uniformly from `eps (1 +- jitter)` (default
+    /// 0: no jitter).
+    pub jitter: f64,
+    /// Keep every `thin`-th draw in the traces (default 1).
+    pub thin: usize,
+    /// Keep the warm-up draws too (default true).
+    pub keep_warmup: bool,
+    /// Show progress bars on terminals (default true).
+    pub progress: bool,
+    /// The warm-up schedule's initial fast interval, first slow window and final fast interval
+    /// (default Stan's 75, 25, 50; see [`WindowSchedule`]).
+    pub windows: (usize, usize, usize),
+}
+
+impl Default for Warmup {
+    fn default() -> Self {
+        Self {
+            warmup: 1000,
+            draws: 1000,
+            seed: 0,
+            target_accept: None,
+            mass: MassAdaptation::Diagonal,
+            find_initial_step_size: true,
+            jitter: 0.0,
+            thin: 1,
+            keep_warmup: true,
+            progress: true,
+            windows: (75, 25, 50),
+        }
+    }
+}
+
+/// Per-draw statistics of every chain, laid out `[draw][chain]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DrawStats {
+    n_chains: usize,
+    /// What each transition did.
+    pub info: Vec<StepInfo>,
+    /// The energy after each transition.
+    pub energy: Vec<f64>,
+    /// The step size of each transition.
+    pub step_size: Vec<f64>,
+}
+
+impl DrawStats {
+    fn new(n_chains: usize) -> Self {
+        Self {
+            n_chains,
+            ..Self::default()
+        }
+    }
+
+    /// The number of chains.
+    pub fn n_chains(&self) -> usize {
+        self.n_chains
+    }
+
+    /// The number of recorded draws per chain.
+    pub fn n_draws(&self) -> usize {
+        self.info.len() / self.n_chains.max(1)
+    }
+
+    /// The mean acceptance probability over all draws and chains.
+    pub fn mean_accept_prob(&self) -> f64 {
+        mean(self.info.iter().map(StepInfo::accept_prob))
+    }
+
+    /// The mean tree depth (NUTS; 0 for other kernels).
+    pub fn mean_tree_depth(&self) -> f64 {
+        mean(self.info.iter().map(|i| f64::from(i.tree_depth)))
+    }
+
+    /// The number of divergent transitions.
+    pub fn divergences(&self) -> usize {
+        self.info.iter().filter(|i| i.divergence.is_some()).count()
+    }
+
+    /// The number of transitions that stopped at the maximum tree depth.
+    pub fn max_depth_hits(&self) -> usize {
+        self.info.iter().filter(|i| i.hit_max_depth).count()
+    }
+
+    /// The gradient evaluations over all draws and chains.
+    pub fn gradient_evaluations(&self) -> u64 {
+        self.info.iter().map(|i| u64::from(i.grad_evals)).sum()
+    }
+
+    /// One chain's values of a statistic, in draw order.
+    pub fn chain<T>(&self, chain: usize, f: impl Fn(&StepInfo) -> T) -> Vec<T> {
+        self.info
+            .iter()
+            .skip(chain)
+            .step_by(self.n_chains.max(1))
+            .map(f)
+            .collect()
+    }
+
+    fn record<const D: usize, E: Real>(&mut self, view: &StepView<'_, D, E>) {
+        self.info.extend_from_slice(view.info);
+        self.energy.extend(view.energies.iter().map(|e| e.as_f64()));
+        self.step_size.extend_from_slice(view.step_sizes);
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for v in values {
+        sum += v;
+        n += 1;
+    }
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+/// The draws and statistics of one phase (warm-up or sampling).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase<const D: usize, E> {
+    /// The kept draws.
+    pub trace: Trace<D, E>,
+    /// Every transition's statistics (all transitions, whatever the thinning).
+    pub stats: DrawStats,
+}
+
+/// What [`Warmup::run`] returns.
+#[derive(Debug, Clone)]
+pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
+    /// The kernel as tuned (with the adapted mass matrix).
+    pub kernel: K,
+    /// The chains after the last draw, with their tuned step sizes: continue them with
+    /// [`Kernel::run_from`].
+    pub state: ChainState<D, E, Dev>,
+    /// The warm-up draws (empty trace unless [`Warmup::keep_warmup`]).
+    pub warmup: Phase<D, E>,
+    /// The sampling draws.
+    pub draws: Phase<D, E>,
+    /// Each chain's tuned step size.
+    pub step_sizes: Vec<f64>,
+    /// The adapted mass matrix (the kernel's own when it was not adapted or the kernel has none).
+    pub mass: Option<MassMatrix>,
+    /// Each chain's step size after every warm-up transition, `[draw][chain]`.
+    pub warmup_step_sizes: Vec<f64>,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>, K> AdaptedRun<D, E, Dev, K> {
+    /// The convergence summary of the sampling draws: mean, sd, MCSE, bulk- and tail-ESS and
+    /// R-hat per coordinate, then each chain's acceptance probability and divergences.
+    ///
+    /// # Errors
+    /// The diagnostics' errors (for example fewer than 4 draws per chain).
+    pub fn summary(&self) -> std::result::Result<Summary, SummaryError> {
+        let summary = ebm_diagnostics::summarize(&self.draws.trace.draws()?)?;
+        let n = self.draws.stats.n_chains();
+        let stats = (0..n)
+            .map(|c| {
+                let probs = self.draws.stats.chain(c, StepInfo::accept_prob);
+                ebm_diagnostics::ChainStats {
+                    acceptance_rate: Some(mean(probs.into_iter())),
+                    divergences: self
+                        .draws
+                        .stats
+                        .chain(c, |i| i.divergence.is_some())
+                        .into_iter()
+                        .filter(|&d| d)
+                        .count(),
+                }
+            })
+            .collect();
+        Ok(summary.with_chain_stats(stats)?)
+    }
+}
+
+/// Pooled running mean and covariance (or variances) of the draws of a slow window.
+struct WindowEstimate {
+    n: f64,
+    mean: Vec<f64>,
+    m2: Vec<f64>,
+    dense: bool,
+    d: usize,
+}
+
+impl WindowEstimate {
+    fn new(d: usize, dense: bool) -> Self {
+        Self {
+            n: 0.0,
+            mean: vec![0.0; d],
+            m2: vec![0.0; if dense { d * d } else { d }],
+            dense,
+            d,
+        }
+    }
+
+    /// Welford's update with one draw.
+    fn add<E: Real>(&mut self, x: &[E], delta: &mut [f64]) {
+        self.n += 1.0;
+        for i in 0..self.d {
+            delta[i] = x[i].as_f64() - self.mean[i];
+            self.mean[i] += delta[i] / self.n;
+        }
+        if self.dense {
+            for ((row, xi), mi) in self.m2.chunks_exact_mut(self.d).zip(x).zip(&self.mean) {
+                let after = xi.as_f64() - mi;
+                for (m, dj) in row.iter_mut().zip(delta.iter()) {
+                    *m += after * dj;
+                }
+            }
+        } else {
+            for i in 0..self.d {
+                self.m2[i] += delta[i] * (x[i].as_f64() - self.mean[i]);
+            }
+        }
+    }
+
+    /// The regularised estimate as a mass matrix (its inverse), as Stan regularises:
+    /// `n / (n + 5) S + 1e-3 * 5 / (n + 5) I`.
+    fn mass(&self) -> Result<MassMatrix> {
+        let n = self.n;
+        let (a, b) = (n / (n + 5.0), 1e-3 * 5.0 / (n + 5.0));
+        let d = self.d;
+        if self.dense {
+            let mut cov: Vec<f64> = self.m2.iter().map(|v| a * v / (n - 1.0)).collect();
+            for i in 0..d {
+                cov[i * d + i] += b;
+            }
+            // Symmetrise against rounding before inverting.
+            for i in 0..d {
+                for j in 0..i {
+                    let s = 0.5 * (cov[i * d + j] + cov[j * d + i]);
+                    cov[i * d + j] = s;
+                    cov[j * d + i] = s;
+                }
+            }
+            Ok(MassMatrix::Dense(linalg::spd_inverse(
+                "covariance",
+                &cov,
+                d,
+            )?))
+        } else {
+            Ok(MassMatrix::Diagonal(
+                self.m2
+                    .iter()
+                    .map(|v| 1.0 / (a * v / (n - 1.0) + b))
+                    .collect(),
+            ))
+        }
+    }
+}
+
+impl Warmup {
+    fn check(&self) -> Result<()> {
+        if let Some(t) = self.target_accept {
+            if !(t > 0.0 && t < 1.0) {
+                return Err(Error::invalid(
+                    "target_accept",
+                    t,
+                    "must lie strictly between 0 and 1",
+                ));
+            }
+        }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return Err(Error::invalid("jitter", self.jitter, "must lie in [0, 1)"));
+        }
+        if self.thin == 0 {
+            return Err(Error::invalid("thin", 0, "must be at least 1"));
+        }
+        if self.draws < self.thin {
+            return Err(Error::invalid(
+                "draws",
+                self.draws,
+                "must keep at least one draw (draws >= thin)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts one chain per row of `x0`, warms up (tuning each chain's step size and, for kernels
+    /// with one, the mass matrix pooled over the chains), then samples with the tuned kernel.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the setting for invalid settings, the errors of
+    /// [`Kernel::init`], and the model's.
+    pub fn run<K, const D: usize, E, Dev, M>(
+        &self,
+        kernel: &K,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+    ) -> Result<AdaptedRun<D, E, Dev, K>>
+    where
+        K: Adaptable,
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.check()?;
+        let target_accept = self
+            .target_accept
+            .unwrap_or_else(|| kernel.default_target_accept());
+        let mut kernel = kernel.clone();
+        let mut state = kernel.init(model, x0, self.seed)?;
+        let n = state.n_chains();
+        let mut target = Target::new(model, x0.device());
+        let mass_adapt = if kernel.mass_matrix().is_some() {
+            self.mass
+        } else {
+            MassAdaptation::Off
+        };
+
+        if self.find_initial_step_size {
+            let eps = initial_step_sizes(&kernel, &mut target, &mut state)?;
+            state.set_step_sizes(&eps)?;
+        }
+        let mut averaging: Vec<DualAveraging> = state
+            .step_sizes()
+            .iter()
+            .map(|&e| DualAveraging::new(e, target_accept))
+            .collect();
+        let (init, base, term) = self.windows;
+        let schedule = WindowSchedule::new(self.warmup, init, base, term);
+        let mut window = WindowEstimate::new(D, mass_adapt == MassAdaptation::Dense);
+        let mut delta = vec![0.0; D];
+        let mut workspace = K::Workspace::<E>::default();
+        let mut info = vec![StepInfo::default(); n];
+        let mut warm = Phase {
+            trace: Trace::new(
+                n,
+                if self.keep_warmup {
+                    self.warmup / self.thin
+                } else {
+                    0
+                },
+                self.thin,
+            ),
+            stats: DrawStats::new(n),
+        };
+        let mut warmup_step_sizes = Vec::with_capacity(self.warmup * n);
+        let mut progress = self.progress.then(Progress::new);
+        let start = |steps| RunStart {
+            n_chains: n,
+            n_steps: steps,
+            steps_before: 0,
+            metropolis_adjusted: true,
+        };
+        if let Some(p) = progress.as_mut() {
+            Observer::<D, E>::start(p, &start(self.warmup));
+        }
+        let mut next_window = 0;
+        for step in 0..self.warmup {
+            let used = state.step_sizes().to_vec();
+            kernel.step(&mut target, &mut state, &mut workspace, &mut info)?;
+            state.steps += 1;
+            let view = StepView {
+                step,
+                total_steps: state.steps(),
+                kept: (self.keep_warmup && (step + 1) % self.thin == 0)
+                    .then(|| (step + 1) / self.thin - 1),
+                positions: state.positions(),
+                energies: state.energies(),
+                info: &info,
+                step_sizes: &used,
+                temperatures: state.temperatures(),
+            };
+            warm.stats.record(&view);
+            warm.trace.observe(&view)?;
+            if let Some(p) = progress.as_mut() {
+                p.observe(&view)?;
+            }
+            // Step sizes from dual averaging, chain by chain.
+            let next: Vec<f64> = averaging
+                .iter_mut()
+                .zip(&info)
+                .map(|(da, i)| da.update(i.accept_prob()))
+                .collect();
+            state.set_step_sizes(&next)?;
+            warmup_step_sizes.extend_from_slice(&next);
+            // Mass matrix: collect the slow windows' draws, update at each window's end.
+            if mass_adapt != MassAdaptation::Off && next_window < schedule.window_ends.len() {
+                if step >= schedule.window_starts[next_window] {
+                    for row in state.positions().chunks_exact(D) {
+                        window.add(row, &mut delta);
+                    }
+                }
+                if step + 1 == schedule.window_ends[next_window] {
+                    if window.n > 2.0 {
+                        let mass = window.mass()?;
+                        if let Some(k) = kernel.with_adapted_mass(mass) {
+                            kernel = k?;
+                            workspace = K::Workspace::<E>::default();
+                        }
+                        if self.find_initial_step_size {
+                            let eps = initial_step_sizes(&kernel, &mut target, &mut state)?;
+                            state.set_step_sizes(&eps)?;
+                        }
+                        averaging = state
+                            .step_sizes()
+                            .iter()
+                            .map(|&e| DualAveraging::new(e, target_accept))
+                            .collect();
+                    }
+                    window = WindowEstimate::new(D, mass_adapt == MassAdaptation::Dense);
+                    next_window += 1;
+                }
+            }
+        }
+        if let Some(p) = progress.as_mut() {
+            Observer::<D, E>::finish(p, self.warmup);
+        }
+        Observer::<D, E>::finish(&mut warm.trace, self.warmup);
+        if self.warmup > 0 {
+            let tuned: Vec<f64> = averaging
+                .iter()
+                .map(DualAveraging::final_step_size)
+                .collect();
+            state.set_step_sizes(&tuned)?;
+        }
+        let step_sizes = state.step_sizes().to_vec();
+
+        // Sampling with the tuned kernel.
+        let mut draws = Phase {
+            trace: Trace::new(n, self.draws / self.thin, self.thin),
+            stats: DrawStats::new(n),
+        };
+        if let Some(p) = progress.as_mut() {
+            Observer::<D, E>::start(p, &start(self.draws));
+        }
+        for step in 0..self.draws {
+            if self.jitter > 0.0 {
+                let jittered: Vec<f64> = step_sizes
+                    .iter()
+                    .enumerate()
+                    .map(|(c, &e)| {
+                        let u: f64 = state.rngs[c].gen();
+                        e * (1.0 + self.jitter * (2.0 * u - 1.0))
+                    })
+                    .collect();
+                state.set_step_sizes(&jittered)?;
+            }
+            kernel.step(&mut target, &mut state, &mut workspace, &mut info)?;
+            state.steps += 1;
+            let view = StepView {
+                step,
+                total_steps: state.steps(),
+                kept: ((step + 1) % self.thin == 0).then(|| (step + 1) / self.thin - 1),
+                positions: state.positions(),
+                energies: state.energies(),
+                info: &info,
+                step_sizes: state.step_sizes(),
+                temperatures: state.temperatures(),
+            };
+            draws.stats.record(&view);
+            draws.trace.observe(&view)?;
+            if let Some(p) = progress.as_mut() {
+                p.observe(&view)?;
+            }
+        }
+        if let Some(p) = progress.as_mut() {
+            Observer::<D, E>::finish(p, self.draws);
+        }
+        if self.jitter > 0.0 {
+            state.set_step_sizes(&step_sizes)?;
+        }
+        let mass = kernel.mass_matrix().cloned();
+        Ok(AdaptedRun {
+            kernel,
+            state,
+            warmup: warm,
+            draws,
+            step_sizes,
+            mass,
+            warmup_step_sizes,
+        })
+    }
+}
+
+/// The heuristic of Hoffman and Gelman (2014, algorithm 4), chain by chain: from the current step
+/// size, double or halve until the acceptance probability of one leapfrog step from a fresh
+/// momentum crosses 1/2. Draws the momenta from the chains' own streams.
+fn initial_step_sizes<K, const D: usize, E, Dev, M>(
+    kernel: &K,
+    target: &mut Target<'_, D, E, Dev, M>,
+    state: &mut ChainState<D, E, Dev>,
+) -> Result<Vec<f64>>
+where
+    K: Adaptable,
+    E: Real,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    let n = state.n_chains();
+    let mass = kernel
+        .mass_matrix()
+        .cloned()
+        .unwrap_or(MassMatrix::Identity)
+        .prepare::<E>(D)?;
+    let mut eps: Vec<f64> = state
+        .step_sizes()
+        .iter()
+        .map(|&h| kernel.leapfrog_from_step_size(h))
+        .collect();
+    let mut direction = vec![0i8; n];
+    let mut done = vec![false; n];
+    let mut momentum = vec![E::zero(); n * D];
+    let mut start_kinetic = vec![0.0; n];
+    for (c, row) in momentum.chunks_exact_mut(D).enumerate() {
+        for v in row.iter_mut() {
+            *v = E::standard_normal(&mut state.rngs[c]);
+        }
+        mass.momentum(row);
+        start_kinetic[c] = mass.kinetic(row);
+    }
+    let mut pts: Points<E> = state.points.clone();
+    let mut p = momentum.clone();
+    for _round in 0..60 {
+        pts.x.copy_from_slice(&state.points.x);
+        pts.g.copy_from_slice(&state.points.g);
+        p.copy_from_slice(&momentum);
+        let eps_e: Vec<E> = eps.iter().map(|&e| E::of(e)).collect();
+        leapfrog_host(target, &mass, Step::PerChain(&eps_e), 1, &mut pts, &mut p)?;
+        let mut all_done = true;
+        for c in 0..n {
+            if done[c] {
+                continue;
+            }
+            let h0 = state.points.e[c].as_f64() + start_kinetic[c];
+            let h1 = pts.e[c].as_f64() + mass.kinetic(&p[c * D..(c + 1) * D]);
+            let t = state.temperatures()[c].max(f64::MIN_POSITIVE);
+            let log_a = (h0 - h1) / t;
+            let log_a = if log_a.is_finite() {
+                log_a
+            } else {
+                f64::NEG_INFINITY
+            };
+            let up = log_a > (0.5f64).ln();
+            if direction[c] == 0 {
+                direction[c] = if up { 1 } else { -1 };
+            }
+            let crossed = (direction[c] == 1 && !up) || (direction[c] == -1 && up);
+            if crossed || !(1e-10..1e7).contains(&eps[c]) {
+                done[c] = true;
+                if direction[c] == 1 && crossed {
+                    // The last doubling went too far: keep the one before.
+                    eps[c] *= 0.5;
+                }
+                continue;
+            }
+            eps[c] = if direction[c] == 1 {
+                eps[c] * 2.0
+            } else {
+                eps[c] * 0.5
+            };
+            all_done = false;
+        }
+        if all_done {
+            break;
+        }
+    }
+    Ok(eps
+        .into_iter()
+        .map(|e| {
+            let h = kernel.step_size_from_leapfrog(e);
+            check::positive("step_size", h).unwrap_or(1e-3)
+        })
+        .collect())
+}

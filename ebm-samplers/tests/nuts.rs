@@ -1,0 +1,157 @@
+//! The No-U-Turn Sampler: invariance of exact draws, a correlated and a poorly scaled Gaussian,
+//! tree statistics, non-finite regions and reproducibility.
+
+mod common;
+
+use common::*;
+use ebm_core::prelude::*;
+use ebm_models::{GaussianMixture, GaussianModel};
+use ebm_samplers::prelude::*;
+
+fn check_invariance<const D: usize>(mean: &[f64], cov: &[f64], nuts: &Nuts, what: &str) {
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, mean, cov).unwrap();
+    let n = 4000;
+    let x0 = batch::<D>(&gaussian_draws(mean, cov, n, 17));
+    let mut state = nuts.init(&model, &x0, 5).unwrap();
+    let out = nuts
+        .run_from(&model, &mut state, &RunOptions::new(1))
+        .unwrap();
+    assert_eq!(out.chain_stats.unwrap().total_divergences(), 0);
+    assert_moments(
+        state.positions(),
+        D,
+        mean,
+        cov,
+        5.0,
+        0.0,
+        &format!("{what}, 1 draw"),
+    );
+    nuts.run_from(&model, &mut state, &RunOptions::new(19))
+        .unwrap();
+    assert_moments(
+        state.positions(),
+        D,
+        mean,
+        cov,
+        5.0,
+        0.0,
+        &format!("{what}, 20 draws"),
+    );
+}
+
+#[test]
+fn a_nuts_transition_leaves_exact_draws_exact() {
+    let (mean, cov) = ([1.0, -1.0], [1.0, 0.5, 0.5, 2.0]);
+    check_invariance::<2>(&mean, &cov, &Nuts::new(0.4).unwrap(), "NUTS 2-D");
+    // A correlated 5-D Gaussian with a dense mass matrix.
+    let entries: Vec<f64> = (0..25).map(|k| ((k * 7 % 11) as f64 - 5.0) / 6.0).collect();
+    let cov5 = random_spd(&entries, 5, 0.3);
+    let prec = ebm_core::linalg::spd_inverse("cov", &cov5, 5).unwrap();
+    let nuts = Nuts::new(0.3)
+        .unwrap()
+        .with_mass(MassMatrix::Dense(prec))
+        .unwrap();
+    check_invariance::<5>(
+        &[0.5, -0.5, 1.0, 0.0, 2.0],
+        &cov5,
+        &nuts,
+        "NUTS 5-D dense mass",
+    );
+}
+
+#[test]
+fn nuts_reports_tree_depth_leapfrog_steps_and_max_depth() {
+    let dev = Cpu::default();
+    // Widely different scales with a small step: long trees that hit a low maximum depth.
+    let model =
+        GaussianModel::<2, f64>::from_slices(&dev, &[0.0, 0.0], &[100.0, 0.0, 0.0, 0.01]).unwrap();
+    let x0 = batch::<2>(&gaussian_draws(
+        &[0.0, 0.0],
+        &[100.0, 0.0, 0.0, 0.01],
+        50,
+        3,
+    ));
+    let nuts = Nuts::new(0.05).unwrap().with_max_depth(4).unwrap();
+    let mut state = nuts.init(&model, &x0, 1).unwrap();
+    let mut seen = 0;
+    let mut check = observer_fn(|s: &StepView<'_, 2, f64>| {
+        for i in s.info {
+            // A subtree that turns inside is discarded: its steps count, its depth does not.
+            assert!(i.tree_depth <= 4);
+            assert!(i.grad_evals >= 1 && i.grad_evals < 1 << (i.tree_depth + 1));
+            if i.hit_max_depth {
+                assert_eq!(i.tree_depth, 4);
+                assert_eq!(i.grad_evals, 15);
+                seen += 1;
+            }
+            assert!((0.0..=1.0).contains(&i.accept_prob()));
+        }
+        Ok(Flow::Continue)
+    });
+    Driver::new(&nuts, &model, &mut state)
+        .observe(&mut check)
+        .run(&RunOptions::new(10))
+        .unwrap();
+    assert!(seen > 100, "{seen} transitions hit the maximum depth");
+}
+
+/// `|x|^2 / 2` inside the box `|x_i| < 1.5`, infinite outside.
+struct Walled;
+
+impl Energy<2, f64, Cpu> for Walled {
+    fn energy<T: Tape<f64, Cpu>>(&self, x: Batch<2, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
+        x.square().sum::<(usize,), Axis<1>>() * 0.5
+    }
+    fn has_host_path(&self) -> bool {
+        true
+    }
+    fn host_energy_and_gradient(&self, x: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
+        ebm_core::energy::host_rows(x, e, g, |p: &[f64; 2], g: &mut [f64; 2]| {
+            if p.iter().all(|v| v.abs() < 1.5) {
+                g.copy_from_slice(p);
+                0.5 * (p[0] * p[0] + p[1] * p[1])
+            } else {
+                g.iter_mut().for_each(|v| *v = f64::NAN);
+                f64::INFINITY
+            }
+        });
+        true
+    }
+}
+
+#[test]
+fn non_finite_regions_are_divergences_never_draws() {
+    let x0 = batch::<2>(&gaussian_draws(&[0.0, 0.0], &[0.1, 0.0, 0.0, 0.1], 200, 4));
+    let nuts = Nuts::new(0.6).unwrap();
+    let out = nuts
+        .run(&Walled, &x0, &RunOptions::new(50).seed(2).trace(1))
+        .unwrap();
+    let trace = out.trace.unwrap();
+    assert!(trace
+        .as_slice()
+        .iter()
+        .all(|v| v.is_finite() && v.abs() < 1.5));
+    let stats = out.chain_stats.unwrap();
+    assert!(stats.non_finite.iter().sum::<usize>() > 50, "{stats:?}");
+}
+
+#[test]
+fn nuts_draws_do_not_depend_on_the_batch_or_the_threads() {
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let x0 = standard_normal_batch::<2>(40, 6);
+    let nuts = Nuts::new(0.5).unwrap();
+    let run = |threads: usize, x0: &Batch<2, f64>| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| nuts.sample(&model, x0, 30, 8).unwrap().as_vec())
+    };
+    let all = run(1, &x0);
+    assert_eq!(all, run(2, &x0));
+    // The first ten chains alone give the same draws as within the batch of forty.
+    let first = batch::<2>(&x0.as_vec()[..20]);
+    assert_eq!(run(1, &first), all[..20].to_vec());
+}

@@ -1,0 +1,262 @@
+//! Warm-up that tunes itself: the schedule, dual averaging, moments of NUTS draws within their
+//! Monte Carlo standard errors, the adapted acceptance, and the dense mass matrix.
+
+mod common;
+
+use common::*;
+use ebm_core::prelude::*;
+use ebm_diagnostics::{ess_bulk, mcse_mean};
+use ebm_models::{GaussianMixture, GaussianModel};
+use ebm_samplers::prelude::*;
+use ebm_samplers::warmup::{DualAveraging, WindowSchedule};
+use ebm_samplers::Trace;
+
+#[test]
+fn the_schedule_is_stans() {
+    let s = WindowSchedule::new(1000, 75, 25, 50);
+    assert_eq!(s.window_starts, vec![75, 100, 150, 250, 450]);
+    assert_eq!(s.window_ends, vec![100, 150, 250, 450, 950]);
+    // Short warm-ups are scaled: 15% initial, one window, 10% final.
+    let s = WindowSchedule::new(100, 75, 25, 50);
+    assert_eq!((s.window_starts, s.window_ends), (vec![15], vec![90]));
+    assert!(WindowSchedule::new(10, 75, 25, 50).window_ends.is_empty());
+}
+
+#[test]
+fn dual_averaging_moves_the_step_toward_the_target() {
+    // Acceptance exp(-eps): the step size with acceptance 0.8 is -ln 0.8 = 0.223.
+    let mut da = DualAveraging::new(1.0, 0.8);
+    let mut eps: f64 = 1.0;
+    for _ in 0..2000 {
+        eps = da.update((-eps).exp());
+    }
+    let fin = da.final_step_size();
+    assert!((fin - 0.2231).abs() < 0.01, "{fin}");
+}
+
+/// `(chain, draw)` slices of coordinate `i` of a trace.
+fn coordinate<const D: usize>(trace: &Trace<D, f64>, i: usize) -> Vec<Vec<f64>> {
+    (0..trace.n_chains())
+        .map(|c| {
+            (0..trace.n_kept())
+                .map(|k| trace.point(c, k).unwrap()[i])
+                .collect()
+        })
+        .collect()
+}
+
+/// Checks the mean and the variance of every coordinate against the truth within 5 Monte Carlo
+/// standard errors (from the effective sample size of the draws and of their squares).
+fn check_moments<const D: usize>(trace: &Trace<D, f64>, mean: &[f64], var: &[f64], what: &str) {
+    for i in 0..D {
+        let x = coordinate(trace, i);
+        let refs: Vec<&[f64]> = x.iter().map(|c| c.as_slice()).collect();
+        let m = x.iter().flatten().sum::<f64>() / (x.len() * x[0].len()) as f64;
+        let se = mcse_mean(&refs).unwrap();
+        assert!(
+            (m - mean[i]).abs() < 5.0 * se,
+            "{what}: mean[{i}] {m} vs {} (mcse {se})",
+            mean[i]
+        );
+        let sq: Vec<Vec<f64>> = x
+            .iter()
+            .map(|c| c.iter().map(|v| (v - mean[i]).powi(2)).collect())
+            .collect();
+        let sq_refs: Vec<&[f64]> = sq.iter().map(|c| c.as_slice()).collect();
+        let v = sq.iter().flatten().sum::<f64>() / (sq.len() * sq[0].len()) as f64;
+        let se_v = mcse_mean(&sq_refs).unwrap();
+        assert!(
+            (v - var[i]).abs() < 5.0 * se_v,
+            "{what}: var[{i}] {v} vs {} (mcse {se_v})",
+            var[i]
+        );
+        assert!(
+            ess_bulk(&refs).unwrap() > 200.0,
+            "{what}: too few effective draws"
+        );
+    }
+}
+
+fn settings(seed: u64) -> Warmup {
+    Warmup {
+        seed,
+        progress: false,
+        ..Warmup::default()
+    }
+}
+
+#[test]
+fn nuts_with_warmup_samples_a_badly_scaled_gaussian() {
+    // 10-D, standard deviations from 0.1 to 10: hopeless without a tuned mass matrix.
+    const D: usize = 10;
+    let sd: Vec<f64> = (0..D)
+        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / 9.0))
+        .collect();
+    let mut cov = vec![0.0; D * D];
+    for i in 0..D {
+        cov[i * D + i] = sd[i] * sd[i];
+    }
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 3));
+    let run = settings(3).run(&Nuts::default(), &model, &x0).unwrap();
+    assert_eq!(run.draws.stats.divergences(), 0);
+    let var: Vec<f64> = sd.iter().map(|s| s * s).collect();
+    check_moments(&run.draws.trace, &[0.0; D], &var, "diagonal Gaussian");
+    // The adapted diagonal mass is close to the precision.
+    let Some(MassMatrix::Diagonal(m)) = &run.mass else {
+        panic!("a diagonal mass was adapted: {:?}", run.mass)
+    };
+    for (mi, v) in m.iter().zip(&var) {
+        assert!((mi * v - 1.0).abs() < 0.3, "mass {mi} for variance {v}");
+    }
+}
+
+fn vec_eye(d: usize, v: f64) -> Vec<f64> {
+    (0..d * d)
+        .map(|k| if k / d == k % d { v } else { 0.0 })
+        .collect()
+}
+
+fn rho_cov(d: usize, rho: f64) -> Vec<f64> {
+    (0..d * d)
+        .map(|k| rho.powi((k / d).abs_diff(k % d) as i32))
+        .collect()
+}
+
+#[test]
+fn dense_adaptation_recovers_a_correlated_covariance() {
+    const D: usize = 10;
+    let cov = rho_cov(D, 0.9);
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 5));
+    let run = Warmup {
+        mass: MassAdaptation::Dense,
+        ..settings(5)
+    }
+    .run(&Nuts::default(), &model, &x0)
+    .unwrap();
+    let Some(MassMatrix::Dense(m)) = &run.mass else {
+        panic!("a dense mass was adapted: {:?}", run.mass)
+    };
+    // The mass is the inverse of the estimated covariance.
+    let est = ebm_core::linalg::spd_inverse("mass", m, D).unwrap();
+    let diff: f64 = est
+        .iter()
+        .zip(&cov)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>();
+    let norm: f64 = cov.iter().map(|b| b * b).sum::<f64>();
+    let rel = (diff / norm).sqrt();
+    assert!(rel < 0.2, "relative Frobenius error {rel}");
+    check_moments(
+        &run.draws.trace,
+        &[0.0; D],
+        &[1.0; D],
+        "correlated Gaussian",
+    );
+    // Dense adaptation makes the correlated target easy: short trees.
+    assert!(
+        run.draws.stats.mean_tree_depth() < 3.5,
+        "{}",
+        run.draws.stats.mean_tree_depth()
+    );
+}
+
+#[test]
+fn nuts_with_warmup_samples_the_four_wells_at_temperature_one() {
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let x0 = standard_normal_batch::<2>(4, 9);
+    let run = settings(9).run(&Nuts::default(), &model, &x0).unwrap();
+    // The mixture's exact moments: component k has mass 2 pi / w_k.
+    let (centers, weights) = (
+        [(-1.5, -1.5), (1.5, 1.5), (-1.5, 1.5), (1.5, -1.5)],
+        [1.0, 1.0, 0.8, 0.8],
+    );
+    let masses: Vec<f64> = weights.iter().map(|w| 1.0 / w).collect();
+    let total: f64 = masses.iter().sum();
+    let xx: f64 = centers
+        .iter()
+        .zip(&masses)
+        .zip(weights)
+        .map(|((c, m), w)| m * (c.0 * c.0 + 1.0 / w))
+        .sum::<f64>()
+        / total;
+    check_moments(&run.draws.trace, &[0.0, 0.0], &[xx, xx], "four wells");
+}
+
+#[test]
+fn the_adapted_acceptance_is_near_its_target() {
+    let dev = Cpu::default();
+    let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]]).unwrap();
+    let x0 = standard_normal_batch::<2>(4, 1);
+    // MALA: dual averaging lands on its target (0.574).
+    let mala = settings(2)
+        .run(&Mala::new(0.1, 1.0).unwrap(), &model, &x0)
+        .unwrap();
+    let a = mala.draws.stats.mean_accept_prob();
+    assert!((a - 0.574).abs() < 0.05, "MALA acceptance {a}");
+    // NUTS: the averaged step size of dual averaging accepts more than it aimed at during
+    // warm-up (as in Stan); it stays above the target and within 0.15 of it.
+    const D: usize = 100;
+    let sd: Vec<f64> = (0..D)
+        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / 99.0))
+        .collect();
+    let cov: Vec<f64> = (0..D * D)
+        .map(|k| {
+            if k / D == k % D {
+                sd[k / D].powi(2)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let x0: Batch<D, f64> = dev.zeros_like(&(4, Const::<D>));
+    let run = settings(4).run(&Nuts::default(), &model, &x0).unwrap();
+    let a = run.draws.stats.mean_accept_prob();
+    assert!((0.8..0.95).contains(&a), "NUTS acceptance {a}");
+    assert_eq!(run.draws.stats.divergences(), 0);
+}
+
+#[test]
+fn bad_warmup_settings_are_errors_naming_them() {
+    let dev = Cpu::default();
+    let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]]).unwrap();
+    let x0 = standard_normal_batch::<2>(2, 1);
+    let nuts = Nuts::default();
+    for (w, name) in [
+        (
+            Warmup {
+                target_accept: Some(1.0),
+                ..Warmup::default()
+            },
+            "target_accept",
+        ),
+        (
+            Warmup {
+                jitter: 1.0,
+                ..Warmup::default()
+            },
+            "jitter",
+        ),
+        (
+            Warmup {
+                thin: 0,
+                ..Warmup::default()
+            },
+            "thin",
+        ),
+        (
+            Warmup {
+                draws: 0,
+                ..Warmup::default()
+            },
+            "draws",
+        ),
+    ] {
+        assert_eq!(invalid_name(w.run(&nuts, &model, &x0).unwrap_err()), name);
+    }
+}
