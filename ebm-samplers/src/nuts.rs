@@ -36,8 +36,8 @@ use rand::Rng;
 /// let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
 /// let x0: Batch<2, f64> = dev.zeros_like(&(4, Const::<2>));
 /// let out = Nuts::new(0.5)?.run(&model, &x0, &RunOptions::new(200).seed(1).trace(1))?;
-/// assert_eq!(out.chain_stats.unwrap().total_divergences(), 0);
 /// assert!(out.summary().unwrap().max_r_hat() < 1.1);
+/// assert_eq!(out.chain_stats.unwrap().total_divergences(), 0);
 /// # Ok::<(), ebm_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
