@@ -75,9 +75,13 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             start.elapsed().as_secs_f64(),
         );
         let summary = run.summary()?;
+        let min_bulk = summary
+            .rows
+            .iter()
+            .map(|r| r.ess_bulk)
+            .fold(f64::INFINITY, f64::min);
         println!(
-            "  min bulk-ESS {:.0}, max R-hat {:.4}",
-            summary.min_ess(),
+            "  min bulk-ESS {min_bulk:.0}, max R-hat {:.4}",
             summary.max_r_hat()
         );
     }

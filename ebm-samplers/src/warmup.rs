@@ -381,6 +381,10 @@ pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
     pub mass: Option<MassMatrix>,
     /// Each chain's step size after every warm-up transition, `[draw][chain]`.
     pub warmup_step_sizes: Vec<f64>,
+    /// Wall time of the warm-up (initialisation included).
+    pub warmup_time: std::time::Duration,
+    /// Wall time of the sampling.
+    pub sampling_time: std::time::Duration,
 }
 
 impl<const D: usize, E: Real, Dev: Device<E>, K> AdaptedRun<D, E, Dev, K> {
@@ -533,6 +537,7 @@ impl Warmup {
         M: Energy<D, E, Dev> + ?Sized,
     {
         self.check()?;
+        let clock = std::time::Instant::now();
         let target_accept = self
             .target_accept
             .unwrap_or_else(|| kernel.default_target_accept());
@@ -654,6 +659,8 @@ impl Warmup {
             state.set_step_sizes(&tuned)?;
         }
         let step_sizes = state.step_sizes().to_vec();
+        let warmup_time = clock.elapsed();
+        let clock = std::time::Instant::now();
 
         // Sampling with the tuned kernel.
         let mut draws = Phase {
@@ -708,6 +715,8 @@ impl Warmup {
             step_sizes,
             mass,
             warmup_step_sizes,
+            warmup_time,
+            sampling_time: clock.elapsed(),
         })
     }
 }

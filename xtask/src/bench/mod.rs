@@ -3,6 +3,7 @@
 
 mod cases;
 mod floor;
+mod nuts;
 
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -70,7 +71,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut all = cases::all();
     if let Some(name) = &only {
         all.retain(|c| c.name == name);
-        if all.is_empty() {
+        if all.is_empty() && !NUTS_CASES.contains(&name.as_str()) {
             return Err(format!("bench: no case named `{name}`"));
         }
     }
@@ -120,10 +121,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }),
         );
     }
+    if only.as_deref().is_none_or(|o| NUTS_CASES.contains(&o)) {
+        out.extend(nuts::run(only.as_deref())?);
+    }
     println!();
     println!("{}", Value::Object(out));
     Ok(())
 }
+
+/// The NUTS cases, each run with diagonal and dense adaptation (`--case` takes these names too).
+const NUTS_CASES: [&str; 3] = ["gauss100_diag", "gauss100_corr", "logreg25"];
 
 /// The largest absolute difference between the column means of `x` (row-major, `d` columns) and `mu`.
 pub fn mean_error(x: &[f32], d: usize, mu: &[f64]) -> f64 {

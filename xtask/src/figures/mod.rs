@@ -17,6 +17,7 @@ mod hmc_standard;
 mod landscapes;
 mod langevin_basic;
 mod langevin_trajectory;
+mod nuts_warmup;
 mod replica_exchange;
 mod trace_autocorrelation;
 
@@ -65,6 +66,10 @@ const FIGURES: &[Figure] = &[
     Figure {
         file: "replica_exchange.png",
         render: replica_exchange::render,
+    },
+    Figure {
+        file: "nuts_warmup.png",
+        render: nuts_warmup::render,
     },
 ];
 

@@ -1,0 +1,375 @@
+//! The NUTS cases of `docs/benchmarks.md`: `gauss100_diag`, `gauss100_corr` and `logreg25`, 4 chains,
+//! 1000 warm-up + 1000 draws, float64, starting points from the documented generator; diagonal and
+//! dense mass adaptation. Each energy has an O(d) (or one product) closed form on the host.
+
+use ebm_core::energy::host_rows;
+use ebm_core::prelude::*;
+use ebm_samplers::diagnostics::ess_bulk;
+use ebm_samplers::prelude::*;
+use serde_json::{json, Value};
+
+/// The documented 64-bit LCG: output the high 32 bits of the new state.
+struct Lcg(u64);
+
+impl Lcg {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 32) as f64 / 4294967296.0
+    }
+    fn normal(&mut self) -> f64 {
+        let mut s = 0.0;
+        for _ in 0..12 {
+            s += self.uniform();
+        }
+        s - 6.0
+    }
+}
+
+/// Starting points for target `t` (1, 2 or 3): `4 u - 2`, chain by chain, coordinate by coordinate.
+fn starts<const D: usize>(t: u64, chains: usize) -> Batch<D, f64> {
+    let mut lcg = Lcg(1000 + t);
+    let x: Vec<f64> = (0..chains * D).map(|_| 4.0 * lcg.uniform() - 2.0).collect();
+    Cpu::default().tensor_from_vec(x, (chains, Const::<D>))
+}
+
+/// `gauss100_diag`: `sum_i x_i^2 / (2 sd_i^2)`, `sd_i = 10^(-1 + 2 i / 99)`.
+struct Diag {
+    inv_var: Vec<f64>,
+}
+
+impl Diag {
+    fn new() -> Self {
+        Self {
+            inv_var: (0..100)
+                .map(|i| 10f64.powf(-2.0 * (-1.0 + 2.0 * i as f64 / 99.0)))
+                .collect(),
+        }
+    }
+}
+
+impl Energy<100, f64, Cpu> for Diag {
+    fn energy<T: Tape<f64, Cpu>>(&self, x: Batch<100, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
+        let n = x.shape().0;
+        let w: Tensor<(Const<100>,), f64, Cpu> = x
+            .device()
+            .tensor(<[f64; 100]>::try_from(self.inv_var.clone()).expect("100 entries"));
+        (x.square() * w.broadcast_like(&(n, Const::<100>))).sum::<(usize,), Axis<1>>() * 0.5
+    }
+    fn has_host_path(&self) -> bool {
+        true
+    }
+    fn host_energy_and_gradient(&self, x: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
+        let w = &self.inv_var;
+        host_rows(x, e, g, |p: &[f64; 100], g: &mut [f64; 100]| {
+            let mut s = 0.0;
+            for i in 0..100 {
+                g[i] = w[i] * p[i];
+                s += p[i] * g[i];
+            }
+            0.5 * s
+        });
+        true
+    }
+}
+
+/// `gauss100_corr`: `x_0^2 / 2 + sum_{i>=1} (x_i - 0.9 x_{i-1})^2 / (2 (1 - 0.81))`.
+struct Corr {
+    /// `A` with `E = |x A|^2 / 2`: column 0 is `e_0`, column `i >= 1` is `(e_i - 0.9 e_{i-1}) / sqrt(0.19)`.
+    a: Tensor<(Const<100>, Const<100>), f64, Cpu>,
+}
+
+impl Corr {
+    fn new() -> Self {
+        let s = 1.0 / (1.0f64 - 0.81).sqrt();
+        let mut a = vec![0.0; 100 * 100];
+        a[0] = 1.0;
+        for i in 1..100 {
+            a[i * 100 + i] = s;
+            a[(i - 1) * 100 + i] = -0.9 * s;
+        }
+        Self {
+            a: Cpu::default().tensor_from_vec(a, (Const::<100>, Const::<100>)),
+        }
+    }
+}
+
+impl Energy<100, f64, Cpu> for Corr {
+    fn energy<T: Tape<f64, Cpu>>(&self, x: Batch<100, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
+        x.matmul(self.a.clone()).square().sum::<(usize,), Axis<1>>() * 0.5
+    }
+    fn has_host_path(&self) -> bool {
+        true
+    }
+    fn host_energy_and_gradient(&self, x: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
+        let c = 1.0 / (1.0 - 0.81);
+        host_rows(x, e, g, |p: &[f64; 100], g: &mut [f64; 100]| {
+            let mut s = 0.5 * p[0] * p[0];
+            g[0] = p[0];
+            for i in 1..100 {
+                let r = p[i] - 0.9 * p[i - 1];
+                s += 0.5 * c * r * r;
+                g[i] += c * r;
+                g[i - 1] -= 0.9 * c * r;
+            }
+            s
+        });
+        true
+    }
+}
+
+/// `logreg25`: `-sum_n [y_n eta_n - softplus(eta_n)] + |beta|^2 / 2`, `eta = X beta`.
+struct LogReg {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    xt: Tensor<(Const<25>, Const<1000>), f64, Cpu>,
+    yt: Tensor<(Const<1000>,), f64, Cpu>,
+}
+
+impl LogReg {
+    /// The documented data: LCG seeded with 20251126.
+    fn new() -> Self {
+        let mut lcg = Lcg(20251126);
+        let beta: Vec<f64> = (0..25).map(|_| 0.5 * lcg.normal()).collect();
+        let mut x = vec![0.0; 1000 * 25];
+        for n in 0..1000 {
+            x[n * 25] = 1.0;
+            for j in 1..25 {
+                x[n * 25 + j] = lcg.normal();
+            }
+        }
+        let u: Vec<f64> = (0..1000).map(|_| lcg.uniform()).collect();
+        let y: Vec<f64> = (0..1000)
+            .map(|n| {
+                let eta: f64 = (0..25).map(|j| x[n * 25 + j] * beta[j]).sum();
+                f64::from(u[n] < 1.0 / (1.0 + (-eta).exp()))
+            })
+            .collect();
+        let dev = Cpu::default();
+        let mut xt = vec![0.0; 25 * 1000];
+        for n in 0..1000 {
+            for j in 0..25 {
+                xt[j * 1000 + n] = x[n * 25 + j];
+            }
+        }
+        let xt = dev.tensor_from_vec(xt, (Const::<25>, Const::<1000>));
+        let yt = dev.tensor_from_vec(y.clone(), (Const::<1000>,));
+        Self { x, y, xt, yt }
+    }
+}
+
+impl Energy<25, f64, Cpu> for LogReg {
+    fn energy<T: Tape<f64, Cpu>>(&self, b: Batch<25, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
+        let n = b.shape().0;
+        let prior = b.retaped::<T>().square().sum::<(usize,), Axis<1>>() * 0.5;
+        let eta = b.matmul(self.xt.clone());
+        let y = self.yt.clone().broadcast_like(&(n, Const::<1000>));
+        // |eta| stays small here, so ln(1 + e^eta) is computed directly.
+        let softplus = (eta.retaped::<T>().exp() + 1.0).ln();
+        prior + (softplus - eta * y).sum::<(usize,), Axis<1>>()
+    }
+    fn has_host_path(&self) -> bool {
+        true
+    }
+    fn host_energy_and_gradient(&self, b: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
+        let (x, y) = (&self.x, &self.y);
+        host_rows(b, e, g, |beta: &[f64; 25], g: &mut [f64; 25]| {
+            let mut s = 0.0;
+            for j in 0..25 {
+                s += 0.5 * beta[j] * beta[j];
+                g[j] = beta[j];
+            }
+            for n in 0..1000 {
+                let row = &x[n * 25..(n + 1) * 25];
+                let eta: f64 = row.iter().zip(beta).map(|(a, b)| a * b).sum();
+                let softplus = if eta > 0.0 {
+                    eta + (-eta).exp().ln_1p()
+                } else {
+                    eta.exp().ln_1p()
+                };
+                s += softplus - y[n] * eta;
+                let r = 1.0 / (1.0 + (-eta).exp()) - y[n];
+                for (gj, a) in g.iter_mut().zip(row) {
+                    *gj += r * a;
+                }
+            }
+            s
+        });
+        true
+    }
+}
+
+/// One case with one mass adaptation: the figures of the issue.
+fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
+    name: &str,
+    model: &M,
+    x0: &Batch<D, f64>,
+    mass: MassAdaptation,
+) -> Result<Value, String> {
+    let run = Warmup {
+        seed: 2026,
+        mass,
+        progress: false,
+        keep_warmup: false,
+        ..Warmup::default()
+    }
+    .run(&Nuts::default(), model, x0)
+    .map_err(|e| e.to_string())?;
+    let summary = run.summary().map_err(|e| e.to_string())?;
+    let min_bulk = summary
+        .rows
+        .iter()
+        .map(|r| r.ess_bulk)
+        .fold(f64::INFINITY, f64::min);
+    let n = run.draws.stats.n_chains();
+    let energy: Vec<Vec<f64>> = (0..n)
+        .map(|c| {
+            run.draws
+                .stats
+                .energy
+                .iter()
+                .skip(c)
+                .step_by(n)
+                .copied()
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[f64]> = energy.iter().map(|c| c.as_slice()).collect();
+    let energy_ess = ess_bulk(&refs).map_err(|e| e.to_string())?;
+    let warm_grads = run.warmup.stats.gradient_evaluations();
+    let grads = run.draws.stats.gradient_evaluations();
+    let (tw, ts) = (
+        run.warmup_time.as_secs_f64(),
+        run.sampling_time.as_secs_f64(),
+    );
+    let label = match mass {
+        MassAdaptation::Dense => "dense",
+        MassAdaptation::Diagonal => "diag",
+        MassAdaptation::Off => "none",
+    };
+    let per_1k = min_bulk / grads as f64 * 1000.0;
+    let per_s = min_bulk / (tw + ts);
+    println!(
+        "{:<15} {:<5} {:>6} {:>8.3} s {:>8.3} s {:>9} {:>9} {:>8.0} {:>8.0} {:>7.4} {:>4} {:>6.2} {:>9.1} {:>10.0}",
+        name,
+        label,
+        n,
+        tw,
+        ts,
+        warm_grads,
+        grads,
+        min_bulk,
+        energy_ess,
+        summary.max_r_hat(),
+        run.draws.stats.divergences(),
+        run.draws.stats.mean_tree_depth(),
+        per_1k,
+        per_s
+    );
+    Ok(json!({
+        "chains": n,
+        "mass": label,
+        "warmup_s": tw,
+        "sampling_s": ts,
+        "warmup_grads": warm_grads,
+        "sampling_grads": grads,
+        "min_bulk_ess": min_bulk,
+        "energy_bulk_ess": energy_ess,
+        "max_r_hat": summary.max_r_hat(),
+        "divergences": run.draws.stats.divergences(),
+        "mean_tree_depth": run.draws.stats.mean_tree_depth(),
+        "min_ess_per_1k_grads": per_1k,
+        "min_ess_per_s": per_s,
+        "step_sizes": run.step_sizes,
+    }))
+}
+
+/// Runs the NUTS cases and prints their table; returns the figures by case.
+pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String> {
+    println!();
+    println!(
+        "NUTS cases: float64, 1000 warm-up + 1000 draws, target acceptance 0.8, max depth 10 (ESS over the draws; per-second figures include warm-up)"
+    );
+    println!(
+        "{:<15} {:<5} {:>6} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>7} {:>4} {:>6} {:>9} {:>10}",
+        "case",
+        "mass",
+        "chains",
+        "warm-up",
+        "sampling",
+        "warm grad",
+        "grads",
+        "minESS",
+        "E ESS",
+        "R-hat",
+        "div",
+        "depth",
+        "ESS/1kgr",
+        "ESS/s"
+    );
+    let mut out = serde_json::Map::new();
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
+    for mass in [MassAdaptation::Diagonal, MassAdaptation::Dense] {
+        let suffix = if mass == MassAdaptation::Dense {
+            "_dense"
+        } else {
+            "_diag"
+        };
+        if wanted("gauss100_diag") {
+            let v = measure("gauss100_diag", &Diag::new(), &starts::<100>(1, 4), mass)?;
+            out.insert(format!("gauss100_diag{suffix}"), v);
+        }
+        if wanted("gauss100_corr") {
+            let v = measure("gauss100_corr", &Corr::new(), &starts::<100>(2, 4), mass)?;
+            out.insert(format!("gauss100_corr{suffix}"), v);
+        }
+        if wanted("logreg25") {
+            let model = LogReg::new();
+            let v = measure("logreg25", &model, &starts::<25>(3, 4), mass)?;
+            out.insert(format!("logreg25{suffix}"), v);
+            let v = measure("logreg25", &model, &starts::<25>(3, 64), mass)?;
+            out.insert(format!("logreg25_64{suffix}"), v);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_generator_reproduces_the_documented_check_values() {
+        let m = LogReg::new();
+        assert_eq!(m.y.iter().sum::<f64>(), 422.0);
+        assert_eq!(
+            m.x[1..4],
+            [1.0850964628625661, 0.9376519287470728, -0.8769087365362793]
+        );
+        let s = starts::<100>(1, 4).as_vec();
+        assert_eq!(s[..2], [-0.30509933922439814, -1.1276398813351989]);
+        let s = starts::<100>(2, 4).as_vec();
+        assert_eq!(s[..2], [1.0749027244746685, 0.5031948490068316]);
+        let s = starts::<25>(3, 4).as_vec();
+        assert_eq!(s[..2], [-1.5450952108949423, -1.8659704206511378]);
+    }
+
+    fn check<const D: usize, M: Energy<D, f64, Cpu>>(model: &M, x: &Batch<D, f64>) {
+        let n = x.shape().0;
+        let (e, g) = ebm_core::autodiff_energy_and_gradient(model, x);
+        let (mut eh, mut gh) = (vec![0.0; n], vec![0.0; n * D]);
+        assert!(model.host_energy_and_gradient(&x.as_vec(), &mut eh, &mut gh));
+        for (a, b) in e.as_vec().iter().zip(&eh).chain(g.as_vec().iter().zip(&gh)) {
+            assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn the_closed_forms_match_autodiff() {
+        check(&Diag::new(), &starts::<100>(1, 3));
+        check(&Corr::new(), &starts::<100>(2, 3));
+        check(&LogReg::new(), &starts::<25>(3, 3));
+    }
+}
