@@ -127,67 +127,115 @@ impl Default for Nuts {
     }
 }
 
-/// A stretch of trajectory, for the U-turn checks: its summed momentum and the momenta and
-/// velocities at its two ends, in the order the points were made.
+/// Stretches of trajectory for the U-turn checks, stored flat: slot `k` holds its summed momentum
+/// `rho` and the momenta and velocities at its two ends, in the order the points were made
+/// (`[rho | p_begin | v_begin | p_end | v_end]`, `5 D` values), so no step allocates.
 #[derive(Debug, Clone, Default)]
-struct Span {
-    size: usize,
-    rho: Vec<f64>,
-    p_begin: Vec<f64>,
-    v_begin: Vec<f64>,
-    p_end: Vec<f64>,
-    v_end: Vec<f64>,
-}
-
-impl Span {
-    fn leaf(p: &[f64], v: &[f64]) -> Self {
-        Self {
-            size: 1,
-            rho: p.to_vec(),
-            p_begin: p.to_vec(),
-            v_begin: v.to_vec(),
-            p_end: p.to_vec(),
-            v_end: v.to_vec(),
-        }
-    }
-
-    fn reversed(mut self) -> Self {
-        std::mem::swap(&mut self.p_begin, &mut self.p_end);
-        std::mem::swap(&mut self.v_begin, &mut self.v_end);
-        self
-    }
+struct Spans {
+    d: usize,
+    sizes: Vec<usize>,
+    data: Vec<f64>,
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Joins `a` and `b` (b follows a) and reports whether the result turns back: the generalised
-/// criterion on the whole, and on each half extended by the neighbouring point of the other
-/// (Stan's checks across subtrees).
-fn join(a: Span, b: Span) -> (Span, bool) {
-    let rho: Vec<f64> = a.rho.iter().zip(&b.rho).map(|(x, y)| x + y).collect();
-    let turns = |v1: &[f64], v2: &[f64], r: &[f64]| dot(v1, r) <= 0.0 || dot(v2, r) <= 0.0;
-    let mut turning = turns(&a.v_begin, &b.v_end, &rho);
-    if !turning {
-        let left: Vec<f64> = a.rho.iter().zip(&b.p_begin).map(|(x, y)| x + y).collect();
-        turning = turns(&a.v_begin, &b.v_begin, &left);
+impl Spans {
+    fn reset(&mut self, d: usize) {
+        self.d = d;
+        self.sizes.clear();
     }
-    if !turning {
-        let right: Vec<f64> = b.rho.iter().zip(&a.p_end).map(|(x, y)| x + y).collect();
-        turning = turns(&a.v_end, &b.v_end, &right);
+
+    fn len(&self) -> usize {
+        self.sizes.len()
     }
-    (
-        Span {
-            size: a.size + b.size,
-            rho,
-            p_begin: a.p_begin,
-            v_begin: a.v_begin,
-            p_end: b.p_end,
-            v_end: b.v_end,
-        },
-        turning,
-    )
+
+    fn top_size(&self) -> Option<usize> {
+        self.sizes.last().copied()
+    }
+
+    fn slot(&self, k: usize) -> &[f64] {
+        &self.data[k * 5 * self.d..(k + 1) * 5 * self.d]
+    }
+
+    fn grow(&mut self) -> usize {
+        let k = self.sizes.len();
+        let need = (k + 1) * 5 * self.d;
+        if self.data.len() < need {
+            self.data.resize(need, 0.0);
+        }
+        k
+    }
+
+    /// Pushes a single point with momentum `p` and velocity `v`.
+    fn push_leaf(&mut self, p: &[f64], v: &[f64]) {
+        let d = self.d;
+        let k = self.grow();
+        let slot = &mut self.data[k * 5 * d..(k + 1) * 5 * d];
+        slot[..d].copy_from_slice(p);
+        slot[d..2 * d].copy_from_slice(p);
+        slot[2 * d..3 * d].copy_from_slice(v);
+        slot[3 * d..4 * d].copy_from_slice(p);
+        slot[4 * d..].copy_from_slice(v);
+        self.sizes.push(1);
+    }
+
+    /// Pushes a copy of a slot, its ends swapped when `reversed`.
+    fn push_slot(&mut self, src: &[f64], size: usize, reversed: bool) {
+        let d = self.d;
+        let k = self.grow();
+        let slot = &mut self.data[k * 5 * d..(k + 1) * 5 * d];
+        if reversed {
+            slot[..d].copy_from_slice(&src[..d]);
+            slot[d..3 * d].copy_from_slice(&src[3 * d..]);
+            slot[3 * d..].copy_from_slice(&src[d..3 * d]);
+        } else {
+            slot.copy_from_slice(src);
+        }
+        self.sizes.push(size);
+    }
+
+    /// Joins the top two slots (the upper follows the lower) and reports whether the result turns
+    /// back: the generalised criterion on the whole, and on each half extended by the neighbouring
+    /// point of the other (Stan's checks across subtrees).
+    fn join_top(&mut self) -> bool {
+        let d = self.d;
+        let k = self.sizes.len();
+        debug_assert!(k >= 2);
+        let (lower, upper) = self.data[(k - 2) * 5 * d..k * 5 * d].split_at_mut(5 * d);
+        let (ra, rest) = lower.split_at_mut(d);
+        let (pba, rest) = rest.split_at_mut(d);
+        let (vba, rest) = rest.split_at_mut(d);
+        let (pea, vea) = rest.split_at_mut(d);
+        let (rb, rest) = upper.split_at(d);
+        let (pbb, rest) = rest.split_at(d);
+        let (vbb, rest) = rest.split_at(d);
+        let (peb, veb) = rest.split_at(d);
+        let _ = pba;
+        let turns = |x: f64, y: f64| x <= 0.0 || y <= 0.0;
+        let whole = turns(
+            dot(vba, ra) + dot(vba, rb),
+            dot(veb, ra) + dot(veb, rb),
+        );
+        let left = turns(
+            dot(vba, ra) + dot(vba, pbb),
+            dot(vbb, ra) + dot(vbb, pbb),
+        );
+        let right = turns(
+            dot(vea, rb) + dot(vea, pea),
+            dot(veb, rb) + dot(veb, pea),
+        );
+        for (a, b) in ra.iter_mut().zip(rb) {
+            *a += b;
+        }
+        pea.copy_from_slice(peb);
+        vea.copy_from_slice(veb);
+        let size = self.sizes[k - 2] + self.sizes[k - 1];
+        self.sizes.pop();
+        self.sizes[k - 2] = size;
+        whole || left || right
+    }
 }
 
 fn log_add_exp(a: f64, b: f64) -> f64 {
@@ -202,7 +250,7 @@ fn log_add_exp(a: f64, b: f64) -> f64 {
 }
 
 /// One end of a trajectory: position, momentum, gradient, energy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct End<E> {
     x: Vec<E>,
     p: Vec<E>,
@@ -216,8 +264,8 @@ struct Tree<E> {
     h0: f64,
     left: End<E>,
     right: End<E>,
-    /// The span of the whole trajectory, in spatial order (begin is the left end).
-    span: Span,
+    /// The whole trajectory as one slot, in spatial order (begin is the left end).
+    span: Spans,
     log_w: f64,
     sample_x: Vec<E>,
     sample_g: Vec<E>,
@@ -227,7 +275,7 @@ struct Tree<E> {
     // The subtree being built.
     dir: i8,
     front: End<E>,
-    stack: Vec<Span>,
+    stack: Spans,
     sub_log_w: f64,
     sub_x: Vec<E>,
     sub_g: Vec<E>,
@@ -243,8 +291,51 @@ struct Tree<E> {
     hit_max: bool,
 }
 
+impl<E: Real> End<E> {
+    fn empty() -> Self {
+        Self {
+            x: Vec::new(),
+            p: Vec::new(),
+            g: Vec::new(),
+            e: E::zero(),
+        }
+    }
+}
+
+impl<E: Real> Tree<E> {
+    fn empty() -> Self {
+        Self {
+            h0: 0.0,
+            left: End::empty(),
+            right: End::empty(),
+            span: Spans::default(),
+            log_w: 0.0,
+            sample_x: Vec::new(),
+            sample_g: Vec::new(),
+            sample_e: E::zero(),
+            sample_delta: 0.0,
+            moved: false,
+            dir: 1,
+            front: End::empty(),
+            stack: Spans::default(),
+            sub_log_w: f64::NEG_INFINITY,
+            sub_x: Vec::new(),
+            sub_g: Vec::new(),
+            sub_e: E::zero(),
+            sub_delta: 0.0,
+            sub_alive: false,
+            done: false,
+            depth: 0,
+            n_leapfrog: 0,
+            accept_sum: 0.0,
+            divergence: None,
+            hit_max: false,
+        }
+    }
+}
+
 /// Buffers and per-chain constants of a NUTS step.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NutsWorkspace<E> {
     mass: Option<PreparedMass<E>>,
     eps: Vec<E>,
@@ -256,6 +347,23 @@ pub struct NutsWorkspace<E> {
     batch: Option<Points<E>>,
     scratch_f64: Vec<f64>,
     scratch_v: Vec<f64>,
+}
+
+impl<E> Default for NutsWorkspace<E> {
+    fn default() -> Self {
+        Self {
+            mass: None,
+            eps: Vec::new(),
+            sqrt_temperature: Vec::new(),
+            temperature: Vec::new(),
+            version: None,
+            trees: Vec::new(),
+            active: Vec::new(),
+            batch: None,
+            scratch_f64: Vec::new(),
+            scratch_v: Vec::new(),
+        }
+    }
 }
 
 impl<E: Real> NutsWorkspace<E> {
@@ -332,51 +440,48 @@ impl Kernel for Nuts {
         scratch_v.resize(D, 0.0);
         let (cur, rngs) = state.points_and_rngs_mut();
 
-        // Start every chain's tree at its current point with a fresh momentum.
-        trees.clear();
-        for c in 0..n {
+        // Start every chain's tree at its current point with a fresh momentum. The trees keep
+        // their buffers from one transition to the next.
+        if trees.len() != n {
+            trees.clear();
+            trees.resize_with(n, Tree::empty);
+        }
+        for (c, tree) in trees.iter_mut().enumerate() {
             let rows = c * D..(c + 1) * D;
-            let mut p: Vec<E> = (0..D).map(|_| E::standard_normal(&mut rngs[c])).collect();
-            mass.momentum(&mut p);
+            let start = &mut tree.left;
+            start.p.clear();
+            start.p.extend((0..D).map(|_| E::standard_normal(&mut rngs[c])));
+            mass.momentum(&mut start.p);
             if sqrt_temperature[c] != E::one() {
-                p.iter_mut().for_each(|v| *v *= sqrt_temperature[c]);
+                start.p.iter_mut().for_each(|v| *v *= sqrt_temperature[c]);
             }
-            let h0 = cur.e[c].as_f64() + mass.kinetic(&p);
-            let p64: Vec<f64> = p.iter().map(|v| v.as_f64()).collect();
-            mass.velocity(&p, scratch_v);
-            let end = End {
-                x: cur.x[rows.clone()].to_vec(),
-                p,
-                g: cur.g[rows.clone()].to_vec(),
-                e: cur.e[c],
-            };
-            trees.push(Tree {
-                h0,
-                left: end.clone(),
-                right: end.clone(),
-                span: Span::leaf(&p64, scratch_v),
-                log_w: 0.0,
-                sample_x: end.x.clone(),
-                sample_g: end.g.clone(),
-                sample_e: end.e,
-                sample_delta: 0.0,
-                moved: false,
-                dir: 1,
-                front: end,
-                stack: Vec::new(),
-                sub_log_w: f64::NEG_INFINITY,
-                sub_x: Vec::new(),
-                sub_g: Vec::new(),
-                sub_e: E::zero(),
-                sub_delta: 0.0,
-                sub_alive: false,
-                done: false,
-                depth: 0,
-                n_leapfrog: 0,
-                accept_sum: 0.0,
-                divergence: None,
-                hit_max: false,
-            });
+            start.x.clear();
+            start.x.extend_from_slice(&cur.x[rows.clone()]);
+            start.g.clear();
+            start.g.extend_from_slice(&cur.g[rows]);
+            start.e = cur.e[c];
+            for (o, v) in scratch_f64.iter_mut().zip(&start.p) {
+                *o = v.as_f64();
+            }
+            mass.velocity(&start.p, scratch_v);
+            tree.h0 = cur.e[c].as_f64() + 0.5 * dot(scratch_f64, scratch_v);
+            tree.right.clone_from(&tree.left);
+            tree.span.reset(D);
+            tree.span.push_leaf(scratch_f64, scratch_v);
+            tree.stack.reset(D);
+            tree.log_w = 0.0;
+            tree.sample_x.clone_from(&tree.left.x);
+            tree.sample_g.clone_from(&tree.left.g);
+            tree.sample_e = tree.left.e;
+            tree.sample_delta = 0.0;
+            tree.moved = false;
+            tree.sub_alive = false;
+            tree.done = false;
+            tree.depth = 0;
+            tree.n_leapfrog = 0;
+            tree.accept_sum = 0.0;
+            tree.divergence = None;
+            tree.hit_max = false;
         }
 
         let half = E::of(0.5);
@@ -389,12 +494,12 @@ impl Kernel for Nuts {
                 }
                 any = true;
                 tree.dir = if rngs[c].gen::<bool>() { 1 } else { -1 };
-                tree.front = if tree.dir > 0 {
-                    tree.right.clone()
+                if tree.dir > 0 {
+                    tree.front.clone_from(&tree.right);
                 } else {
-                    tree.left.clone()
-                };
-                tree.stack.clear();
+                    tree.front.clone_from(&tree.left);
+                }
+                tree.stack.reset(D);
                 tree.sub_log_w = f64::NEG_INFINITY;
                 tree.sub_alive = true;
             }
@@ -450,7 +555,6 @@ impl Kernel for Nuts {
                     tree.done = true;
                     continue;
                 }
-                let sub = tree.stack.pop().unwrap_or_default();
                 tree.depth = depth + 1;
                 // Biased progressive sampling: favour the new subtree.
                 let u: f64 = rngs[c].gen();
@@ -462,15 +566,22 @@ impl Kernel for Nuts {
                     tree.moved = true;
                 }
                 tree.log_w = log_add_exp(tree.log_w, tree.sub_log_w);
-                let whole = std::mem::take(&mut tree.span);
-                let (span, turning) = if tree.dir > 0 {
-                    tree.right = tree.front.clone();
-                    join(whole, sub)
+                // The subtree is the stack's single slot, in the order it was made; put the
+                // trajectory and the subtree side by side in spatial order and join them.
+                let size = tree.span.top_size().unwrap_or(1);
+                let sub_size = tree.stack.top_size().unwrap_or(1);
+                let (whole, sub) = (tree.span.slot(0).to_vec(), tree.stack.slot(0).to_vec());
+                tree.span.reset(D);
+                if tree.dir > 0 {
+                    tree.right.clone_from(&tree.front);
+                    tree.span.push_slot(&whole, size, false);
+                    tree.span.push_slot(&sub, sub_size, false);
                 } else {
-                    tree.left = tree.front.clone();
-                    join(sub.reversed(), whole)
-                };
-                tree.span = span;
+                    tree.left.clone_from(&tree.front);
+                    tree.span.push_slot(&sub, sub_size, true);
+                    tree.span.push_slot(&whole, size, false);
+                }
+                let turning = tree.span.join_top();
                 if turning {
                     tree.done = true;
                 } else if tree.depth == self.max_depth {
@@ -512,7 +623,12 @@ impl Nuts {
         v64: &mut [f64],
     ) {
         tree.n_leapfrog += 1;
-        let h = tree.front.e.as_f64() + mass.kinetic(&tree.front.p);
+        // The velocity serves both the kinetic energy p . v / 2 and the U-turn checks.
+        for (o, v) in p64.iter_mut().zip(&tree.front.p) {
+            *o = v.as_f64();
+        }
+        mass.velocity(&tree.front.p, v64);
+        let h = tree.front.e.as_f64() + 0.5 * dot(p64, v64);
         let delta = (h - tree.h0) / temperature;
         let finite = delta.is_finite()
             && tree.front.x.iter().all(|v| v.is_finite())
@@ -539,22 +655,14 @@ impl Nuts {
             tree.sub_delta = delta;
         }
         // Join the new point with the completed subtrees of its size, checking each join.
-        for (o, v) in p64.iter_mut().zip(&tree.front.p) {
-            *o = v.as_f64();
-        }
-        mass.velocity(&tree.front.p, v64);
-        let mut span = Span::leaf(p64, v64);
-        while tree.stack.last().is_some_and(|s| s.size == span.size) {
-            let Some(first) = tree.stack.pop() else {
-                break;
-            };
-            let (joined, turning) = join(first, span);
-            if turning {
+        tree.stack.push_leaf(p64, v64);
+        while tree.stack.len() >= 2
+            && tree.stack.sizes[tree.stack.len() - 2] == tree.stack.sizes[tree.stack.len() - 1]
+        {
+            if tree.stack.join_top() {
                 tree.sub_alive = false;
                 return;
             }
-            span = joined;
         }
-        tree.stack.push(span);
     }
 }
