@@ -214,18 +214,9 @@ impl Spans {
         let (peb, veb) = rest.split_at(d);
         let _ = pba;
         let turns = |x: f64, y: f64| x <= 0.0 || y <= 0.0;
-        let whole = turns(
-            dot(vba, ra) + dot(vba, rb),
-            dot(veb, ra) + dot(veb, rb),
-        );
-        let left = turns(
-            dot(vba, ra) + dot(vba, pbb),
-            dot(vbb, ra) + dot(vbb, pbb),
-        );
-        let right = turns(
-            dot(vea, rb) + dot(vea, pea),
-            dot(veb, rb) + dot(veb, pea),
-        );
+        let whole = turns(dot(vba, ra) + dot(vba, rb), dot(veb, ra) + dot(veb, rb));
+        let left = turns(dot(vba, ra) + dot(vba, pbb), dot(vbb, ra) + dot(vbb, pbb));
+        let right = turns(dot(vea, rb) + dot(vea, pea), dot(veb, rb) + dot(veb, pea));
         for (a, b) in ra.iter_mut().zip(rb) {
             *a += b;
         }
@@ -450,7 +441,9 @@ impl Kernel for Nuts {
             let rows = c * D..(c + 1) * D;
             let start = &mut tree.left;
             start.p.clear();
-            start.p.extend((0..D).map(|_| E::standard_normal(&mut rngs[c])));
+            start
+                .p
+                .extend((0..D).map(|_| E::standard_normal(&mut rngs[c])));
             mass.momentum(&mut start.p);
             if sqrt_temperature[c] != E::one() {
                 start.p.iter_mut().for_each(|v| *v *= sqrt_temperature[c]);
