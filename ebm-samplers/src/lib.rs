@@ -43,6 +43,7 @@ mod options;
 mod output;
 mod progress;
 mod replica;
+mod snapshot;
 mod state;
 
 pub use driver::{observer_fn, Driver, Flow, FnObserver, Observer, RunStart, StepView};
@@ -57,6 +58,7 @@ pub use options::RunOptions;
 pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
 pub use progress::Progress;
 pub use replica::{ReplicaExchange, ReplicaOutput, ReplicaState, SwapScheme, SwapStats};
+pub use snapshot::StateSnapshot;
 pub use state::{ChainState, Points, StateParts};
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
