@@ -243,13 +243,15 @@ pub(crate) fn read_json(path: &Path) -> Result<Value> {
     serde_json::from_str(&text).map_err(|e| StoreError::bad(path, format!("invalid JSON: {e}")))
 }
 
-/// The chunk file of chunk `ci` along the draw axis of an array with `rank` dimensions.
+/// The chunk file of chunk `ci` along the draw axis of an array with `rank` dimensions: the draw
+/// axis is the first of a coordinate (`draw`) and the second of the data arrays (`chain`, `draw`,
+/// ...), whose other axes are one chunk each.
 pub(crate) fn chunk_key(ci: usize, rank: usize) -> String {
-    let mut key = ci.to_string();
-    for _ in 1..rank {
-        key.push_str(".0");
+    match rank {
+        1 => ci.to_string(),
+        2 => format!("0.{ci}"),
+        _ => format!("0.{ci}.0"),
     }
-    key
 }
 
 /// Reads a whole chunk file, which must hold exactly `expected` bytes.

@@ -150,7 +150,7 @@ fn the_layout_is_arviz_s() {
         assert!(path.join(group).join(".zgroup").is_file(), "{group}");
     }
     assert_eq!(
-        std::fs::metadata(path.join("posterior/x/1.0.0"))
+        std::fs::metadata(path.join("posterior/x/0.1.0"))
             .unwrap()
             .len(),
         2 * 8 * 2 * 8
@@ -237,7 +237,7 @@ fn bad_input_is_named_and_nothing_is_overwritten() {
     );
 
     // A truncated chunk.
-    let chunk = path.join("posterior/x/1.0.0");
+    let chunk = path.join("posterior/x/0.1.0");
     let bytes = std::fs::read(&chunk).unwrap();
     std::fs::write(&chunk, &bytes[..bytes.len() - 3]).unwrap();
     let err = StoredRun::<f64>::open(&path)
@@ -245,7 +245,7 @@ fn bad_input_is_named_and_nothing_is_overwritten() {
         .positions(Phase::Sampling)
         .unwrap_err();
     assert!(matches!(err, StoreError::TruncatedChunk { .. }), "{err}");
-    assert!(err.to_string().contains("1.0.0"), "{err}");
+    assert!(err.to_string().contains("0.1.0"), "{err}");
 
     // Replaced when asked.
     let store = DrawStore::<2, f64>::create(&path, 2, StoreOptions::new().overwrite(true)).unwrap();
