@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 /// let mut state = mala.init(&model, &x0, 3)?;
 /// mala.run_from(&model, &mut state, &RunOptions::new(10))?;
 /// let snapshot = state.snapshot();
-/// let mut copy = ChainState::from_snapshot(&snapshot, &Cpu::default())?;
+/// let mut copy = ChainState::<2, f64>::from_snapshot(&snapshot, &Cpu::default())?;
 /// mala.run_from(&model, &mut state, &RunOptions::new(10))?;
 /// mala.run_from(&model, &mut copy, &RunOptions::new(10))?;
 /// assert_eq!(state.positions(), copy.positions());
