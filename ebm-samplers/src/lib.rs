@@ -44,6 +44,7 @@ mod options;
 mod output;
 mod progress;
 mod replica;
+mod snapshot;
 mod state;
 pub mod warmup;
 
@@ -60,6 +61,7 @@ pub use options::RunOptions;
 pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
 pub use progress::Progress;
 pub use replica::{ReplicaExchange, ReplicaOutput, ReplicaState, SwapScheme, SwapStats};
+pub use snapshot::StateSnapshot;
 pub use state::{ChainState, Points, StateParts};
 pub use warmup::{AdaptedRun, MassAdaptation, Warmup};
 

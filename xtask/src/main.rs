@@ -4,12 +4,15 @@
 //!   against hand-written floors and prints a table and, as its last line, one JSON object.
 //! - `docs-figures [--check]`: renders the user guide's figures under `docs/` from fixed seeds; with
 //!   `--check`, renders them in memory and fails when a committed figure is stale.
+//! - `storage-memory [--chains N] [--draws N]`: streams 100 000 chains x 2 000 draws x D = 4 to a
+//!   store in a temporary directory and fails when peak resident memory exceeds 300 MB.
 //! - `cuda-bundle`: builds the GPU check and examples with the `cuda` feature from pinned CUDA 13.0
 //!   wheels and packs them with a `run.sh` under `target/cuda-bundle/` for a GPU machine.
 
 mod bench;
 mod cuda_bundle;
 mod figures;
+mod storage_memory;
 /// The four-well replica-exchange run shared with the `replica_exchange` example.
 #[path = "../../ebm-samplers/examples/common/wells.rs"]
 mod wells;
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("docs-figures") => figures::run(&args[1..]),
         Some("cuda-bundle") => cuda_bundle::run(&args[1..]),
+        Some("storage-memory") => storage_memory::run(&args[1..]),
         Some(other) => Err(format!("unknown task `{other}`\n\n{USAGE}")),
         None => Err(USAGE.to_string()),
     };
@@ -39,4 +43,5 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   bench [--quick] [--reps N] [--case NAME]   time the benchmark cases against their floors
   docs-figures [--check]                     render (or check) the guide's figures under docs/
+  storage-memory [--chains N] [--draws N]    peak memory of a streamed 3.2 GB run (limit 300 MB)
   cuda-bundle                                build the GPU check for a GPU machine (target/cuda-bundle)";

@@ -1,0 +1,57 @@
+//! Streams a long run to a zarr store on disk, then reads it back and summarises it.
+//!
+//! `cargo run --release --example long_run [PATH]` (default `target/long_run.zarr`, replaced if
+//! it holds a store). Kill it midway and run it again: it resumes from the last completed chunk.
+//! Open the store in Python with `arviz.from_zarr(PATH)`.
+
+use ebm_core::prelude::*;
+use ebm_models::GaussianModel;
+use ebm_samplers::prelude::*;
+use ebm_storage::{disk_size, DrawStore, Phase, StoreOptions, StoredRun};
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "target/long_run.zarr".into());
+    let dev = Cpu::default();
+    let model = GaussianModel::new(
+        &dev,
+        [1.0f32, -1.0, 0.5],
+        [[1.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 0.5]],
+    )?;
+    let n_chains = 64;
+    let hmc = HamiltonianMonteCarlo::new(0.21, 7)?;
+
+    let started = Instant::now();
+    let (mut store, mut state) = match DrawStore::<3, f32>::resume(&path, &dev) {
+        Ok(found) => {
+            println!("resuming {path} from its last checkpoint");
+            found
+        }
+        Err(_) => {
+            let x0: Batch<3> = dev.sample_normal_like(&(n_chains, Const::<3>));
+            let options = StoreOptions::new().chunk_draws(250).overwrite(true);
+            (
+                DrawStore::create(&path, n_chains, options)?,
+                hmc.init(&model, &x0, 7)?,
+            )
+        }
+    };
+    store.run(&hmc, &model, &mut state, Phase::Warmup, 500)?;
+    store.run(&hmc, &model, &mut state, Phase::Sampling, 5_000)?;
+    println!(
+        "streamed {} chains x {} warm-up + {} draws of dimension 3 in {:.1?}",
+        store.n_chains(),
+        store.n_draws(Phase::Warmup),
+        store.n_draws(Phase::Sampling),
+        started.elapsed()
+    );
+    println!("store: {}", std::fs::canonicalize(&path)?.display());
+    println!("size on disk: {:.2} MB", disk_size(&path)? as f64 / 1e6);
+
+    let stored = StoredRun::<f32>::open(&path)?;
+    println!("\nsummary read back from disk:\n{}", stored.summary()?);
+    println!("in Python: import arviz; print(arviz.summary(arviz.from_zarr({path:?})))");
+    Ok(())
+}

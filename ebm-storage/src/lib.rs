@@ -1,0 +1,91 @@
+//! # ebm-storage
+//!
+//! Long runs on disk: kept draws streamed to a chunked store while the run goes on, in memory that
+//! does not grow with the number of draws, readable by ArviZ and xarray as they are, and resumable
+//! after a crash with exactly the draws an uninterrupted run would have given. Also a `.npz` export
+//! of an in-memory run.
+//!
+//! The store is a zarr v2 directory in ArviZ's InferenceData layout, as nutpie writes it: groups
+//! `posterior` (variable `x`, dims `chain`, `draw`, `x_dim_0`), `sample_stats` (`lp`,
+//! `acceptance_rate`, `diverging`, `energy`, `energy_error`, `step_size`, `n_steps`, dims `chain`,
+//! `draw`) and their `warmup_` twins, with coordinate arrays and consolidated metadata. Python
+//! opens it with `arviz.from_zarr(path)`.
+//!
+//! - [`DrawStore`] writes a store: [`DrawStore::run`] runs a kernel phase by phase and writes a
+//!   checkpoint (the chain state) after every chunk; [`DrawStore::resume`] picks a killed run up
+//!   from its last checkpoint; [`DrawStore::observer`] streams the draws of a
+//!   [`Driver`](ebm_samplers::Driver) of your own.
+//! - [`StoredRun`] reads a store back into the layout `ebm-diagnostics` summarises
+//!   ([`StoredRun::summary`]).
+//! - [`write_npz`] writes an in-memory [`SampleOutput`](ebm_samplers::SampleOutput) as `.npz`.
+//!
+//! What the statistics hold, per kept draw and chain: `lp` is minus the energy at the draw,
+//! `energy` the energy itself (the potential, not HMC's Hamiltonian), `acceptance_rate` the
+//! acceptance probability `min(1, exp(log alpha))` of the step that produced the draw,
+//! `diverging` whether that step diverged, `energy_error` its energy error, `step_size` the
+//! chain's step size during it and `n_steps` its gradient evaluations. With thinning, the
+//! statistics are those of the kept steps only.
+//!
+//! ```
+//! use ebm_core::prelude::*;
+//! use ebm_models::Harmonic;
+//! use ebm_samplers::prelude::*;
+//! use ebm_storage::{DrawStore, Phase, StoreOptions, StoredRun};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("run.zarr");
+//! let model = Harmonic::<f64>::default();
+//! let hmc = HamiltonianMonteCarlo::new(0.3, 5)?;
+//! let x0: Batch<3, f64> = Cpu::default().sample_normal_like(&(8, Const::<3>));
+//!
+//! // Resume the run if a store with a checkpoint is there, else start it.
+//! let (mut store, mut state) = match DrawStore::<3, f64>::resume(&path, &Cpu::default()) {
+//!     Ok(found) => found,
+//!     Err(_) => (DrawStore::create(&path, 8, StoreOptions::new())?, hmc.init(&model, &x0, 42)?),
+//! };
+//! store.run(&hmc, &model, &mut state, Phase::Warmup, 100)?;
+//! store.run(&hmc, &model, &mut state, Phase::Sampling, 400)?;
+//!
+//! let summary = StoredRun::<f64>::open(&path)?.summary()?;
+//! assert!(summary.max_r_hat() < 1.1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod element;
+mod error;
+mod npz;
+mod read;
+mod state_file;
+mod store;
+mod zarr;
+
+pub use element::StoreElement;
+pub use error::{Result, StoreError};
+pub use npz::write_npz;
+pub use read::{StoredDraws, StoredRun};
+pub use store::{DrawStore, Phase, StoreObserver, StoreOptions};
+
+/// The statistics stored per draw in `sample_stats`, in order, with their zarr dtypes.
+pub const SAMPLE_STATS: [(&str, &str); 7] = zarr::STATS;
+
+/// Bytes a store takes on disk under `path` (all files, recursively).
+///
+/// # Errors
+/// I/O errors, naming the path.
+pub fn disk_size(path: impl AsRef<std::path::Path>) -> Result<u64> {
+    fn walk(p: &std::path::Path) -> Result<u64> {
+        let meta = std::fs::metadata(p).map_err(|e| StoreError::io(p, e))?;
+        if !meta.is_dir() {
+            return Ok(meta.len());
+        }
+        let mut total = 0;
+        for entry in std::fs::read_dir(p).map_err(|e| StoreError::io(p, e))? {
+            let entry = entry.map_err(|e| StoreError::io(p, e))?;
+            total += walk(&entry.path())?;
+        }
+        Ok(total)
+    }
+    walk(path.as_ref())
+}

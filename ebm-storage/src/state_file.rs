@@ -1,0 +1,181 @@
+//! The chain state of the last checkpoint, in one file replaced atomically: a JSON header and the
+//! snapshot's arrays as raw little-endian bytes.
+
+use crate::element::StoreElement;
+use crate::error::{Result, StoreError};
+use crate::zarr::write_atomic;
+use ebm_samplers::StateSnapshot;
+use serde_json::{json, Value};
+use std::path::Path;
+
+const MAGIC: &[u8; 10] = b"EBMSTATE1\n";
+
+/// What a checkpoint records besides the chain state: per phase, steps taken and draws stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Progress {
+    pub steps: [u64; 2],
+    pub draws: [usize; 2],
+}
+
+pub(crate) fn write<E: StoreElement>(
+    path: &Path,
+    snap: &StateSnapshot<E>,
+    progress: Progress,
+) -> Result<()> {
+    let header = json!({
+        "dim": snap.dim,
+        "dtype": E::DTYPE,
+        "n_chains": snap.n_chains(),
+        "steps": snap.steps,
+        "phase_steps": progress.steps,
+        "phase_draws": progress.draws,
+    })
+    .to_string();
+    let n = snap.n_chains();
+    let mut out = Vec::with_capacity(
+        MAGIC.len()
+            + 8
+            + header.len()
+            + (2 * n * snap.dim + n) * E::SIZE
+            + n * (8 + 8 + 32 + 8 + 16),
+    );
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    let mut buf = [0u8; 8];
+    for v in snap
+        .positions
+        .iter()
+        .chain(&snap.energies)
+        .chain(&snap.gradients)
+    {
+        v.put(&mut buf[..E::SIZE]);
+        out.extend_from_slice(&buf[..E::SIZE]);
+    }
+    for v in snap.step_sizes.iter().chain(&snap.temperatures) {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for s in &snap.rng_seeds {
+        out.extend_from_slice(s);
+    }
+    for s in &snap.rng_streams {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    for w in &snap.rng_word_pos {
+        out.extend_from_slice(&w.to_le_bytes());
+    }
+    write_atomic(path, &out)
+}
+
+pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Progress)> {
+    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    let bad = |reason: &str| StoreError::bad(path, reason.to_string());
+    if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(bad("not a chain state file"));
+    }
+    let mut at = MAGIC.len();
+    let hlen = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")) as usize;
+    at += 8;
+    let header: Value = bytes
+        .get(at..at.saturating_add(hlen))
+        .and_then(|h| serde_json::from_slice(h).ok())
+        .ok_or_else(|| bad("unreadable header"))?;
+    at += hlen;
+    let int = |k: &str| {
+        header
+            .get(k)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| bad(&format!("no {k}")))
+    };
+    let pair = |k: &str| -> Result<[u64; 2]> {
+        let a = header
+            .get(k)
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(&format!("no {k}")))?;
+        match a.as_slice() {
+            [x, y] => Ok([x.as_u64().unwrap_or(0), y.as_u64().unwrap_or(0)]),
+            _ => Err(bad(&format!("{k} is not a pair"))),
+        }
+    };
+    let dtype = header.get("dtype").and_then(Value::as_str).unwrap_or("");
+    if dtype != E::DTYPE {
+        return Err(StoreError::ElementTypeMismatch {
+            path: path.to_path_buf(),
+            expected: E::DTYPE.into(),
+            found: dtype.into(),
+        });
+    }
+    let (dim, n, steps) = (
+        int("dim")? as usize,
+        int("n_chains")? as usize,
+        int("steps")?,
+    );
+    let phase_steps = pair("phase_steps")?;
+    let phase_draws = pair("phase_draws")?;
+    let expected = at + (2 * n * dim + n) * E::SIZE + n * (8 + 8 + 32 + 8 + 16);
+    if bytes.len() != expected {
+        return Err(StoreError::TruncatedChunk {
+            path: path.to_path_buf(),
+            expected: expected as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let mut cur = Cursor { bytes: &bytes, at };
+    let positions = cur.reals::<E>(n * dim);
+    let energies = cur.reals::<E>(n);
+    let gradients = cur.reals::<E>(n * dim);
+    let step_sizes = cur.reals::<f64>(n);
+    let temperatures = cur.reals::<f64>(n);
+    let rng_seeds = cur
+        .take(n * 32)
+        .chunks_exact(32)
+        .map(|b| b.try_into().expect("32"))
+        .collect();
+    let rng_streams = cur
+        .take(n * 8)
+        .chunks_exact(8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8")))
+        .collect();
+    let rng_word_pos = cur
+        .take(n * 16)
+        .chunks_exact(16)
+        .map(|b| u128::from_le_bytes(b.try_into().expect("16")))
+        .collect();
+    let snap = StateSnapshot {
+        dim,
+        positions,
+        energies,
+        gradients,
+        rng_seeds,
+        rng_streams,
+        rng_word_pos,
+        steps,
+        step_sizes,
+        temperatures,
+    };
+    let progress = Progress {
+        steps: phase_steps,
+        draws: [phase_draws[0] as usize, phase_draws[1] as usize],
+    };
+    Ok((snap, progress))
+}
+
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, len: usize) -> &'a [u8] {
+        let s = &self.bytes[self.at..self.at + len];
+        self.at += len;
+        s
+    }
+
+    fn reals<T: StoreElement>(&mut self, count: usize) -> Vec<T> {
+        self.take(count * T::SIZE)
+            .chunks_exact(T::SIZE)
+            .map(T::get)
+            .collect()
+    }
+}

@@ -1,0 +1,618 @@
+//! The writer: a store on disk that kept draws are appended to while a run goes on.
+
+use crate::element::StoreElement;
+use crate::error::{Result, StoreError};
+use crate::state_file::{self, Progress};
+use crate::zarr::{
+    chunk_key, dtype_size, read_chunk, stored_draws, write_atomic, write_metadata, Layout,
+    STATE_FILE, STATS,
+};
+use ebm_core::prelude::*;
+use ebm_samplers::{ChainState, Driver, Flow, Kernel, Observer, RunOptions, StepView};
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+
+/// The two parts of a run a store keeps apart, as ArviZ does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Warm-up (tuning) draws: groups `warmup_posterior` and `warmup_sample_stats`.
+    Warmup,
+    /// Draws from the target: groups `posterior` and `sample_stats`.
+    Sampling,
+}
+
+impl Phase {
+    pub(crate) const ALL: [Phase; 2] = [Phase::Warmup, Phase::Sampling];
+
+    /// The phase's groups: positions, then statistics.
+    pub fn groups(self) -> (&'static str, &'static str) {
+        match self {
+            Phase::Warmup => ("warmup_posterior", "warmup_sample_stats"),
+            Phase::Sampling => ("posterior", "sample_stats"),
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Phase::Warmup => 0,
+            Phase::Sampling => 1,
+        }
+    }
+}
+
+/// How a store is created.
+///
+/// ```
+/// use ebm_storage::StoreOptions;
+/// let options = StoreOptions::new().chunk_draws(50).thin(2).overwrite(true);
+/// assert_eq!((options.chunk_draws, options.thin, options.overwrite), (Some(50), 2, true));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Draws per chunk along the draw axis (every chunk holds all chains). `None` picks about
+    /// 32 MiB of draws and statistics per chunk, between 1 and 1000 draws: the writer holds one chunk
+    /// per array in memory.
+    pub chunk_draws: Option<usize>,
+    /// Keep every `thin`-th step of each phase (1 keeps every step).
+    pub thin: usize,
+    /// Replace a store already at the path. Anything there that is not a store is never removed.
+    pub overwrite: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StoreOptions {
+    /// Automatic chunks, every step kept, no overwriting.
+    pub fn new() -> Self {
+        Self {
+            chunk_draws: None,
+            thin: 1,
+            overwrite: false,
+        }
+    }
+
+    /// Sets the draws per chunk.
+    pub fn chunk_draws(mut self, draws: usize) -> Self {
+        self.chunk_draws = Some(draws);
+        self
+    }
+
+    /// Keeps every `thin`-th step.
+    pub fn thin(mut self, thin: usize) -> Self {
+        self.thin = thin;
+        self
+    }
+
+    /// Allows replacing a store already at the path.
+    pub fn overwrite(mut self, on: bool) -> Self {
+        self.overwrite = on;
+        self
+    }
+}
+
+/// The chunk being filled for one phase.
+#[derive(Debug)]
+struct PhaseBuffer {
+    /// Steps taken in the phase.
+    steps: u64,
+    /// Draws appended in the phase, on disk or in the buffer.
+    draws: usize,
+    /// Draws in the metadata.
+    committed: usize,
+    /// The buffer holds draws not yet on disk.
+    dirty: bool,
+    /// Positions, `[chain][draw in chunk][dim]`, little-endian.
+    x: Vec<u8>,
+    /// One buffer per statistic, `[chain][draw in chunk]`.
+    stats: Vec<Vec<u8>>,
+}
+
+impl PhaseBuffer {
+    fn new(layout: &Layout) -> Self {
+        let cells = layout.n_chains * layout.chunk_draws;
+        Self {
+            steps: 0,
+            draws: 0,
+            committed: 0,
+            dirty: false,
+            x: vec![0; cells * layout.dim * dtype_size(&layout.dtype)],
+            stats: STATS
+                .iter()
+                .map(|(_, t)| vec![0; cells * dtype_size(t)])
+                .collect(),
+        }
+    }
+}
+
+/// A store of draws on disk: a zarr v2 directory in ArviZ's InferenceData layout that kept draws
+/// are appended to chunk by chunk while a run goes on, with the chain state of the last completed
+/// chunk, so a run killed midway resumes from it ([`DrawStore::resume`]).
+///
+/// [`DrawStore::run`] runs a kernel and streams its draws; [`DrawStore::observer`] gives an
+/// [`Observer`] to add to a [`Driver`] of your own (draws only: no resume point).
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::Harmonic;
+/// use ebm_samplers::prelude::*;
+/// use ebm_storage::{DrawStore, Phase, StoreOptions, StoredRun};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("run.zarr");
+/// let model = Harmonic::<f32>::default();
+/// let mala = Mala::new(0.5, 1.0)?;
+/// let x0: Batch<2> = Cpu::default().zeros_like(&(4, Const::<2>));
+/// let mut state = mala.init(&model, &x0, 1)?;
+/// let mut store = DrawStore::<2, f32>::create(&path, 4, StoreOptions::new().chunk_draws(16))?;
+/// store.run(&mala, &model, &mut state, Phase::Warmup, 50)?;
+/// store.run(&mala, &model, &mut state, Phase::Sampling, 200)?;
+/// let stored = StoredRun::<f32>::open(&path)?;
+/// assert_eq!(stored.n_draws(Phase::Sampling), 200);
+/// println!("{}", stored.summary()?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct DrawStore<const D: usize, E> {
+    root: PathBuf,
+    layout: Layout,
+    phases: [PhaseBuffer; 2],
+    /// An error met where it could not be returned (an observer's `finish`).
+    pending: Option<StoreError>,
+    _e: PhantomData<E>,
+}
+
+impl<const D: usize, E: StoreElement> DrawStore<D, E> {
+    /// Creates an empty store for `n_chains` chains at `path` (a new or empty directory, or a
+    /// store when `options.overwrite` is set).
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] when a store is there and `overwrite` is off,
+    /// [`StoreError::NotAStore`] when something else is there (never removed),
+    /// [`StoreError::InvalidOption`] for a zero `thin`, `chunk_draws` or `n_chains`, and I/O errors.
+    pub fn create(path: impl AsRef<Path>, n_chains: usize, options: StoreOptions) -> Result<Self> {
+        let root = path.as_ref().to_path_buf();
+        let invalid = |name, value: usize| StoreError::InvalidOption {
+            name,
+            value: value.to_string(),
+            reason: "must be at least 1",
+        };
+        if n_chains == 0 {
+            return Err(invalid("n_chains", 0));
+        }
+        if options.thin == 0 {
+            return Err(invalid("thin", 0));
+        }
+        if options.chunk_draws == Some(0) {
+            return Err(invalid("chunk_draws", 0));
+        }
+        if root.exists() {
+            let empty_dir = root.is_dir()
+                && std::fs::read_dir(&root)
+                    .map_err(|e| StoreError::io(&root, e))?
+                    .next()
+                    .is_none();
+            if !empty_dir {
+                Layout::read(&root)?;
+                if !options.overwrite {
+                    return Err(StoreError::AlreadyExists { path: root });
+                }
+                std::fs::remove_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+            }
+        }
+        let per_draw =
+            n_chains * (D * E::SIZE + STATS.iter().map(|(_, t)| dtype_size(t)).sum::<usize>());
+        let chunk_draws = options
+            .chunk_draws
+            .unwrap_or_else(|| ((32usize << 20) / per_draw).clamp(1, 1000));
+        let layout = Layout {
+            n_chains,
+            dim: D,
+            dtype: E::DTYPE.into(),
+            chunk_draws,
+            thin: options.thin,
+        };
+        std::fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+        let store = Self::with_layout(root, layout);
+        write_metadata(&store.root, &store.layout.documents([0, 0]), &[])?;
+        store.write_coordinates()?;
+        Ok(store)
+    }
+
+    fn with_layout(root: PathBuf, layout: Layout) -> Self {
+        Self {
+            phases: [PhaseBuffer::new(&layout), PhaseBuffer::new(&layout)],
+            root,
+            layout,
+            pending: None,
+            _e: PhantomData,
+        }
+    }
+
+    fn write_coordinates(&self) -> Result<()> {
+        let ints = |n: usize| {
+            (0..n as i64)
+                .flat_map(i64::to_le_bytes)
+                .collect::<Vec<u8>>()
+        };
+        for phase in Phase::ALL {
+            let (post, stats) = phase.groups();
+            write_atomic(&self.root.join(post).join("x_dim_0").join("0"), &ints(D))?;
+            for group in [post, stats] {
+                write_atomic(
+                    &self.root.join(group).join("chain").join("0"),
+                    &ints(self.layout.n_chains),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the store at `path` and the chain state of its last checkpoint, to go on with the run
+    /// that wrote it. Draws written after that checkpoint are dropped from the store's metadata and
+    /// written again as the run goes on, identically.
+    ///
+    /// Calling [`DrawStore::run`] with the same phases and step counts as the interrupted program
+    /// then completes the run with exactly the draws an uninterrupted run would have stored.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAStore`], [`StoreError::DimensionMismatch`] and
+    /// [`StoreError::ElementTypeMismatch`] when the store does not fit `D` and `E`,
+    /// [`StoreError::NoResumeState`] when it holds no checkpoint, [`StoreError::TruncatedChunk`] for
+    /// a damaged partial chunk, and I/O errors.
+    pub fn resume<Dev: Device<E>>(
+        path: impl AsRef<Path>,
+        dev: &Dev,
+    ) -> Result<(Self, ChainState<D, E, Dev>)> {
+        let root = path.as_ref().to_path_buf();
+        let layout = check_layout::<E>(&root, Some(D))?;
+        let state_path = root.join(STATE_FILE);
+        if !state_path.is_file() {
+            return Err(StoreError::NoResumeState { path: root });
+        }
+        let (snapshot, progress) = state_file::read::<E>(&state_path)?;
+        if snapshot.dim != D || snapshot.n_chains() != layout.n_chains {
+            return Err(StoreError::bad(
+                &state_path,
+                "the chain state does not match the store",
+            ));
+        }
+        let state = ChainState::from_snapshot(&snapshot, dev)?;
+        let mut store = Self::with_layout(root, layout);
+        let cd = store.layout.chunk_draws;
+        for phase in Phase::ALL {
+            let p = phase.index();
+            let (post, stats) = phase.groups();
+            stored_draws(
+                &store.root,
+                &format!("{post}/x"),
+                &[store.layout.n_chains, D],
+            )?;
+            let draws = progress.draws[p];
+            let buf = &mut store.phases[p];
+            buf.steps = progress.steps[p];
+            buf.draws = draws;
+            if draws % cd != 0 {
+                let ci = draws / cd;
+                let mut bytes = Vec::new();
+                let path = store.root.join(post).join("x").join(chunk_key(ci, 3));
+                read_chunk(&path, buf.x.len(), &mut bytes)?;
+                buf.x.copy_from_slice(&bytes);
+                for (s, (name, _)) in STATS.iter().enumerate() {
+                    let path = store.root.join(stats).join(name).join(chunk_key(ci, 2));
+                    read_chunk(&path, buf.stats[s].len(), &mut bytes)?;
+                    buf.stats[s].copy_from_slice(&bytes);
+                }
+            }
+        }
+        store.commit_metadata()?;
+        Ok((store, state))
+    }
+
+    /// The store's directory.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The number of chains.
+    pub fn n_chains(&self) -> usize {
+        self.layout.n_chains
+    }
+
+    /// Draws per chunk.
+    pub fn chunk_draws(&self) -> usize {
+        self.layout.chunk_draws
+    }
+
+    /// The thinning interval.
+    pub fn thin(&self) -> usize {
+        self.layout.thin
+    }
+
+    /// The draws stored so far in `phase` (written or buffered).
+    pub fn n_draws(&self, phase: Phase) -> usize {
+        self.phases[phase.index()].draws
+    }
+
+    /// The steps taken so far in `phase`.
+    pub fn n_steps(&self, phase: Phase) -> u64 {
+        self.phases[phase.index()].steps
+    }
+
+    /// An [`Observer`] that appends the kept draws of `phase` to the store, writing each chunk as
+    /// it fills and the last, partial one when the run finishes. It writes no resume point: use
+    /// [`DrawStore::run`] for that, or [`DrawStore::checkpoint`] after the run.
+    pub fn observer(&mut self, phase: Phase) -> StoreObserver<'_, D, E> {
+        StoreObserver {
+            store: self,
+            phase,
+            commit: true,
+        }
+    }
+
+    /// Brings `phase` to `n_steps` steps in all: runs `kernel` on `state` for the steps the phase
+    /// still lacks (none after a completed phase, the rest after [`DrawStore::resume`]), streaming
+    /// every `thin`-th state to the store, and writes a checkpoint (chain state included) after
+    /// every completed chunk and at the end.
+    ///
+    /// # Errors
+    /// [`StoreError::ChainCountMismatch`] when `state` has another number of chains, the
+    /// sampler's errors, and I/O errors.
+    pub fn run<K, Dev, M>(
+        &mut self,
+        kernel: &K,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+        phase: Phase,
+        n_steps: u64,
+    ) -> Result<()>
+    where
+        K: Kernel,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        if state.n_chains() != self.layout.n_chains {
+            return Err(StoreError::ChainCountMismatch {
+                path: self.root.clone(),
+                expected: state.n_chains(),
+                found: self.layout.n_chains,
+            });
+        }
+        let p = phase.index();
+        let (cd, thin) = (self.layout.chunk_draws as u64, self.layout.thin as u64);
+        while self.phases[p].steps < n_steps {
+            let buf = &self.phases[p];
+            let to_fill = (cd - buf.draws as u64 % cd) * thin - buf.steps % thin;
+            let segment = to_fill.min(n_steps - buf.steps);
+            let mut observer = StoreObserver {
+                store: self,
+                phase,
+                commit: false,
+            };
+            Driver::new(kernel, model, state)
+                .observe(&mut observer)
+                .run(&RunOptions::new(segment as usize).progress(false))?;
+            self.take_pending()?;
+            if self.phases[p].draws as u64 % cd == 0 || self.phases[p].steps == n_steps {
+                self.checkpoint(state)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what is buffered (a partial chunk), the chain state `state` as the point to resume
+    /// from, and the metadata. `state` must be the state after the last stored step.
+    ///
+    /// # Errors
+    /// [`StoreError::ChainCountMismatch`], and I/O errors.
+    pub fn checkpoint<Dev: Device<E>>(&mut self, state: &ChainState<D, E, Dev>) -> Result<()> {
+        if state.n_chains() != self.layout.n_chains {
+            return Err(StoreError::ChainCountMismatch {
+                path: self.root.clone(),
+                expected: state.n_chains(),
+                found: self.layout.n_chains,
+            });
+        }
+        self.take_pending()?;
+        for phase in Phase::ALL {
+            if self.phases[phase.index()].dirty {
+                self.write_chunk(phase)?;
+            }
+        }
+        let progress = Progress {
+            steps: [self.phases[0].steps, self.phases[1].steps],
+            draws: [self.phases[0].draws, self.phases[1].draws],
+        };
+        state_file::write(&self.root.join(STATE_FILE), &state.snapshot(), progress)?;
+        self.commit_metadata()
+    }
+
+    /// Writes the buffered draws of every phase and the metadata, without a resume point.
+    ///
+    /// # Errors
+    /// An error met earlier by an observer's `finish`, and I/O errors.
+    pub fn flush(&mut self) -> Result<()> {
+        self.take_pending()?;
+        for phase in Phase::ALL {
+            if self.phases[phase.index()].dirty {
+                self.write_chunk(phase)?;
+            }
+        }
+        self.commit_metadata()
+    }
+
+    fn take_pending(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends the state after a kept step to the phase's buffer, writing the chunk when full.
+    fn append(&mut self, phase: Phase, step: &StepView<'_, D, E>, commit: bool) -> Result<()> {
+        let (n, cd) = (self.layout.n_chains, self.layout.chunk_draws);
+        let buf = &mut self.phases[phase.index()];
+        let k = buf.draws % cd;
+        if k == 0 {
+            buf.x.fill(0);
+            for s in &mut buf.stats {
+                s.fill(0);
+            }
+        }
+        let es = E::SIZE;
+        for c in 0..n {
+            let cell = c * cd + k;
+            for j in 0..D {
+                let at = (cell * D + j) * es;
+                step.positions[c * D + j].put(&mut buf.x[at..at + es]);
+            }
+            let info = &step.info[c];
+            let energy = step.energies[c].as_f64();
+            let values = [
+                -energy,
+                info.accept_prob(),
+                0.0,
+                energy,
+                info.energy_error,
+                step.step_sizes[c],
+            ];
+            for (s, v) in values.iter().enumerate() {
+                if s == 2 {
+                    buf.stats[2][cell] = u8::from(info.divergence.is_some());
+                } else {
+                    buf.stats[s][cell * 8..cell * 8 + 8].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            buf.stats[6][cell * 8..cell * 8 + 8]
+                .copy_from_slice(&i64::from(info.grad_evals).to_le_bytes());
+        }
+        buf.draws += 1;
+        buf.dirty = true;
+        if buf.draws % cd == 0 {
+            self.write_chunk(phase)?;
+            if commit {
+                self.commit_metadata()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the chunk the phase's buffer holds (full or partial) with its draw coordinates.
+    fn write_chunk(&mut self, phase: Phase) -> Result<()> {
+        let cd = self.layout.chunk_draws;
+        let buf = &mut self.phases[phase.index()];
+        let ci = (buf.draws - 1) / cd;
+        let (post, stats) = phase.groups();
+        write_atomic(
+            &self.root.join(post).join("x").join(chunk_key(ci, 3)),
+            &buf.x,
+        )?;
+        for (s, (name, _)) in STATS.iter().enumerate() {
+            write_atomic(
+                &self.root.join(stats).join(name).join(chunk_key(ci, 2)),
+                &buf.stats[s],
+            )?;
+        }
+        let draws: Vec<u8> = (ci * cd..(ci + 1) * cd)
+            .flat_map(|d| (d as i64).to_le_bytes())
+            .collect();
+        for group in [post, stats] {
+            write_atomic(
+                &self.root.join(group).join("draw").join(chunk_key(ci, 1)),
+                &draws,
+            )?;
+        }
+        buf.dirty = false;
+        Ok(())
+    }
+
+    /// Writes the array shapes of both phases and the consolidated metadata.
+    fn commit_metadata(&mut self) -> Result<()> {
+        let draws = [self.phases[0].draws, self.phases[1].draws];
+        let changed: Vec<&str> = Phase::ALL
+            .iter()
+            .filter(|p| self.phases[p.index()].committed != draws[p.index()])
+            .flat_map(|p| {
+                let (a, b) = p.groups();
+                [a, b]
+            })
+            .collect();
+        if changed.is_empty() && self.root.join(".zmetadata").is_file() {
+            return Ok(());
+        }
+        write_metadata(&self.root, &self.layout.documents(draws), &changed)?;
+        for (buf, d) in self.phases.iter_mut().zip(draws) {
+            buf.committed = d;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `root` is a store of element type `E` (and dimension `dim` when given).
+pub(crate) fn check_layout<E: StoreElement>(root: &Path, dim: Option<usize>) -> Result<Layout> {
+    let layout = Layout::read(root)?;
+    if layout.dtype != E::DTYPE {
+        return Err(StoreError::ElementTypeMismatch {
+            path: root.to_path_buf(),
+            expected: E::DTYPE.into(),
+            found: layout.dtype,
+        });
+    }
+    if let Some(d) = dim {
+        if layout.dim != d {
+            return Err(StoreError::DimensionMismatch {
+                path: root.to_path_buf(),
+                expected: d,
+                found: layout.dim,
+            });
+        }
+    }
+    Ok(layout)
+}
+
+/// The [`Observer`] of [`DrawStore::observer`]: appends kept draws of one phase to the store.
+#[derive(Debug)]
+pub struct StoreObserver<'a, const D: usize, E> {
+    store: &'a mut DrawStore<D, E>,
+    phase: Phase,
+    /// Update the metadata after every chunk (off while [`DrawStore::run`] checkpoints).
+    commit: bool,
+}
+
+impl<const D: usize, E: StoreElement> Observer<D, E> for StoreObserver<'_, D, E> {
+    fn start(&mut self, run: &ebm_samplers::RunStart) {
+        if run.n_chains != self.store.layout.n_chains && self.store.pending.is_none() {
+            self.store.pending = Some(StoreError::ChainCountMismatch {
+                path: self.store.root.clone(),
+                expected: run.n_chains,
+                found: self.store.layout.n_chains,
+            });
+        }
+    }
+
+    fn observe(&mut self, step: &StepView<'_, D, E>) -> ebm_core::Result<Flow> {
+        if self.store.pending.is_some() {
+            return Ok(Flow::Stop);
+        }
+        let p = self.phase.index();
+        self.store.phases[p].steps += 1;
+        if self.store.phases[p].steps % self.store.layout.thin as u64 == 0 {
+            if let Err(e) = self.store.append(self.phase, step, self.commit) {
+                self.store.pending = Some(e);
+                return Ok(Flow::Stop);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self, _steps_taken: usize) {
+        if self.commit && self.store.pending.is_none() {
+            if let Err(e) = self.store.flush() {
+                self.store.pending = Some(e);
+            }
+        }
+    }
+}
