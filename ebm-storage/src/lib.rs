@@ -68,7 +68,7 @@ pub use read::{StoredDraws, StoredRun};
 pub use store::{DrawStore, Phase, StoreObserver, StoreOptions};
 
 /// The statistics stored per draw in `sample_stats`, in order, with their zarr dtypes.
-pub const SAMPLE_STATS: [(&str, &str); 7] = zarr::STATS;
+pub const SAMPLE_STATS: [(&str, &str); 8] = zarr::STATS;
 
 /// Bytes a store takes on disk under `path` (all files, recursively).
 ///

@@ -488,6 +488,8 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             }
             buf.stats[6][cell * 8..cell * 8 + 8]
                 .copy_from_slice(&i64::from(info.grad_evals).to_le_bytes());
+            buf.stats[7][cell * 8..cell * 8 + 8]
+                .copy_from_slice(&i64::from(info.tree_depth).to_le_bytes());
         }
         buf.draws += 1;
         buf.dirty = true;

@@ -12,7 +12,7 @@ pub(crate) const FORMAT: u64 = 1;
 pub(crate) const STATE_FILE: &str = ".ebm_state";
 
 /// The per-draw statistics, with their zarr dtypes, in `sample_stats` order.
-pub(crate) const STATS: [(&str, &str); 7] = [
+pub(crate) const STATS: [(&str, &str); 8] = [
     ("lp", "<f8"),
     ("acceptance_rate", "<f8"),
     ("diverging", "|b1"),
@@ -20,6 +20,7 @@ pub(crate) const STATS: [(&str, &str); 7] = [
     ("energy_error", "<f8"),
     ("step_size", "<f8"),
     ("n_steps", "<i8"),
+    ("tree_depth", "<i8"),
 ];
 
 /// Bytes per element of a zarr dtype this crate writes.

@@ -228,7 +228,11 @@ impl Energy<25, f64, Cpu> for LogReg {
                 let v = *t;
                 let q = (-v.abs()).exp();
                 s += v.max(0.0) + q.ln_1p() - y * v;
-                let sigmoid = if v > 0.0 { 1.0 / (1.0 + q) } else { q / (1.0 + q) };
+                let sigmoid = if v > 0.0 {
+                    1.0 / (1.0 + q)
+                } else {
+                    q / (1.0 + q)
+                };
                 *t = sigmoid - y;
             }
             e[c] = s;
