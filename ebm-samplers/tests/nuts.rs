@@ -96,36 +96,16 @@ fn nuts_reports_tree_depth_leapfrog_steps_and_max_depth() {
     assert!(seen > 100, "{seen} transitions hit the maximum depth");
 }
 
-/// `|x|^2 / 2` inside the box `|x_i| < 1.5`, infinite outside.
-struct Walled;
-
-impl Energy<2, f64, Cpu> for Walled {
-    fn energy<T: Tape<f64, Cpu>>(&self, x: Batch<2, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
-        x.square().sum::<(usize,), Axis<1>>() * 0.5
-    }
-    fn has_host_path(&self) -> bool {
-        true
-    }
-    fn host_energy_and_gradient(&self, x: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
-        ebm_core::energy::host_rows(x, e, g, |p: &[f64; 2], g: &mut [f64; 2]| {
-            if p.iter().all(|v| v.abs() < 1.5) {
-                g.copy_from_slice(p);
-                0.5 * (p[0] * p[0] + p[1] * p[1])
-            } else {
-                g.iter_mut().for_each(|v| *v = f64::NAN);
-                f64::INFINITY
-            }
-        });
-        true
-    }
-}
-
 #[test]
 fn non_finite_regions_are_divergences_never_draws() {
     let x0 = batch::<2>(&gaussian_draws(&[0.0, 0.0], &[0.1, 0.0, 0.0, 0.1], 200, 4));
     let nuts = Nuts::new(0.6).unwrap();
     let out = nuts
-        .run(&Walled, &x0, &RunOptions::new(50).seed(2).trace(1))
+        .run(
+            &NanOutsideBox { half_width: 1.5 },
+            &x0,
+            &RunOptions::new(50).seed(2).trace(1),
+        )
         .unwrap();
     let trace = out.trace.unwrap();
     assert!(trace

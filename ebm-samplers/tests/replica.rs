@@ -226,37 +226,15 @@ fn bad_ladders_are_errors_naming_the_value() {
     );
 }
 
-/// `|x|^2 / 2` inside the box `|x_i| < 1`, NaN outside: hot replicas propose outside often.
-struct Boxed;
-
-impl Energy<2, f64, Cpu> for Boxed {
-    fn energy<T: Tape<f64, Cpu>>(&self, x: Batch<2, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
-        x.square().sum::<(usize,), Axis<1>>() * 0.5
-    }
-    fn has_host_path(&self) -> bool {
-        true
-    }
-    fn host_energy_and_gradient(&self, x: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
-        ebm_core::energy::host_rows(x, e, g, |p: &[f64; 2], g: &mut [f64; 2]| {
-            if p.iter().all(|v| v.abs() < 1.0) {
-                g.copy_from_slice(p);
-                0.5 * (p[0] * p[0] + p[1] * p[1])
-            } else {
-                g.iter_mut().for_each(|v| *v = f64::NAN);
-                f64::NAN
-            }
-        });
-        true
-    }
-}
-
 #[test]
 fn replicas_that_step_into_non_finite_regions_are_divergences_never_draws() {
     let pt = ReplicaExchange::geometric(Mala::new(0.3, 1.0).unwrap(), 50.0, 5).unwrap();
     let x0 = batch::<2>(&vec![0.0; 40]);
-    let mut state = pt.init(&Boxed, &x0, 1).unwrap();
+    // Hot replicas propose outside the box often.
+    let model = NanOutsideBox { half_width: 1.0 };
+    let mut state = pt.init(&model, &x0, 1).unwrap();
     let out = pt
-        .run_from(&Boxed, &mut state, &RunOptions::new(100).trace(1))
+        .run_from(&model, &mut state, &RunOptions::new(100).trace(1))
         .unwrap();
     assert!(state
         .chains()

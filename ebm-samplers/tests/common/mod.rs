@@ -157,3 +157,42 @@ pub fn deterministic(cases: u32, seed: u64) -> proptest::test_runner::Config {
         ..proptest::test_runner::Config::default()
     }
 }
+
+/// `|x|^2 / 2` inside the box `|x_i| < half_width`, NaN outside (energy and gradient).
+pub struct NanOutsideBox {
+    /// Half the side of the box.
+    pub half_width: f64,
+}
+
+impl<const D: usize> Energy<D, f64, Cpu> for NanOutsideBox {
+    fn energy<T: Tape<f64, Cpu>>(&self, x: Batch<D, f64, Cpu, T>) -> Energies<f64, Cpu, T> {
+        // Only used untraced here: a mask that is 0 inside the box and NaN outside.
+        let host = x.as_vec();
+        let mask: Vec<f64> = host
+            .chunks_exact(D)
+            .map(|r| {
+                if r.iter().all(|v| v.abs() < self.half_width) {
+                    0.0
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        let n = mask.len();
+        let mask = x.device().tensor_from_vec(mask, (n,));
+        x.square().sum::<(usize,), Axis<1>>() * 0.5 + mask
+    }
+
+    fn energy_and_gradient(&self, x: &Batch<D, f64>) -> (Energies<f64>, Batch<D, f64>) {
+        let b = self.half_width;
+        ebm_core::energy::rows_closed_form(x, |p: &[f64; D], g: &mut [f64; D]| {
+            if p.iter().all(|v| v.abs() < b) {
+                g.copy_from_slice(p);
+                0.5 * p.iter().map(|v| v * v).sum::<f64>()
+            } else {
+                g.iter_mut().for_each(|v| *v = f64::NAN);
+                f64::NAN
+            }
+        })
+    }
+}
