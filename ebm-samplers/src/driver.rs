@@ -187,8 +187,10 @@ where
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for invalid options, the kernel's and the model's errors, and
-    /// those of the observers. After an error the state holds the last completed step, except for
-    /// [`Error::Diverged`], after which the diverged chain's position is not finite.
+    /// those of the observers. After an error inside a step the state is partly advanced (the
+    /// random streams of every kernel; the positions too for unadjusted Langevin, whose chains have
+    /// moved before the model is evaluated): do not continue it. An observer's error leaves the
+    /// state after a completed step.
     pub fn run(mut self, options: &RunOptions) -> Result<SampleOutput<D, E, Dev>> {
         options.validate()?;
         self.kernel.check_dimension(D)?;

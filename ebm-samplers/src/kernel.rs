@@ -53,7 +53,9 @@ pub struct StepInfo {
     /// The energy error `-log alpha`: the change of the Hamiltonian over the proposal, in units of
     /// the chain's temperature (MALA is HMC with one leapfrog step, and its `-log alpha` is exactly
     /// that step's energy error). `NaN` for a kernel without a Metropolis test or a non-finite
-    /// proposal.
+    /// proposal. For NUTS, which has no single proposal, it is the energy error of the point drawn,
+    /// and `log_accept_ratio` is the log of the mean acceptance probability over the trajectory
+    /// (Stan's `accept_stat__`).
     pub energy_error: f64,
     /// Gradient evaluations this transition cost the chain.
     pub grad_evals: u32,

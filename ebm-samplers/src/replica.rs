@@ -44,7 +44,10 @@ pub enum SwapScheme {
 /// Randomness: chain `k * n_ladders + l` (temperature `k` of ladder `l`) explores with its own
 /// stream as any chain does; the swap tests of ladder `l` draw from a stream of its own, so results
 /// do not depend on the thread count, and with [`SwapScheme::Off`] the cold chains are exactly the
-/// explorer's own chains.
+/// explorer's own chains when the explorer's own temperature is 1.
+///
+/// The cold chains' statistics count a scan as one transition: accepted when any exploration step
+/// moved the chain, divergent when any step diverged.
 ///
 /// ```
 /// use ebm_core::prelude::*;
@@ -236,7 +239,10 @@ impl<K: Kernel> ReplicaExchange<K> {
     {
         let n_temps = self.temperatures.len();
         let rows = x0.shape().0;
-        if rows % n_temps != 0 || rows == 0 {
+        if rows == 0 {
+            return Err(Error::EmptyBatch { name: "x0".into() });
+        }
+        if rows % n_temps != 0 {
             return Err(Error::LengthMismatch {
                 name: "x0".into(),
                 expected: n_temps * (rows / n_temps).max(1),
@@ -281,6 +287,8 @@ impl<K: Kernel> ReplicaExchange<K> {
                 accepted: vec![0; n_temps - 1],
                 reject_sum: vec![0.0; n_temps - 1],
                 evals: Vec::new(),
+                scan_divergence: Vec::new(),
+                scan_moved: Vec::new(),
             },
         })
     }
@@ -460,6 +468,10 @@ struct SwapBook {
     accepted: Vec<u64>,
     reject_sum: Vec<f64>,
     evals: Vec<u32>,
+    /// Per chain during a scan: the first divergence of its exploration steps, and whether any
+    /// step moved it.
+    scan_divergence: Vec<Option<crate::kernel::Divergence>>,
+    scan_moved: Vec<bool>,
 }
 
 impl SwapBook {
@@ -698,16 +710,30 @@ impl<K: Kernel> Kernel for Scan<'_, K> {
         M: Energy<D, E, Dev> + ?Sized,
     {
         let mut book = self.book.borrow_mut();
+        let book = &mut **book;
+        let n = info.len();
         book.evals.clear();
-        book.evals.resize(info.len(), 0);
+        book.evals.resize(n, 0);
+        book.scan_divergence.clear();
+        book.scan_divergence.resize(n, None);
+        book.scan_moved.clear();
+        book.scan_moved.resize(n, false);
         for _ in 0..self.explore_steps {
             self.explorer.step(target, state, workspace, info)?;
-            for (total, i) in book.evals.iter_mut().zip(info.iter()) {
-                *total = total.saturating_add(i.grad_evals);
+            for (c, i) in info.iter().enumerate() {
+                book.evals[c] = book.evals[c].saturating_add(i.grad_evals);
+                book.scan_moved[c] |= i.accepted;
+                if book.scan_divergence[c].is_none() {
+                    book.scan_divergence[c] = i.divergence;
+                }
             }
         }
-        for (i, &total) in info.iter_mut().zip(&book.evals) {
-            i.grad_evals = total;
+        // A scan reports its exploration as a whole: moved if any step moved, the first
+        // divergence of any step, all the gradient evaluations; the rest is the last step's.
+        for (c, i) in info.iter_mut().enumerate() {
+            i.grad_evals = book.evals[c];
+            i.accepted = book.scan_moved[c];
+            i.divergence = book.scan_divergence[c];
         }
         book.swap(state, self.scheme);
         Ok(())

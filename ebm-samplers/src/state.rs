@@ -121,13 +121,21 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
     /// Energies and gradients are zero until [`ChainState::evaluate`] or a kernel's `init` fills them.
     ///
     /// # Errors
-    /// [`Error::EmptyBatch`] for an empty batch, [`Error::NonFiniteState`] naming the first non-finite
+    /// [`Error::EmptyBatch`] for an empty batch, [`Error::InvalidParameter`] naming `D` for
+    /// zero-dimensional points, [`Error::NonFiniteState`] naming the first non-finite
     /// coordinate, [`Error::InvalidParameter`] unless `step_size` is finite and greater than 0 and
     /// `temperature` finite and at least 0 (0 is plain gradient descent for Langevin dynamics; the
     /// Metropolis-adjusted kernels need a temperature above 0).
     pub fn new(x0: &Batch<D, E, Dev>, seed: u64, step_size: f64, temperature: f64) -> Result<Self> {
         check::positive("step_size", step_size)?;
         check::non_negative("temperature", temperature)?;
+        if D == 0 {
+            return Err(Error::invalid(
+                "D",
+                0,
+                "points need at least one coordinate",
+            ));
+        }
         let x = initial_state(x0)?;
         let n = x0.shape().0;
         Ok(Self {

@@ -32,15 +32,21 @@ impl DualAveraging {
     const KAPPA: f64 = 0.75;
 
     /// Starts at step size `eps0`, aiming at acceptance probability `target`.
-    pub fn new(eps0: f64, target: f64) -> Self {
-        Self {
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `step_size` unless `eps0` is finite and greater than 0,
+    /// or `target_accept` unless `target` lies strictly between 0 and 1.
+    pub fn new(eps0: f64, target: f64) -> Result<Self> {
+        check::positive("step_size", eps0)?;
+        check_target(target)?;
+        Ok(Self {
             target,
             mu: (10.0 * eps0).ln(),
             log_eps: eps0.ln(),
             log_eps_bar: 0.0,
             h_bar: 0.0,
             t: 0.0,
-        }
+        })
     }
 
     /// Feeds one transition's acceptance probability; returns the next step size to use.
@@ -66,6 +72,19 @@ impl DualAveraging {
         } else {
             self.log_eps_bar.exp()
         }
+    }
+}
+
+/// A target acceptance probability must lie strictly between 0 and 1.
+fn check_target(target: f64) -> Result<()> {
+    if target > 0.0 && target < 1.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "target_accept",
+            target,
+            "must lie strictly between 0 and 1",
+        ))
     }
 }
 
@@ -185,7 +204,7 @@ impl WindowSchedule {
         };
         let last = warmup - term;
         let (mut starts, mut ends) = (Vec::new(), Vec::new());
-        let (mut start, mut size) = (init, base);
+        let (mut start, mut size) = (init, base.max(1));
         while start < last {
             let mut end = start + size;
             // A window that would leave less than the next one's length is stretched to the end.
@@ -494,13 +513,14 @@ impl WindowEstimate {
 impl Warmup {
     fn check(&self) -> Result<()> {
         if let Some(t) = self.target_accept {
-            if !(t > 0.0 && t < 1.0) {
-                return Err(Error::invalid(
-                    "target_accept",
-                    t,
-                    "must lie strictly between 0 and 1",
-                ));
-            }
+            check_target(t)?;
+        }
+        if self.windows.1 == 0 {
+            return Err(Error::invalid(
+                "windows",
+                format!("{:?}", self.windows),
+                "the first slow window needs at least one step",
+            ));
         }
         if !(0.0..1.0).contains(&self.jitter) {
             return Err(Error::invalid("jitter", self.jitter, "must lie in [0, 1)"));
@@ -559,7 +579,7 @@ impl Warmup {
             .step_sizes()
             .iter()
             .map(|&e| DualAveraging::new(e, target_accept))
-            .collect();
+            .collect::<Result<_>>()?;
         let (init, base, term) = self.windows;
         let schedule = WindowSchedule::new(self.warmup, init, base, term);
         let mut window = WindowEstimate::new(D, mass_adapt == MassAdaptation::Dense);
@@ -640,7 +660,7 @@ impl Warmup {
                             .step_sizes()
                             .iter()
                             .map(|&e| DualAveraging::new(e, target_accept))
-                            .collect();
+                            .collect::<Result<_>>()?;
                     }
                     window = WindowEstimate::new(D, mass_adapt == MassAdaptation::Dense);
                     next_window += 1;
@@ -755,6 +775,11 @@ where
             *v = E::standard_normal(&mut state.rngs[c]);
         }
         mass.momentum(row);
+        let t = state.temperature[c];
+        if t != 1.0 {
+            let s = E::of(t.sqrt());
+            row.iter_mut().for_each(|v| *v *= s);
+        }
         start_kinetic[c] = mass.kinetic(row);
     }
     let mut pts: Points<E> = state.points.clone();

@@ -25,7 +25,8 @@ fn the_schedule_is_stans() {
 #[test]
 fn dual_averaging_moves_the_step_toward_the_target() {
     // Acceptance exp(-eps): the step size with acceptance 0.8 is -ln 0.8 = 0.223.
-    let mut da = DualAveraging::new(1.0, 0.8);
+    let mut da = DualAveraging::new(1.0, 0.8).unwrap();
+    assert!(DualAveraging::new(0.0, 0.8).is_err() && DualAveraging::new(1.0, 1.0).is_err());
     let mut eps: f64 = 1.0;
     for _ in 0..2000 {
         eps = da.update((-eps).exp());
@@ -255,6 +256,13 @@ fn bad_warmup_settings_are_errors_naming_them() {
                 ..Warmup::default()
             },
             "draws",
+        ),
+        (
+            Warmup {
+                windows: (75, 0, 50),
+                ..Warmup::default()
+            },
+            "windows",
         ),
     ] {
         assert_eq!(invalid_name(w.run(&nuts, &model, &x0).unwrap_err()), name);

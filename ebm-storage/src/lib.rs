@@ -7,7 +7,8 @@
 //!
 //! The store is a zarr v2 directory in ArviZ's InferenceData layout, as nutpie writes it: groups
 //! `posterior` (variable `x`, dims `chain`, `draw`, `x_dim_0`), `sample_stats` (`lp`,
-//! `acceptance_rate`, `diverging`, `energy`, `energy_error`, `step_size`, `n_steps`, dims `chain`,
+//! `acceptance_rate`, `diverging`, `energy`, `energy_error`, `step_size`, `n_steps`, `tree_depth`,
+//! dims `chain`,
 //! `draw`) and their `warmup_` twins, with coordinate arrays and consolidated metadata. Python
 //! opens it with `arviz.from_zarr(path)`.
 //!
@@ -23,7 +24,8 @@
 //! `energy` the energy itself (the potential, not HMC's Hamiltonian), `acceptance_rate` the
 //! acceptance probability `min(1, exp(log alpha))` of the step that produced the draw,
 //! `diverging` whether that step diverged, `energy_error` its energy error, `step_size` the
-//! chain's step size during it and `n_steps` its gradient evaluations. With thinning, the
+//! chain's step size during it, `n_steps` its gradient evaluations and `tree_depth` its No-U-Turn
+//! tree depth (0 for other kernels). With thinning, the
 //! statistics are those of the kept steps only.
 //!
 //! ```

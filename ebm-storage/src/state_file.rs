@@ -112,11 +112,14 @@ pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Pr
     );
     let phase_steps = pair("phase_steps")?;
     let phase_draws = pair("phase_draws")?;
-    let expected = at + (2 * n * dim + n) * E::SIZE + n * (8 + 8 + 32 + 8 + 16);
-    if bytes.len() != expected {
+    // In u128 so that a corrupted header cannot overflow the arithmetic.
+    let (n128, dim128) = (n as u128, dim as u128);
+    let expected =
+        at as u128 + (2 * n128 * dim128 + n128) * E::SIZE as u128 + n128 * (8 + 8 + 32 + 8 + 16);
+    if bytes.len() as u128 != expected {
         return Err(StoreError::TruncatedChunk {
             path: path.to_path_buf(),
-            expected: expected as u64,
+            expected: u64::try_from(expected).unwrap_or(u64::MAX),
             found: bytes.len() as u64,
         });
     }
