@@ -382,6 +382,19 @@ pub struct Phase<const D: usize, E> {
     pub stats: DrawStats,
 }
 
+impl<const D: usize, E: Real> Phase<D, E> {
+    /// Keeps one transition: its statistics, its draw when the thinning keeps it, and the
+    /// progress bar.
+    fn record(&mut self, view: &StepView<'_, D, E>, progress: &mut Option<Progress>) -> Result<()> {
+        self.stats.record(view);
+        self.trace.observe(view)?;
+        if let Some(p) = progress.as_mut() {
+            p.observe(view)?;
+        }
+        Ok(())
+    }
+}
+
 /// What [`Warmup::run`] returns.
 #[derive(Debug, Clone)]
 pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
@@ -625,11 +638,7 @@ impl Warmup {
                 step_sizes: &used,
                 temperatures: state.temperatures(),
             };
-            warm.stats.record(&view);
-            warm.trace.observe(&view)?;
-            if let Some(p) = progress.as_mut() {
-                p.observe(&view)?;
-            }
+            warm.record(&view, &mut progress)?;
             // Step sizes from dual averaging, chain by chain.
             let next: Vec<f64> = averaging
                 .iter_mut()
@@ -714,11 +723,7 @@ impl Warmup {
                 step_sizes: state.step_sizes(),
                 temperatures: state.temperatures(),
             };
-            draws.stats.record(&view);
-            draws.trace.observe(&view)?;
-            if let Some(p) = progress.as_mut() {
-                p.observe(&view)?;
-            }
+            draws.record(&view, &mut progress)?;
         }
         if let Some(p) = progress.as_mut() {
             Observer::<D, E>::finish(p, self.draws);

@@ -137,14 +137,7 @@ pub fn render() -> Result<Image> {
                     PathElement::new(vec![(lx, ly), (lx + 20, ly)], colour.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .label_font(canvas::tick_font())
-            .background_style(WHITE.mix(0.85))
-            .border_style(INK.mix(0.4))
-            .margin(8)
-            .draw()?;
+        canvas::style_legend(&mut chart, SeriesLabelPosition::LowerLeft)?;
         Ok(())
     })
 }

@@ -158,8 +158,8 @@ pub fn tick(v: &f64) -> String {
 }
 
 /// A legend in the figures' common style.
-pub fn style_legend<'a, 'b: 'a>(
-    chart: &mut Chart<'a, 'b>,
+pub fn style_legend<'a, 'b: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, Canvas<'b>, CT>,
     position: SeriesLabelPosition,
 ) -> Result<()> {
     chart
