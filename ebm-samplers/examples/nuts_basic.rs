@@ -59,7 +59,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let start_points: Vec<f64> = (0..4 * D).map(|_| rng.gen_range(-2.0..2.0)).collect();
     let x0: Batch<D, f64> = dev.tensor_from_vec(start_points, (4, Const::<D>));
     for (label, mass) in [
-        ("diagonal", MassAdaptation::Diagonal),
+        ("diagonal", MassAdaptation::GradientDiagonal),
         ("dense", MassAdaptation::Dense),
     ] {
         let start = Instant::now();

@@ -66,6 +66,11 @@ pub struct StepInfo {
     pub tree_depth: u32,
     /// Whether the No-U-Turn tree stopped at its maximum depth rather than by a U-turn.
     pub hit_max_depth: bool,
+    /// For a kernel with a trajectory (NUTS), the mean over its points of the symmetric
+    /// acceptance statistic `2 min(1, r) / (1 + r)`, `r` the Metropolis ratio of the point; `None`
+    /// for single-proposal kernels, whose statistic follows from `log_accept_ratio`
+    /// ([`StepInfo::symmetric_accept_prob`]).
+    pub trajectory_symmetric_accept: Option<f64>,
 }
 
 impl Default for StepInfo {
@@ -79,6 +84,7 @@ impl Default for StepInfo {
             divergence: None,
             tree_depth: 0,
             hit_max_depth: false,
+            trajectory_symmetric_accept: None,
         }
     }
 }
@@ -104,6 +110,27 @@ impl StepInfo {
             divergence: None,
             tree_depth: 0,
             hit_max_depth: false,
+            trajectory_symmetric_accept: None,
+        }
+    }
+
+    /// The symmetric acceptance statistic `2 min(1, r) / (1 + r)` with `r = exp(log alpha)` (for
+    /// NUTS its mean over the trajectory). Unlike `min(1, r)` it also falls below 1 when the energy
+    /// error is negative, by as much as when it is positive, so it measures the size of the
+    /// energy errors whatever their sign; warm-up tunes NUTS's step size with it, as nutpie does.
+    /// 0 for a non-finite proposal, 1 for a kernel without a Metropolis test.
+    pub fn symmetric_accept_prob(&self) -> f64 {
+        if let Some(s) = self.trajectory_symmetric_accept {
+            return s;
+        }
+        let l = self.log_accept_ratio;
+        if l.is_nan() || l == f64::NEG_INFINITY {
+            0.0
+        } else if l == 0.0 {
+            1.0
+        } else {
+            // 2 min(1, r) / (1 + r) = 2 / (1 + e^|l|) for either sign of l.
+            2.0 / (1.0 + l.abs().exp())
         }
     }
 }

@@ -278,6 +278,8 @@ struct Tree<E> {
     depth: u32,
     n_leapfrog: u32,
     accept_sum: f64,
+    /// Sum of the symmetric acceptance statistic over the trajectory's points.
+    symmetric_sum: f64,
     divergence: Option<Divergence>,
     hit_max: bool,
 }
@@ -319,6 +321,7 @@ impl<E: Real> Tree<E> {
             depth: 0,
             n_leapfrog: 0,
             accept_sum: 0.0,
+            symmetric_sum: 0.0,
             divergence: None,
             hit_max: false,
         }
@@ -473,6 +476,7 @@ impl Kernel for Nuts {
             tree.depth = 0;
             tree.n_leapfrog = 0;
             tree.accept_sum = 0.0;
+            tree.symmetric_sum = 0.0;
             tree.divergence = None;
             tree.hit_max = false;
         }
@@ -592,6 +596,7 @@ impl Kernel for Nuts {
             cur.e[c] = tree.sample_e;
             let steps = tree.n_leapfrog.max(1);
             info.log_accept_ratio = (tree.accept_sum / steps as f64).ln();
+            info.trajectory_symmetric_accept = Some(tree.symmetric_sum / steps as f64);
             info.accepted = tree.moved;
             info.energy_error = tree.sample_delta;
             info.grad_evals = tree.n_leapfrog;
@@ -632,6 +637,8 @@ impl Nuts {
             return;
         }
         tree.accept_sum += (-delta).min(0.0).exp();
+        // 2 min(1, r) / (1 + r) with r = e^-delta is 2 / (1 + e^|delta|).
+        tree.symmetric_sum += 2.0 / (1.0 + delta.abs().exp());
         if delta > self.max_energy_error {
             tree.divergence = Some(Divergence::EnergyError);
             tree.sub_alive = false;

@@ -93,10 +93,18 @@ fn check_target(target: f64) -> Result<()> {
 pub enum MassAdaptation {
     /// Keep the kernel's mass matrix.
     Off,
-    /// A diagonal mass: the inverse of each coordinate's variance over the window.
+    /// A diagonal mass from the draws and their gradients (the default): `m_i = sqrt(var(g_i) /
+    /// var(x_i))` over the window, the geometric mean of the two estimates of the scale (`1 /
+    /// var(x_i)` from the draws, `var(g_i)` from the gradients, equal for a Gaussian), as nutpie
+    /// does. For a diagonal Gaussian it is exact up to noise, and it is less noisy than the
+    /// draws' variance alone: on the 100-D diagonal Gaussian of the benchmark it gives about 30%
+    /// more ESS per gradient than [`MassAdaptation::Diagonal`].
     #[default]
+    GradientDiagonal,
+    /// A diagonal mass as Stan estimates it: the inverse of each coordinate's variance over the
+    /// window, regularised toward `1e-3` as Stan does.
     Diagonal,
-    /// A dense mass: the inverse of the covariance over the window.
+    /// A dense mass: the inverse of the covariance over the window, regularised as Stan does.
     Dense,
 }
 
@@ -124,6 +132,12 @@ pub trait Adaptable: Kernel + Clone {
     fn leapfrog_from_step_size(&self, step_size: f64) -> f64 {
         step_size
     }
+
+    /// The statistic dual averaging drives toward the target: the acceptance probability by
+    /// default.
+    fn adaptation_statistic(&self, info: &StepInfo) -> f64 {
+        info.accept_prob()
+    }
 }
 
 impl Adaptable for Nuts {
@@ -136,6 +150,14 @@ impl Adaptable for Nuts {
     }
     fn mass_matrix(&self) -> Option<&MassMatrix> {
         Some(self.mass())
+    }
+    /// The trajectory's mean symmetric acceptance statistic
+    /// ([`StepInfo::symmetric_accept_prob`]), as nutpie tunes: on the benchmark's Gaussian and
+    /// logistic-regression targets it settles on larger step sizes than the plain mean acceptance
+    /// (which overshoots the target after warm-up, at 0.85 to 0.9) and gives 10 to 30% more ESS
+    /// per gradient.
+    fn adaptation_statistic(&self, info: &StepInfo) -> f64 {
+        info.symmetric_accept_prob()
     }
 }
 
@@ -251,14 +273,23 @@ pub struct Warmup {
     /// The acceptance probability to tune to; `None` takes the kernel's default (0.8 for NUTS and
     /// HMC, 0.574 for MALA).
     pub target_accept: Option<f64>,
-    /// How the mass matrix is adapted (default diagonal); ignored by kernels without one.
+    /// How the mass matrix is adapted (default [`MassAdaptation::GradientDiagonal`]); ignored by
+    /// kernels without one.
     pub mass: MassAdaptation,
     /// Search each chain's initial step size with the heuristic of Hoffman and Gelman (default
     /// on); off starts from the kernel's step size.
     pub find_initial_step_size: bool,
     /// After warm-up, draw each transition's step size uniformly from `eps (1 +- jitter)` (default
-    /// 0: no jitter).
+    /// 0.1, nutpie's: a fixed step size can make the trajectory length resonate with the target's
+    /// periods, most of all on Gaussians; 0 turns it off).
     pub jitter: f64,
+    /// Start the mass adaptation from the scale of the gradient at the starting points (default
+    /// on): `m_i` = the root mean square of `dE/dx_i` over the chains (for a Gaussian started
+    /// about one standard deviation out, about the inverse variance). Off starts from the kernel's
+    /// own mass matrix, as Stan does from the identity. Ignored when the mass is not adapted.
+    /// Starting on the right scale keeps the first trajectories short: on the benchmark's 100-D
+    /// Gaussian with scales 0.1 to 10 it cuts the warm-up's gradient evaluations about fourfold.
+    pub gradient_initial_mass: bool,
     /// Keep every `thin`-th draw in the traces (default 1).
     pub thin: usize,
     /// Keep the warm-up draws too (default true).
@@ -266,7 +297,9 @@ pub struct Warmup {
     /// Show progress bars on terminals (default true).
     pub progress: bool,
     /// The warm-up schedule's initial fast interval, first slow window and final fast interval
-    /// (default Stan's 75, 25, 50; see [`WindowSchedule`]).
+    /// (default 75, 25, 150: Stan's first two, and a final interval three times Stan's 50, so
+    /// the step size kept is averaged over more transitions with the final mass matrix, as
+    /// nutpie's 15% of the warm-up; see [`WindowSchedule`]).
     pub windows: (usize, usize, usize),
 }
 
@@ -277,13 +310,14 @@ impl Default for Warmup {
             draws: 1000,
             seed: 0,
             target_accept: None,
-            mass: MassAdaptation::Diagonal,
+            mass: MassAdaptation::GradientDiagonal,
             find_initial_step_size: true,
-            jitter: 0.0,
+            jitter: 0.1,
+            gradient_initial_mass: true,
             thin: 1,
             keep_warmup: true,
             progress: true,
-            windows: (75, 25, 50),
+            windows: (75, 25, 150),
         }
     }
 }
@@ -452,18 +486,41 @@ struct WindowEstimate {
     n: f64,
     mean: Vec<f64>,
     m2: Vec<f64>,
+    /// Running mean and sum of squared deviations of the gradients (diagonal only).
+    gmean: Vec<f64>,
+    gm2: Vec<f64>,
     dense: bool,
+    /// Estimate `sqrt(var g / var x)` rather than `1 / var x` (diagonal only).
+    gradient: bool,
     d: usize,
 }
 
 impl WindowEstimate {
-    fn new(d: usize, dense: bool) -> Self {
+    fn new(d: usize, kind: MassAdaptation) -> Self {
+        let dense = kind == MassAdaptation::Dense;
+        let gradient = kind == MassAdaptation::GradientDiagonal;
         Self {
             n: 0.0,
             mean: vec![0.0; d],
             m2: vec![0.0; if dense { d * d } else { d }],
+            gmean: vec![0.0; d],
+            gm2: vec![0.0; if gradient { d } else { 0 }],
             dense,
+            gradient,
             d,
+        }
+    }
+
+    /// Welford's update of the gradient variances with one draw's gradient (after [`Self::add`]).
+    fn add_gradient<E: Real>(&mut self, g: &[E]) {
+        if !self.gradient {
+            return;
+        }
+        for ((gi, mean), m2) in g.iter().zip(&mut self.gmean).zip(&mut self.gm2) {
+            let v = gi.as_f64();
+            let delta = v - *mean;
+            *mean += delta / self.n;
+            *m2 += delta * (v - *mean);
         }
     }
 
@@ -512,6 +569,23 @@ impl WindowEstimate {
                 &cov,
                 d,
             )?))
+        } else if self.gradient {
+            // sqrt(var g / var x); a coordinate that did not move (or whose gradient did not
+            // change) keeps a unit mass rather than a zero or infinite one.
+            Ok(MassMatrix::Diagonal(
+                self.m2
+                    .iter()
+                    .zip(&self.gm2)
+                    .map(|(v, w)| {
+                        let m = (w / v).sqrt();
+                        if m.is_finite() && m > 0.0 {
+                            m.clamp(1e-10, 1e10)
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect(),
+            ))
         } else {
             Ok(MassMatrix::Diagonal(
                 self.m2
@@ -584,6 +658,13 @@ impl Warmup {
             MassAdaptation::Off
         };
 
+        if mass_adapt != MassAdaptation::Off && self.gradient_initial_mass {
+            if let Some(k) =
+                kernel.with_adapted_mass(gradient_scale_mass::<D, E>(&state.points().g))
+            {
+                kernel = k?;
+            }
+        }
         if self.find_initial_step_size {
             let eps = initial_step_sizes(&kernel, &mut target, &mut state)?;
             state.set_step_sizes(&eps)?;
@@ -595,7 +676,7 @@ impl Warmup {
             .collect::<Result<_>>()?;
         let (init, base, term) = self.windows;
         let schedule = WindowSchedule::new(self.warmup, init, base, term);
-        let mut window = WindowEstimate::new(D, mass_adapt == MassAdaptation::Dense);
+        let mut window = WindowEstimate::new(D, mass_adapt);
         let mut delta = vec![0.0; D];
         let mut workspace = K::Workspace::<E>::default();
         let mut info = vec![StepInfo::default(); n];
@@ -643,15 +724,17 @@ impl Warmup {
             let next: Vec<f64> = averaging
                 .iter_mut()
                 .zip(&info)
-                .map(|(da, i)| da.update(i.accept_prob()))
+                .map(|(da, i)| da.update(kernel.adaptation_statistic(i)))
                 .collect();
             state.set_step_sizes(&next)?;
             warmup_step_sizes.extend_from_slice(&next);
             // Mass matrix: collect the slow windows' draws, update at each window's end.
             if mass_adapt != MassAdaptation::Off && next_window < schedule.window_ends.len() {
                 if step >= schedule.window_starts[next_window] {
-                    for row in state.positions().chunks_exact(D) {
+                    let pts = state.points();
+                    for (row, g) in pts.x.chunks_exact(D).zip(pts.g.chunks_exact(D)) {
                         window.add(row, &mut delta);
+                        window.add_gradient(g);
                     }
                 }
                 if step + 1 == schedule.window_ends[next_window] {
@@ -671,7 +754,7 @@ impl Warmup {
                             .map(|&e| DualAveraging::new(e, target_accept))
                             .collect::<Result<_>>()?;
                     }
-                    window = WindowEstimate::new(D, mass_adapt == MassAdaptation::Dense);
+                    window = WindowEstimate::new(D, mass_adapt);
                     next_window += 1;
                 }
             }
@@ -744,6 +827,31 @@ impl Warmup {
             sampling_time: clock.elapsed(),
         })
     }
+}
+
+/// `m_i` = the root mean square over the chains of the gradients' coordinate `i` (row-major
+/// `n x D`); 1 where that is zero or not finite, clamped to `[1e-8, 1e8]`.
+fn gradient_scale_mass<const D: usize, E: Real>(g: &[E]) -> MassMatrix {
+    let n = (g.len() / D).max(1) as f64;
+    MassMatrix::Diagonal(
+        (0..D)
+            .map(|i| {
+                let ms = g
+                    .iter()
+                    .skip(i)
+                    .step_by(D)
+                    .map(|v| v.as_f64().powi(2))
+                    .sum::<f64>()
+                    / n;
+                let m = ms.sqrt();
+                if m.is_finite() && m > 0.0 {
+                    m.clamp(1e-8, 1e8)
+                } else {
+                    1.0
+                }
+            })
+            .collect(),
+    )
 }
 
 /// The heuristic of Hoffman and Gelman (2014, algorithm 4), chain by chain: from the current step

@@ -97,6 +97,48 @@ fn nuts_reports_tree_depth_leapfrog_steps_and_max_depth() {
 }
 
 #[test]
+fn the_symmetric_acceptance_statistic() {
+    // Single proposals: 2 min(1, r) / (1 + r).
+    let mut i = StepInfo::default();
+    for (log_r, want) in [
+        (0.5f64.ln(), 2.0 / 3.0),
+        (2f64.ln(), 2.0 / 3.0),
+        (0.0, 1.0),
+        (f64::NEG_INFINITY, 0.0),
+    ] {
+        i.log_accept_ratio = log_r;
+        assert!((i.symmetric_accept_prob() - want).abs() < 1e-12, "{log_r}");
+    }
+    // NUTS with a single leapfrog step (depth 1): the trajectory's one new point, and when the
+    // chain moved there its energy error is the drawn point's.
+    let dev = Cpu::default();
+    let model =
+        GaussianModel::<2, f64>::from_slices(&dev, &[0.0, 0.0], &[1.0, 0.0, 0.0, 1.0]).unwrap();
+    let x0 = batch::<2>(&gaussian_draws(&[0.0, 0.0], &[1.0, 0.0, 0.0, 1.0], 200, 4));
+    let nuts = Nuts::new(1.2).unwrap().with_max_depth(1).unwrap();
+    let mut state = nuts.init(&model, &x0, 2).unwrap();
+    let mut moved = 0;
+    let mut check = observer_fn(|s: &StepView<'_, 2, f64>| {
+        for i in s.info {
+            let sym = i.trajectory_symmetric_accept.expect("NUTS fills it");
+            assert!((0.0..=1.0).contains(&sym));
+            assert_eq!(i.symmetric_accept_prob(), sym);
+            if i.accepted && i.grad_evals == 1 {
+                let want = 2.0 / (1.0 + i.energy_error.abs().exp());
+                assert!((sym - want).abs() < 1e-12, "{sym} vs {want}");
+                moved += 1;
+            }
+        }
+        Ok(Flow::Continue)
+    });
+    Driver::new(&nuts, &model, &mut state)
+        .observe(&mut check)
+        .run(&RunOptions::new(5))
+        .unwrap();
+    assert!(moved > 100, "{moved} single-step moves");
+}
+
+#[test]
 fn non_finite_regions_are_divergences_never_draws() {
     let x0 = batch::<2>(&gaussian_draws(&[0.0, 0.0], &[0.1, 0.0, 0.0, 0.1], 200, 4));
     let nuts = Nuts::new(0.6).unwrap();

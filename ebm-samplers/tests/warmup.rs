@@ -100,17 +100,60 @@ fn nuts_with_warmup_samples_a_badly_scaled_gaussian() {
     let dev = Cpu::default();
     let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
     let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 3));
-    let run = settings(3).run(&Nuts::default(), &model, &x0).unwrap();
-    assert_eq!(run.draws.stats.divergences(), 0);
     let var: Vec<f64> = sd.iter().map(|s| s * s).collect();
-    check_moments(&run.draws.trace, &[0.0; D], &var, "diagonal Gaussian");
-    // The adapted diagonal mass is close to the precision.
-    let Some(MassMatrix::Diagonal(m)) = &run.mass else {
-        panic!("a diagonal mass was adapted: {:?}", run.mass)
-    };
-    for (mi, v) in m.iter().zip(&var) {
-        assert!((mi * v - 1.0).abs() < 0.3, "mass {mi} for variance {v}");
+    // Both diagonal estimators: from draws and gradients (the default), and Stan's.
+    for mass in [MassAdaptation::GradientDiagonal, MassAdaptation::Diagonal] {
+        let run = Warmup {
+            mass,
+            ..settings(3)
+        }
+        .run(&Nuts::default(), &model, &x0)
+        .unwrap();
+        assert_eq!(run.draws.stats.divergences(), 0);
+        check_moments(&run.draws.trace, &[0.0; D], &var, "diagonal Gaussian");
+        // The adapted diagonal mass is close to the precision.
+        let Some(MassMatrix::Diagonal(m)) = &run.mass else {
+            panic!("a diagonal mass was adapted: {:?}", run.mass)
+        };
+        for (mi, v) in m.iter().zip(&var) {
+            assert!(
+                (mi * v - 1.0).abs() < 0.3,
+                "{mass:?}: mass {mi} for variance {v}"
+            );
+        }
     }
+}
+
+#[test]
+fn starting_from_the_gradients_scale_shortens_the_first_trajectories() {
+    // Scales 0.1 to 10 started at U(-2, 2): with a unit mass the first trees run long.
+    const D: usize = 20;
+    let sd: Vec<f64> = (0..D)
+        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (D - 1) as f64))
+        .collect();
+    let mut cov = vec![0.0; D * D];
+    for i in 0..D {
+        cov[i * D + i] = sd[i] * sd[i];
+    }
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 4.0 / 3.0), 4, 8));
+    let grads = |from_gradient: bool| {
+        let run = Warmup {
+            gradient_initial_mass: from_gradient,
+            warmup: 300,
+            draws: 100,
+            ..settings(8)
+        }
+        .run(&Nuts::default(), &model, &x0)
+        .unwrap();
+        (0..75 * 4)
+            .map(|k| u64::from(run.warmup.stats.info[k].grad_evals))
+            .sum::<u64>()
+    };
+    let (on, off) = (grads(true), grads(false));
+    eprintln!("first 75 warm-up transitions: {on} gradients from the gradient's scale, {off} from a unit mass");
+    assert!(on * 2 < off, "{on} vs {off}");
 }
 
 fn vec_eye(d: usize, v: f64) -> Vec<f64> {
@@ -199,8 +242,8 @@ fn the_adapted_acceptance_is_near_its_target() {
         .unwrap();
     let a = mala.draws.stats.mean_accept_prob();
     assert!((a - 0.574).abs() < 0.05, "MALA acceptance {a}");
-    // NUTS: the averaged step size of dual averaging accepts more than it aimed at during
-    // warm-up (as in Stan); it stays above the target and within 0.15 of it.
+    // NUTS: warm-up drives the trajectory's mean symmetric acceptance statistic to the target;
+    // after warm-up (step size jittered by +-10%) that statistic stays within 0.05 of it.
     const D: usize = 100;
     let sd: Vec<f64> = (0..D)
         .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / 99.0))
@@ -217,8 +260,14 @@ fn the_adapted_acceptance_is_near_its_target() {
     let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
     let x0: Batch<D, f64> = dev.zeros_like(&(4, Const::<D>));
     let run = settings(4).run(&Nuts::default(), &model, &x0).unwrap();
+    let sym: Vec<f64> = (0..4)
+        .flat_map(|c| run.draws.stats.chain(c, StepInfo::symmetric_accept_prob))
+        .collect();
+    let s = sym.iter().sum::<f64>() / sym.len() as f64;
     let a = run.draws.stats.mean_accept_prob();
-    assert!((0.8..0.95).contains(&a), "NUTS acceptance {a}");
+    assert!((s - 0.8).abs() < 0.05, "NUTS symmetric acceptance {s}");
+    // So does the plain mean acceptance of the same transitions.
+    assert!((a - 0.8).abs() < 0.05, "NUTS acceptance {a}");
     assert_eq!(run.draws.stats.divergences(), 0);
 }
 

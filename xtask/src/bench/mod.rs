@@ -4,6 +4,8 @@
 mod cases;
 mod floor;
 mod nuts;
+#[cfg(feature = "nuts-rs")]
+mod nuts_peer;
 
 use serde_json::{json, Map, Value};
 use std::time::Instant;

@@ -126,7 +126,12 @@ struct LogReg {
     y: Vec<f64>,
     xt: Tensor<(Const<25>, Const<1000>), f64, Cpu>,
     yt: Tensor<(Const<1000>,), f64, Cpu>,
-    scratch: std::sync::Mutex<Vec<f64>>,
+}
+
+thread_local! {
+    /// `eta = B X^T` for the batch being evaluated, per thread (chains on two threads never wait
+    /// on each other's buffer).
+    static ETA: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl LogReg {
@@ -157,13 +162,7 @@ impl LogReg {
         }
         let xt = dev.tensor_from_vec(xt, (Const::<25>, Const::<1000>));
         let yt = dev.tensor_from_vec(y.clone(), (Const::<1000>,));
-        Self {
-            x,
-            y,
-            xt,
-            yt,
-            scratch: std::sync::Mutex::new(Vec::new()),
-        }
+        Self { x, y, xt, yt }
     }
 }
 
@@ -183,11 +182,14 @@ impl Energy<25, f64, Cpu> for LogReg {
     fn host_energy_and_gradient(&self, b: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
         // The whole batch at once: eta = B X^T (n x 1000) and grad = B + (sigmoid(eta) - y) X,
         // two matrix products, which is where a batch of chains beats one chain at a time.
+        ETA.with_borrow_mut(|eta| self.host_batch(b, e, g, eta));
+        true
+    }
+}
+
+impl LogReg {
+    fn host_batch(&self, b: &[f64], e: &mut [f64], g: &mut [f64], eta: &mut Vec<f64>) {
         let n = e.len();
-        let mut eta = match self.scratch.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
         eta.resize(n * 1000, 0.0);
         let par = if n >= 16 {
             gemm::Parallelism::Rayon(rayon::current_num_threads())
@@ -262,7 +264,6 @@ impl Energy<25, f64, Cpu> for LogReg {
                 par,
             );
         }
-        true
     }
 }
 
@@ -311,7 +312,8 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
     );
     let label = match mass {
         MassAdaptation::Dense => "dense",
-        MassAdaptation::Diagonal => "diag",
+        MassAdaptation::GradientDiagonal => "diag",
+        MassAdaptation::Diagonal => "stan",
         MassAdaptation::Off => "none",
     };
     let per_1k = min_bulk / grads as f64 * 1000.0;
@@ -376,11 +378,15 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
     );
     let mut out = serde_json::Map::new();
     let wanted = |name: &str| only.is_none_or(|o| o == name);
-    for mass in [MassAdaptation::Diagonal, MassAdaptation::Dense] {
-        let suffix = if mass == MassAdaptation::Dense {
-            "_dense"
-        } else {
-            "_diag"
+    for mass in [
+        MassAdaptation::GradientDiagonal,
+        MassAdaptation::Diagonal,
+        MassAdaptation::Dense,
+    ] {
+        let suffix = match mass {
+            MassAdaptation::Dense => "_dense",
+            MassAdaptation::Diagonal => "_stan_diag",
+            _ => "_diag",
         };
         if wanted("gauss100_diag") {
             let v = measure("gauss100_diag", &Diag::new(), &starts::<100>(1, 4), mass)?;
@@ -398,7 +404,56 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
             out.insert(format!("logreg25_64{suffix}"), v);
         }
     }
+    peers(&wanted, &mut out)?;
     Ok(out)
+}
+
+/// nuts-rs on the same density code and starting points: 4 chains one after another on one thread,
+/// and on `logreg25` 64 chains over two threads.
+#[cfg(feature = "nuts-rs")]
+fn peers(
+    wanted: &dyn Fn(&str) -> bool,
+    out: &mut serde_json::Map<String, Value>,
+) -> Result<(), String> {
+    use super::nuts_peer::measure as peer;
+    if wanted("gauss100_diag") {
+        let v = peer(
+            "gauss100_diag",
+            &Diag::new(),
+            &starts::<100>(1, 4).as_vec(),
+            1,
+        )?;
+        out.insert("gauss100_diag_nuts_rs".into(), v);
+    }
+    if wanted("gauss100_corr") {
+        let v = peer(
+            "gauss100_corr",
+            &Corr::new(),
+            &starts::<100>(2, 4).as_vec(),
+            1,
+        )?;
+        out.insert("gauss100_corr_nuts_rs".into(), v);
+    }
+    if wanted("logreg25") {
+        let model = LogReg::new();
+        let v = peer("logreg25", &model, &starts::<25>(3, 4).as_vec(), 1)?;
+        out.insert("logreg25_nuts_rs".into(), v);
+        let v = peer("logreg25", &model, &starts::<25>(3, 64).as_vec(), 2)?;
+        out.insert("logreg25_64_nuts_rs".into(), v);
+    }
+    Ok(())
+}
+
+/// Without the `nuts-rs` feature the peer rows are left out.
+#[cfg(not(feature = "nuts-rs"))]
+fn peers(
+    _wanted: &dyn Fn(&str) -> bool,
+    _out: &mut serde_json::Map<String, Value>,
+) -> Result<(), String> {
+    println!(
+        "(nuts-rs peer rows: run with `cargo run --release -p xtask --features nuts-rs -- bench`)"
+    );
+    Ok(())
 }
 
 #[cfg(test)]

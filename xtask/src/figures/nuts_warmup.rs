@@ -1,6 +1,6 @@
 //! `nuts_warmup.png`: what warm-up does. NUTS with diagonal mass adaptation on a 10-D Gaussian
 //! whose standard deviations run from 0.1 to 10 (4 chains, 1000 warm-up steps, 1000 draws, seed
-//! 3). Left: each chain's step size through warm-up, with the ends of Stan's slow windows, where
+//! 3). Left: each chain's step size through warm-up, with the ends of the slow windows, where
 //! the mass matrix is re-estimated. Right: the tree depth, averaged over the chains, over warm-up
 //! and sampling.
 
@@ -36,7 +36,8 @@ pub fn render() -> Result<Image> {
         ..Warmup::default()
     }
     .run(&Nuts::default(), &model, &x0)?;
-    let windows = WindowSchedule::new(WARMUP, 75, 25, 50).window_ends;
+    let (init, base, term) = Warmup::default().windows;
+    let windows = WindowSchedule::new(WARMUP, init, base, term).window_ends;
     let depth: Vec<(f64, f64)> = run
         .warmup
         .stats

@@ -1,0 +1,238 @@
+//! nuts-rs 0.19.1 as a peer of the NUTS cases, built only with `cargo run --release -p xtask
+//! --features nuts-rs -- bench` (so `cargo test` and CI never compile it). It runs on exactly the density code of our
+//! rows (the models' `host_energy_and_gradient`, one chain per call), from the same starting points,
+//! with nuts-rs's defaults (diagonal adaptation, target 0.8, max depth 10, 1000 tune + 1000 draws),
+//! and its draws go through the same ESS and R-hat code as ours.
+
+use ebm_core::prelude::*;
+use ebm_samplers::diagnostics::{ess_bulk, rhat};
+use nuts_rs::rand::{rngs::StdRng, SeedableRng};
+use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::Instant;
+
+/// The density never fails.
+#[derive(Debug)]
+pub enum Never {}
+
+impl std::fmt::Display for Never {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {}
+    }
+}
+
+impl std::error::Error for Never {}
+
+impl nuts_rs::LogpError for Never {
+    fn is_recoverable(&self) -> bool {
+        match *self {}
+    }
+}
+
+/// `log p = -E` and its gradient from one of our models, one chain at a time.
+struct Density<'a, const D: usize, M> {
+    model: &'a M,
+}
+
+impl<const D: usize, M> HasDims for Density<'_, D, M> {
+    fn dim_sizes(&self) -> HashMap<String, u64> {
+        HashMap::from([
+            ("unconstrained_parameter".to_string(), D as u64),
+            ("dim".to_string(), D as u64),
+        ])
+    }
+}
+
+impl<const D: usize, M: Energy<D, f64, Cpu>> CpuLogpFunc for Density<'_, D, M> {
+    type LogpError = Never;
+    type FlowParameters = ();
+    type ExpandedVector = Vec<f64>;
+
+    fn dim(&self) -> usize {
+        D
+    }
+
+    fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, Never> {
+        let mut e = [0.0];
+        let ok = self.model.host_energy_and_gradient(x, &mut e, grad);
+        assert!(ok, "the bench models have host paths");
+        grad.iter_mut().for_each(|g| *g = -*g);
+        Ok(-e[0])
+    }
+
+    fn expand_vector<R: nuts_rs::rand::Rng + ?Sized>(
+        &mut self,
+        _rng: &mut R,
+        array: &[f64],
+    ) -> Result<Vec<f64>, CpuMathError> {
+        Ok(array.to_vec())
+    }
+}
+
+/// One chain's run: kept draws and its counts and times.
+#[derive(Default)]
+struct ChainRun {
+    draws: Vec<f64>,
+    warm_grads: u64,
+    grads: u64,
+    steps: u64,
+    divergences: usize,
+    step_size: f64,
+    warm_s: f64,
+    sampling_s: f64,
+}
+
+fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
+    model: &M,
+    start: &[f64],
+    chain: u64,
+) -> Result<ChainRun, String> {
+    let settings = DiagNutsSettings {
+        num_tune: 1000,
+        num_draws: 1000,
+        ..DiagNutsSettings::default()
+    };
+    let mut rng = StdRng::seed_from_u64(2026 + chain);
+    let math = CpuMath::new(Density::<D, M> { model });
+    let mut sampler = settings
+        .new_chain(chain, math, &mut rng)
+        .map_err(|e| e.to_string())?;
+    let mut out = ChainRun {
+        draws: Vec::with_capacity(1000 * D),
+        ..ChainRun::default()
+    };
+    let clock = Instant::now();
+    sampler.set_position(start).map_err(|e| e.to_string())?;
+    for i in 0..2000 {
+        if i == 1000 {
+            out.warm_s = clock.elapsed().as_secs_f64();
+        }
+        let (draw, info) = sampler.draw().map_err(|e| e.to_string())?;
+        if info.tuning {
+            out.warm_grads += info.num_gradients;
+        } else {
+            out.grads += info.num_gradients;
+            out.steps += info.num_steps;
+            out.divergences += usize::from(info.diverging);
+            out.step_size = info.step_size;
+            out.draws.extend_from_slice(&draw);
+        }
+    }
+    out.sampling_s = clock.elapsed().as_secs_f64() - out.warm_s;
+    Ok(out)
+}
+
+/// Runs nuts-rs on `model` from `x0` (row-major, `chains x D`), its chains spread over `threads`
+/// threads (each runs its chains one after another); prints a row like ours.
+pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
+    name: &str,
+    model: &M,
+    x0: &[f64],
+    threads: usize,
+) -> Result<Value, String> {
+    let n = x0.len() / D;
+    let clock = Instant::now();
+    let per_thread: Vec<Result<Vec<(usize, ChainRun)>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    (t..n)
+                        .step_by(threads)
+                        .map(|c| Ok((c, run_chain(model, &x0[c * D..(c + 1) * D], c as u64)?)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("a peer thread panicked".into()))
+            })
+            .collect()
+    });
+    let wall = clock.elapsed().as_secs_f64();
+    let mut runs: Vec<(usize, ChainRun)> = Vec::with_capacity(n);
+    let (mut tw, mut ts) = (0.0f64, 0.0f64);
+    for r in per_thread {
+        let r = r?;
+        tw = tw.max(r.iter().map(|(_, c)| c.warm_s).sum());
+        ts = ts.max(r.iter().map(|(_, c)| c.sampling_s).sum());
+        runs.extend(r);
+    }
+    runs.sort_by_key(|(c, _)| *c);
+    let runs: Vec<ChainRun> = runs.into_iter().map(|(_, r)| r).collect();
+    let mut min_bulk = f64::INFINITY;
+    let mut max_rhat = 0.0f64;
+    for i in 0..D {
+        let coord: Vec<Vec<f64>> = runs
+            .iter()
+            .map(|r| r.draws.iter().skip(i).step_by(D).copied().collect())
+            .collect();
+        let refs: Vec<&[f64]> = coord.iter().map(Vec::as_slice).collect();
+        min_bulk = min_bulk.min(ess_bulk(&refs).map_err(|e| e.to_string())?);
+        max_rhat = max_rhat.max(rhat(&refs).map_err(|e| e.to_string())?);
+    }
+    // The energy of every kept draw, evaluated after the run (not timed, not counted).
+    let energy: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|r| {
+            r.draws
+                .chunks_exact(D)
+                .map(|x| {
+                    let (mut e, mut g) = ([0.0], [0.0; D]);
+                    model.host_energy_and_gradient(x, &mut e, &mut g);
+                    e[0]
+                })
+                .collect()
+        })
+        .collect();
+    let refs: Vec<&[f64]> = energy.iter().map(Vec::as_slice).collect();
+    let energy_ess = ess_bulk(&refs).map_err(|e| e.to_string())?;
+    let warm_grads: u64 = runs.iter().map(|r| r.warm_grads).sum();
+    let grads: u64 = runs.iter().map(|r| r.grads).sum();
+    let steps: u64 = runs.iter().map(|r| r.steps).sum();
+    let divergences: usize = runs.iter().map(|r| r.divergences).sum();
+    let leapfrog_per_draw = steps as f64 / (n * 1000) as f64;
+    let per_1k = min_bulk / grads as f64 * 1000.0;
+    let per_s = min_bulk / wall;
+    println!(
+        "{:<15} {:<5} {:>6} {:>8.3} s {:>8.3} s {:>9} {:>9} {:>8.0} {:>8.0} {:>7.4} {:>4} {:>6} {:>9.1} {:>10.0}  nuts-rs 0.19.1, {} thread(s), {:.1} leapfrog/draw",
+        name,
+        "diag",
+        n,
+        tw,
+        ts,
+        warm_grads,
+        grads,
+        min_bulk,
+        energy_ess,
+        max_rhat,
+        divergences,
+        "-",
+        per_1k,
+        per_s,
+        threads,
+        leapfrog_per_draw
+    );
+    Ok(json!({
+        "peer": "nuts-rs 0.19.1",
+        "chains": n,
+        "threads": threads,
+        "mass": "diag",
+        "warmup_s": tw,
+        "sampling_s": ts,
+        "wall_s": wall,
+        "warmup_grads": warm_grads,
+        "sampling_grads": grads,
+        "min_bulk_ess": min_bulk,
+        "energy_bulk_ess": energy_ess,
+        "max_r_hat": max_rhat,
+        "divergences": divergences,
+        "leapfrog_per_draw": leapfrog_per_draw,
+        "min_ess_per_1k_grads": per_1k,
+        "min_ess_per_s": per_s,
+        "step_sizes": runs.iter().map(|r| r.step_size).collect::<Vec<_>>(),
+    }))
+}
