@@ -137,8 +137,22 @@ struct Spans {
     data: Vec<f64>,
 }
 
+/// `a . b` with four partial sums, so the additions do not wait on each other.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 impl Spans {
@@ -196,6 +210,19 @@ impl Spans {
         self.sizes.push(size);
     }
 
+    /// Puts a copy of a slot, its ends swapped, below the single slot held (which moves up).
+    fn prepend_reversed(&mut self, src: &[f64], size: usize) {
+        debug_assert_eq!(self.sizes.len(), 1);
+        let d = self.d;
+        self.grow();
+        self.data.copy_within(..5 * d, 5 * d);
+        let slot = &mut self.data[..5 * d];
+        slot[..d].copy_from_slice(&src[..d]);
+        slot[d..3 * d].copy_from_slice(&src[3 * d..5 * d]);
+        slot[3 * d..].copy_from_slice(&src[d..3 * d]);
+        self.sizes.insert(0, size);
+    }
+
     /// Joins the top two slots (the upper follows the lower) and reports whether the result turns
     /// back: the generalised criterion on the whole, and on each half extended by the neighbouring
     /// point of the other (Stan's checks across subtrees).
@@ -214,12 +241,55 @@ impl Spans {
         let (peb, veb) = rest.split_at(d);
         let _ = pba;
         let turns = |x: f64, y: f64| x <= 0.0 || y <= 0.0;
-        let whole = turns(dot(vba, ra) + dot(vba, rb), dot(veb, ra) + dot(veb, rb));
-        let left = turns(dot(vba, ra) + dot(vba, pbb), dot(vbb, ra) + dot(vbb, pbb));
-        let right = turns(dot(vea, rb) + dot(vea, pea), dot(veb, rb) + dot(veb, pea));
-        for (a, b) in ra.iter_mut().zip(rb) {
-            *a += b;
+        // The six products of the three checks in one pass: the whole, rho = ra + rb, against
+        // the outer velocities; the lower half extended by the upper's first point; the upper
+        // half extended by the lower's last point. rho is left in ra.
+        let (ra, rb, pbb) = (&mut ra[..d], &rb[..d], &pbb[..d]);
+        let (vba, vbb, veb) = (&vba[..d], &vbb[..d], &veb[..d]);
+        let (pe, ve) = (&pea[..d], &vea[..d]);
+        // Two lanes per product (one SSE2 register each), so the additions of neighbouring
+        // coordinates are independent and the twelve partial sums stay in registers.
+        let mut lanes = [[0.0f64; 2]; 6];
+        let full = d / 2 * 2;
+        let chunks = ra[..full]
+            .chunks_exact_mut(2)
+            .zip(rb[..full].chunks_exact(2).zip(pbb[..full].chunks_exact(2)))
+            .zip(pe[..full].chunks_exact(2).zip(vba[..full].chunks_exact(2)))
+            .zip(
+                vbb[..full]
+                    .chunks_exact(2)
+                    .zip(ve[..full].chunks_exact(2).zip(veb[..full].chunks_exact(2))),
+            );
+        for (((ra2, (rb2, pbb2)), (pe2, vba2)), (vbb2, (ve2, veb2))) in chunks {
+            for l in 0..2 {
+                let rho = ra2[l] + rb2[l];
+                let left = ra2[l] + pbb2[l];
+                let right = rb2[l] + pe2[l];
+                lanes[0][l] += vba2[l] * rho;
+                lanes[1][l] += veb2[l] * rho;
+                lanes[2][l] += vba2[l] * left;
+                lanes[3][l] += vbb2[l] * left;
+                lanes[4][l] += ve2[l] * right;
+                lanes[5][l] += veb2[l] * right;
+                ra2[l] = rho;
+            }
         }
+        for i in full..d {
+            let rho = ra[i] + rb[i];
+            let left = ra[i] + pbb[i];
+            let right = rb[i] + pe[i];
+            lanes[0][0] += vba[i] * rho;
+            lanes[1][0] += veb[i] * rho;
+            lanes[2][0] += vba[i] * left;
+            lanes[3][0] += vbb[i] * left;
+            lanes[4][0] += ve[i] * right;
+            lanes[5][0] += veb[i] * right;
+            ra[i] = rho;
+        }
+        let s = lanes.map(|v| v[0] + v[1]);
+        let whole = turns(s[0], s[1]);
+        let left = turns(s[2], s[3]);
+        let right = turns(s[4], s[5]);
         pea.copy_from_slice(peb);
         vea.copy_from_slice(veb);
         let size = self.sizes[k - 2] + self.sizes[k - 1];
@@ -236,8 +306,7 @@ fn log_add_exp(a: f64, b: f64) -> f64 {
     if b == f64::NEG_INFINITY {
         return a;
     }
-    let m = a.max(b);
-    m + ((a - m).exp() + (b - m).exp()).ln()
+    a.max(b) + (-(a - b).abs()).exp().ln_1p()
 }
 
 /// One end of a trajectory: position, momentum, gradient, energy.
@@ -565,18 +634,13 @@ impl Kernel for Nuts {
                 tree.log_w = log_add_exp(tree.log_w, tree.sub_log_w);
                 // The subtree is the stack's single slot, in the order it was made; put the
                 // trajectory and the subtree side by side in spatial order and join them.
-                let size = tree.span.top_size().unwrap_or(1);
                 let sub_size = tree.stack.top_size().unwrap_or(1);
-                let (whole, sub) = (tree.span.slot(0).to_vec(), tree.stack.slot(0).to_vec());
-                tree.span.reset(D);
                 if tree.dir > 0 {
                     tree.right.clone_from(&tree.front);
-                    tree.span.push_slot(&whole, size, false);
-                    tree.span.push_slot(&sub, sub_size, false);
+                    tree.span.push_slot(tree.stack.slot(0), sub_size, false);
                 } else {
                     tree.left.clone_from(&tree.front);
-                    tree.span.push_slot(&sub, sub_size, true);
-                    tree.span.push_slot(&whole, size, false);
+                    tree.span.prepend_reversed(tree.stack.slot(0), sub_size);
                 }
                 let turning = tree.span.join_top();
                 if turning {
@@ -628,9 +692,9 @@ impl Nuts {
         mass.velocity(&tree.front.p, v64);
         let h = tree.front.e.as_f64() + 0.5 * dot(p64, v64);
         let delta = (h - tree.h0) / temperature;
-        let finite = delta.is_finite()
-            && tree.front.x.iter().all(|v| v.is_finite())
-            && tree.front.g.iter().all(|v| v.is_finite());
+        // Without early exits, so the scans vectorise.
+        let all_finite = |v: &[E]| v.iter().fold(true, |ok, x| ok & x.is_finite());
+        let finite = delta.is_finite() && all_finite(&tree.front.x) && all_finite(&tree.front.g);
         if !finite {
             tree.divergence = Some(Divergence::NonFinite);
             tree.sub_alive = false;
@@ -645,10 +709,24 @@ impl Nuts {
             return;
         }
         // Multinomial sampling within the subtree, point by point.
+        // The new point replaces the subtree's sample with probability w / (W + w), W the
+        // subtree's weight so far: 1 / (1 + e^(log W - log w)).
         let log_w = -delta;
-        tree.sub_log_w = log_add_exp(tree.sub_log_w, log_w);
+        let take = if tree.sub_log_w == f64::NEG_INFINITY {
+            tree.sub_log_w = log_w;
+            1.0
+        } else {
+            let a = tree.sub_log_w - log_w;
+            let e = (-a.abs()).exp();
+            tree.sub_log_w = tree.sub_log_w.max(log_w) + e.ln_1p();
+            if a > 0.0 {
+                e / (1.0 + e)
+            } else {
+                1.0 / (1.0 + e)
+            }
+        };
         let u: f64 = rng.gen();
-        if u.ln() < log_w - tree.sub_log_w {
+        if u < take {
             tree.sub_x.clone_from(&tree.front.x);
             tree.sub_g.clone_from(&tree.front.g);
             tree.sub_e = tree.front.e;
