@@ -175,6 +175,9 @@
 
 #![cfg_attr(all(feature = "no-std", not(feature = "std")), no_std)]
 #![allow(incomplete_features)]
+// Patch (ebm): as a path dependency this crate's warnings are no longer capped the way cargo caps
+// a registry dependency's; the upstream code predates lints of newer compilers, so silence them.
+#![allow(warnings)]
 #![cfg_attr(feature = "nightly", feature(generic_const_exprs))]
 
 #[cfg(feature = "no-std")]

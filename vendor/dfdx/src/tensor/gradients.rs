@@ -22,6 +22,8 @@ pub struct Gradients<E, D: Storage<E>> {
     gradient_by_id: BTreeMap<UniqueId, D::Vec>,
     /// Using BTreeSet for no-std support
     leaf_ids: Option<BTreeSet<UniqueId>>,
+    /// Patch (ebm): see [Gradients::without_constants].
+    skip_constants: bool,
 }
 
 impl<E, D: Storage<E>> Gradients<E, D> {
@@ -38,7 +40,31 @@ impl<E, D: Storage<E>> Gradients<E, D> {
         Self {
             gradient_by_id: Default::default(),
             leaf_ids: None,
+            skip_constants: false,
         }
+    }
+
+    /// Patch (ebm): like [Gradients::leaky], but the backward pass computes no gradient for a
+    /// *constant*: a tensor without a tape ([NoneTape]) that enters an operation as its right
+    /// operand (a layer's weights in `x.matmul(w)`, a bias in `h + b`), unless a gradient for it
+    /// was allocated before the backward pass (with [Gradients::try_alloc_for]).
+    ///
+    /// For gradients with respect to the traced input only, e.g. the gradient of an energy
+    /// with respect to its argument: allocate the input's gradient, then trace the input with
+    /// these gradients. A tensor whose tape was dropped (`t.retaped::<NoneTape>()`) then acts as
+    /// a detached copy in such operations, like a constant. Operations where the left operand
+    /// has no tape record nothing, with or without this setting.
+    pub fn without_constants() -> Self {
+        Self {
+            skip_constants: true,
+            ..Self::leaky()
+        }
+    }
+
+    /// Patch (ebm): whether the backward pass computes a gradient for the constant `t`
+    /// (see [Gradients::without_constants]).
+    pub fn wants<S: Shape>(&self, t: &impl Tensorlike<S, E, D>) -> bool {
+        !self.skip_constants || self.gradient_by_id.contains_key(&t.id())
     }
 }
 
@@ -251,17 +277,22 @@ impl<E, D: Storage<E>> Tape<E, D> for NoneTape {
 
 /// Combine two things
 pub trait Merge<T: ?Sized> {
+    /// Patch (ebm): whether `T` can carry recorded operations, i.e. whether a tensor with a `T`
+    /// tape can be more than a constant. `false` for [NoneTape].
+    const OTHER_OWNS_TAPE: bool = true;
     /// Merges `T` into `self`
     fn merge(self, other: T) -> Self;
 }
 
 impl Merge<NoneTape> for NoneTape {
+    const OTHER_OWNS_TAPE: bool = false;
     fn merge(self, _: NoneTape) -> Self {
         self
     }
 }
 
 impl<E, D: Storage<E>> Merge<NoneTape> for OwnedTape<E, D> {
+    const OTHER_OWNS_TAPE: bool = false;
     fn merge(self, _: NoneTape) -> Self {
         self
     }
@@ -278,6 +309,7 @@ impl<E, D: Storage<E>> Merge<OwnedTape<E, D>> for OwnedTape<E, D> {
                 .get_or_insert_with(Default::default)
                 .extend(leafs);
         }
+        self.gradients.skip_constants |= other.gradients.skip_constants;
         self.operations.append(&mut other.operations);
         self
     }

@@ -285,6 +285,28 @@ where
         );
         Ok(())
     }
+    fn backward_lhs<M: Dim, K: Dim, N: Dim>(
+        &self,
+        lhs: &Tensor<(M, K), E, Self>,
+        grad_lhs: &mut Self::Vec,
+        rhs: &Tensor<(K, N), E, Self>,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        // Patch (ebm): the first product of `backward` only.
+        let (m, k) = lhs.shape;
+        let n = rhs.shape.1;
+        Self::matmul(
+            (m, n, k),
+            true,
+            grad_out.as_ptr(),
+            (m, n).strides(),
+            rhs.data.as_ptr(),
+            [rhs.strides[1], rhs.strides[0]],
+            grad_lhs.as_mut_ptr(),
+            lhs.strides,
+        );
+        Ok(())
+    }
 }
 
 impl<E: Dtype> super::MatMatBrKernel<E> for Cpu

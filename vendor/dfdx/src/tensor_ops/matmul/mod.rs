@@ -7,7 +7,7 @@ pub(super) mod cuda_kernel;
 
 use crate::{
     shapes::{Const, Dim, Dtype, Shape},
-    tensor::{HasErr, Merge, PutTape, SplitTape, Storage, Tape, Tensor},
+    tensor::{storage_traits::AllocGrad, HasErr, Merge, PutTape, SplitTape, Storage, Tape, Tensor},
 };
 
 use super::reshape_to::{ReshapeKernel, ReshapeTo};
@@ -87,11 +87,13 @@ fn try_binary_op<
     LhsTape: Tape<E, D> + Merge<RhsTape>,
     Fwd: 'static + FnMut(&D, &Tensor<Lhs, E, D>, &Tensor<Rhs, E, D>) -> Result<Tensor<Out, E,D>, D::Err>,
     Bwd: 'static + FnMut(&D, &Tensor<Lhs, E, D>, &mut D::Vec, &Tensor<Rhs, E,D>, &mut D::Vec, &D::Vec) -> Result<(), D::Err>,
+    BwdLhs: 'static + FnMut(&D, &Tensor<Lhs, E, D>, &mut D::Vec, &Tensor<Rhs, E,D>, &D::Vec) -> Result<(), D::Err>,
 >(
     lhs: Tensor<Lhs, E, D, LhsTape>,
     rhs: Tensor<Rhs, E, D, RhsTape>,
     mut fwd: Fwd,
     mut bwd: Bwd,
+    mut bwd_lhs: BwdLhs,
 ) -> Result<Tensor<Out, E, D, LhsTape>, D::Err> {
     let (lhs, ltape) = lhs.split_tape();
     let (rhs, rtape) = rhs.split_tape();
@@ -101,7 +103,14 @@ fn try_binary_op<
     let out = fwd(&lhs.device, &lhs, &rhs)?;
     let out_ghost = out.ghost();
     tape.add_backward_op(move |grads| {
+        // Patch (ebm): no gradient for constant weights when not wanted.
+        let rhs_wanted = RhsTape::OWNS_TAPE || grads.wants(&rhs_ghost);
         grads.try_alloc_for(&lhs_ghost)?;
+        grads.try_alloc_for(&out_ghost)?;
+        if !rhs_wanted {
+            let (grad_lhs, grad_out) = grads.mut_and_ref(&lhs_ghost, &out_ghost);
+            return bwd_lhs(&lhs.device, &lhs, grad_lhs, &rhs, grad_out);
+        }
         grads.try_alloc_for(&rhs_ghost)?;
         grads.try_alloc_for(&out_ghost)?;
         let (grad_lhs, grad_rhs, grad_out) = grads.muts_and_ref(&lhs_ghost, &rhs_ghost, &out_ghost);
@@ -125,6 +134,20 @@ pub trait MatMatKernel<E: Dtype>: Storage<E> {
         grad_rhs: &mut Self::Vec,
         grad_out: &Self::Vec,
     ) -> Result<(), Self::Err>;
+
+    /// Patch (ebm): [MatMatKernel::backward] for the left operand only, used when the right one needs
+    /// no gradient (see [crate::tensor::Gradients::without_constants]). The default computes both
+    /// into a scratch buffer for the right one.
+    fn backward_lhs<M: Dim, K: Dim, N: Dim>(
+        &self,
+        lhs: &Tensor<(M, K), E, Self>,
+        grad_lhs: &mut Self::Vec,
+        rhs: &Tensor<(K, N), E, Self>,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        let mut scratch = rhs.try_alloc_grad()?;
+        self.backward(lhs, grad_lhs, rhs, &mut scratch, grad_out)
+    }
 }
 
 impl<M: Dim, N: Dim, E: Dtype, D, T: Tape<E, D> + Merge<R>, R: Tape<E, D>>
@@ -187,7 +210,7 @@ where
     /// ```
     fn try_matmul(self, rhs: Tensor<(K, N), E, D, R>) -> Result<Self::Output, Self::Err> {
         assert_eq!(self.shape.1, rhs.shape.0);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, D::backward_lhs)
     }
 }
 
@@ -206,6 +229,20 @@ pub trait MatMatBrKernel<E: Dtype>: Storage<E> {
         grad_rhs: &mut Self::Vec,
         grad_out: &Self::Vec,
     ) -> Result<(), Self::Err>;
+
+    /// Patch (ebm): [MatMatBrKernel::backward] for the left operand only, used when the right one needs
+    /// no gradient (see [crate::tensor::Gradients::without_constants]). The default computes both
+    /// into a scratch buffer for the right one.
+    fn backward_lhs<B: Dim, M: Dim, K: Dim, N: Dim>(
+        &self,
+        lhs: &Tensor<(B, M, K), E, Self>,
+        grad_lhs: &mut Self::Vec,
+        rhs: &Tensor<(K, N), E, Self>,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        let mut scratch = rhs.try_alloc_grad()?;
+        self.backward(lhs, grad_lhs, rhs, &mut scratch, grad_out)
+    }
 }
 
 impl<B: Dim, M: Dim, K: Dim, N: Dim, E: Dtype, D: MatMatBrKernel<E>, T, R>
@@ -224,7 +261,7 @@ where
     /// ```
     fn try_matmul(self, rhs: Tensor<(K, N), E, D, R>) -> Result<Self::Output, Self::Err> {
         assert_eq!(self.shape.2, rhs.shape.0);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, D::backward_lhs)
     }
 }
 
@@ -243,6 +280,20 @@ pub trait MatMatBatch3Kernel<E: Dtype>: Storage<E> {
         grad_rhs: &mut Self::Vec,
         grad_out: &Self::Vec,
     ) -> Result<(), Self::Err>;
+
+    /// Patch (ebm): [MatMatBatch3Kernel::backward] for the left operand only, used when the right one needs
+    /// no gradient (see [crate::tensor::Gradients::without_constants]). The default computes both
+    /// into a scratch buffer for the right one.
+    fn backward_lhs<B: Dim, M: Dim, K: Dim, N: Dim>(
+        &self,
+        lhs: &Tensor<(B, M, K), E, Self>,
+        grad_lhs: &mut Self::Vec,
+        rhs: &Tensor<(B, K, N), E, Self>,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        let mut scratch = rhs.try_alloc_grad()?;
+        self.backward(lhs, grad_lhs, rhs, &mut scratch, grad_out)
+    }
 }
 
 impl<B: Dim, M: Dim, K: Dim, N: Dim, E: Dtype, D, T, R> TryMatMul<Tensor<(B, K, N), E, D, R>>
@@ -263,7 +314,7 @@ where
     fn try_matmul(self, rhs: Tensor<(B, K, N), E, D, R>) -> Result<Self::Output, Self::Err> {
         assert_eq!(self.shape.0, rhs.shape.0);
         assert_eq!(self.shape.2, rhs.shape.1);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, D::backward_lhs)
     }
 }
 
@@ -282,6 +333,20 @@ pub trait MatMatBatch4Kernel<E: Dtype>: Storage<E> {
         grad_rhs: &mut Self::Vec,
         grad_out: &Self::Vec,
     ) -> Result<(), Self::Err>;
+
+    /// Patch (ebm): [MatMatBatch4Kernel::backward] for the left operand only, used when the right one needs
+    /// no gradient (see [crate::tensor::Gradients::without_constants]). The default computes both
+    /// into a scratch buffer for the right one.
+    fn backward_lhs<B: Dim, S: Dim, M: Dim, K: Dim, N: Dim>(
+        &self,
+        lhs: &Tensor<(B, S, M, K), E, Self>,
+        grad_lhs: &mut Self::Vec,
+        rhs: &Tensor<(B, S, K, N), E, Self>,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        let mut scratch = rhs.try_alloc_grad()?;
+        self.backward(lhs, grad_lhs, rhs, &mut scratch, grad_out)
+    }
 }
 
 impl<B: Dim, S: Dim, M: Dim, K: Dim, N: Dim, E: Dtype, D, T, R>
@@ -303,7 +368,7 @@ where
         assert_eq!(self.shape.0, rhs.shape.0);
         assert_eq!(self.shape.1, rhs.shape.1);
         assert_eq!(self.shape.3, rhs.shape.2);
-        try_binary_op(self, rhs, D::forward, D::backward)
+        try_binary_op(self, rhs, D::forward, D::backward, D::backward_lhs)
     }
 }
 

@@ -1,4 +1,5 @@
 mod backward;
+pub(crate) mod cpu_fast;
 pub(crate) mod cpu_kernels;
 #[cfg(feature = "cuda")]
 pub(crate) mod cuda_kernels;

@@ -39,6 +39,21 @@ pub trait BinaryKernel<Op, E: Dtype>: Storage<E> {
         grad_rhs: &mut Self::Vec,
         grad_out: &Self::Vec,
     ) -> Result<(), Self::Err>;
+
+    /// Patch (ebm): [BinaryKernel::backward] for the left operand only, used when the right one
+    /// needs no gradient (see [crate::tensor::Gradients::without_constants]). The default computes
+    /// both into a scratch buffer for the right one.
+    fn backward_lhs<S: Shape>(
+        &self,
+        op: Op,
+        lhs: &impl Tensorlike<S, E, Self>,
+        grad_lhs: &mut Self::Vec,
+        rhs: &impl Tensorlike<S, E, Self>,
+        grad_out: &Self::Vec,
+    ) -> Result<(), Self::Err> {
+        let mut scratch = rhs.try_alloc_grad()?;
+        self.backward(op, lhs, grad_lhs, rhs, &mut scratch, grad_out)
+    }
 }
 
 pub(crate) fn try_unary_op<
@@ -112,9 +127,17 @@ pub(crate) fn try_binary_op<
             .forward(op, Cow::Owned(lhs), Cow::Owned(rhs))?;
         let out_ghost = out.ghost();
         tape.add_backward_op(move |grads| {
+            // Patch (ebm): no gradient for a constant right operand when not wanted.
+            let rhs_wanted = <LhsTape as Merge<RhsTape>>::OTHER_OWNS_TAPE || grads.wants(&rhs_ghost);
             grads.try_alloc_for(&lhs_ghost)?;
-            grads.try_alloc_for(&rhs_ghost)?;
             grads.try_alloc_for(&out_ghost)?;
+            if !rhs_wanted {
+                let (grad_lhs, grad_out) = grads.mut_and_ref(&lhs_ghost, &out_ghost);
+                return lhs_ghost
+                    .dev
+                    .backward_lhs(op, &lhs_ghost, grad_lhs, &rhs_ghost, grad_out);
+            }
+            grads.try_alloc_for(&rhs_ghost)?;
             let (grad_lhs, grad_rhs, grad_out) =
                 grads.muts_and_ref(&lhs_ghost, &rhs_ghost, &out_ghost);
             lhs_ghost
@@ -128,9 +151,15 @@ pub(crate) fn try_binary_op<
             .forward(op, Cow::Borrowed(&lhs), Cow::Borrowed(&rhs))?;
         let out_ghost = out.ghost();
         tape.add_backward_op(move |grads| {
+            // Patch (ebm): no gradient for a constant right operand when not wanted.
+            let rhs_wanted = <LhsTape as Merge<RhsTape>>::OTHER_OWNS_TAPE || grads.wants(&rhs_ghost);
             grads.try_alloc_for(&lhs_ghost)?;
-            grads.try_alloc_for(&rhs_ghost)?;
             grads.try_alloc_for(&out_ghost)?;
+            if !rhs_wanted {
+                let (grad_lhs, grad_out) = grads.mut_and_ref(&lhs_ghost, &out_ghost);
+                return lhs.device.backward_lhs(op, &lhs, grad_lhs, &rhs, grad_out);
+            }
+            grads.try_alloc_for(&rhs_ghost)?;
             let (grad_lhs, grad_rhs, grad_out) =
                 grads.muts_and_ref(&lhs_ghost, &rhs_ghost, &out_ghost);
             lhs.device
