@@ -1,8 +1,9 @@
 //! Tensor helpers for writing energies.
 //!
-//! dfdx 0.13's `slice` writes its gradient instead of adding it, so an input that is sliced twice, or
-//! sliced and also used elsewhere, gets a wrong gradient from autodiff. These helpers pick columns with
-//! a product by a constant 0/1 matrix instead, whose backward pass accumulates correctly.
+//! The published dfdx 0.13's `slice` writes its gradient instead of adding it, so an input that is
+//! sliced twice, or sliced and also used elsewhere, gets a wrong gradient from autodiff (the dfdx this
+//! workspace builds, `vendor/dfdx`, fixes it). These helpers are right with either: they pick columns
+//! with a product by a constant 0/1 matrix, whose backward pass accumulates.
 
 use crate::energy::{Batch, Energies};
 use crate::real::Real;

@@ -178,12 +178,15 @@ proptest! {
     }
 }
 
+/// The exact function a kernel approximates.
+type Exact = fn(f64) -> f64;
+
 #[test]
 fn f32_kernels_are_accurate() {
     let dev = Cpu::default();
     let points: Vec<f32> = (0..20_001).map(|i| -20.0 + i as f32 * 2e-3).collect();
     let t: Tensor<(usize,), f32, Cpu> = dev.tensor_from_vec(points.clone(), (points.len(),));
-    let cases: [(Vec<f32>, fn(f64) -> f64); 3] = [
+    let cases: [(Vec<f32>, Exact); 3] = [
         (t.clone().tanh().as_vec(), f64::tanh),
         (t.clone().exp().as_vec(), f64::exp),
         (t.sigmoid().as_vec(), |x| 1.0 / (1.0 + (-x).exp())),

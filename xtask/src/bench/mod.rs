@@ -73,7 +73,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let mut all = cases::all();
     if !only.is_empty() {
         for name in &only {
-            if !all.iter().any(|c| &c.name == name) && !NUTS_CASES.contains(&name.as_str()) {
+            if !all.iter().any(|c| c.name == name) && !NUTS_CASES.contains(&name.as_str()) {
                 return Err(format!("bench: no case named `{name}`"));
             }
         }
