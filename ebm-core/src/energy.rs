@@ -239,6 +239,11 @@ impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev>> Energy<D, E,
 ///
 /// This is the default behind [`Energy::energy_and_gradient`]; it is public so that closed-form
 /// gradients can be checked against it.
+///
+/// Only the gradient with respect to `x` is computed: a tensor without a tape (a model's weights,
+/// a constant) that enters a binary operation or a matrix product gets no gradient of its own
+/// (dfdx's `Gradients::without_constants`, an addition of the dfdx copy this workspace carries,
+/// see `vendor/dfdx/PATCHES.md`).
 pub fn autodiff_energy_and_gradient<const D: usize, E, Dev, M>(
     model: &M,
     x: &Batch<D, E, Dev>,
@@ -248,7 +253,13 @@ where
     Dev: Device<E>,
     M: Energy<D, E, Dev> + ?Sized,
 {
-    let traced = x.clone().leaky_traced();
+    // Only the input's gradient is wanted: constants (a model's weights, which carry no tape)
+    // get none, which saves e.g. a layer's weight-gradient product.
+    let mut grads = Gradients::without_constants();
+    grads
+        .try_alloc_for(x)
+        .expect("allocating the gradient of the input");
+    let traced = x.clone().traced(grads);
     let energies = model.energy(traced);
     let values = energies.retaped::<NoneTape>();
     let grads = energies.sum::<Rank0, _>().backward();

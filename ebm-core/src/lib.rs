@@ -82,10 +82,12 @@ pub use energy::{autodiff_energy_and_gradient, is_cpu, Batch, Energies, Energy, 
 pub use error::{Error, Result};
 pub use real::Real;
 
-/// The names most programs need: the trait, the batch types, dfdx's tensor API and the error.
+/// The names most programs need: the trait, the batch types, dfdx's tensor API, the activations
+/// dfdx lacks ([`Activations`](crate::ops::Activations)) and the error.
 pub mod prelude {
     pub use crate::energy::{Batch, Energies, Energy};
     pub use crate::error::{Error, Result};
+    pub use crate::ops::Activations;
     pub use crate::real::Real;
     pub use dfdx::prelude::*;
     pub use ebm_macros::energy;

@@ -1,7 +1,7 @@
 //! The cases of `docs/benchmarks.md`: each builds its inputs once and returns a library run and a
 //! floor run over them.
 
-use super::{floor, mean_error, Case};
+use super::{floor, mean_error, user_mlp, Case};
 use ebm_core::energy::Scaled;
 use ebm_core::prelude::*;
 use ebm_models::{GaussianMixture, GaussianModel, Layer, Mlp};
@@ -39,6 +39,54 @@ fn gauss2d() -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let cov = vec![1.0, 0.5, 0.5, 2.0];
     let prec = ebm_core::linalg::spd_inverse("cov", &cov, 2).expect("SPD");
     (mean, cov, prec)
+}
+
+fn builtin_mlp(dev: &Cpu, w: &floor::MlpWeights) -> Mlp<2, f32> {
+    let f = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    Mlp::<2, f32>::new(
+        dev,
+        vec![
+            Layer {
+                weights: f(&w.w1),
+                bias: f(&w.b1),
+            },
+            Layer {
+                weights: f(&w.w2),
+                bias: f(&w.b2),
+            },
+        ],
+        f(&w.w3),
+        0.0,
+        0.05,
+    )
+    .unwrap()
+}
+
+/// Langevin `h = 0.01`, `s = 1`, 100 steps of the chains `x0` on an MLP energy `model` with the
+/// weights `w`; the floor runs the same network by hand.
+fn mlp_case(
+    (name, description): (&'static str, &'static str),
+    model: impl Energy<2, f32, Cpu> + 'static,
+    x0: &Batch<2>,
+    w: &floor::MlpWeights,
+) -> Case {
+    let sampler = LangevinDynamics::new(0.01, 1.0).unwrap();
+    let (x0, x0h) = (x0.clone(), x0.as_vec());
+    let w = floor::MlpWeights::with_width(w.width());
+    Case {
+        name,
+        description,
+        work: 1000.0 * 100.0,
+        reps: None,
+        library: Box::new(move || {
+            std::hint::black_box(sampler.sample(&model, &x0, 100, SEED).unwrap());
+            None
+        }),
+        floor: Box::new(move || {
+            std::hint::black_box(floor::mlp_langevin(&w, &x0h, 0.01, 1.0, 100, SEED));
+            None
+        }),
+    }
 }
 
 pub fn all() -> Vec<Case> {
@@ -132,44 +180,39 @@ pub fn all() -> Vec<Case> {
         });
     }
 
-    // mlp2d_langevin
-    {
-        let w = floor::MlpWeights::cases();
-        let f = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
-        let model = Mlp::<2, f32>::new(
-            &dev,
-            vec![
-                Layer {
-                    weights: f(&w.w1),
-                    bias: f(&w.b1),
-                },
-                Layer {
-                    weights: f(&w.w2),
-                    bias: f(&w.b2),
-                },
-            ],
-            f(&w.w3),
-            0.0,
-            0.05,
-        )
-        .unwrap();
-        let sampler = LangevinDynamics::new(0.01, 1.0).unwrap();
+    // mlp2d_langevin, mlp2d_langevin_user, mlp256_langevin, mlp256_langevin_user
+    for (width, builtin, user) in [
+        (
+            64,
+            (
+                "mlp2d_langevin",
+                "MLP 2-64-64-1 tanh energy, Langevin h=0.01 s=1, 1000 x 100",
+            ),
+            (
+                "mlp2d_langevin_user",
+                "the same network written with #[energy] (autodiff gradient)",
+            ),
+        ),
+        (
+            256,
+            (
+                "mlp256_langevin",
+                "MLP 2-256-256-1 tanh energy, Langevin h=0.01 s=1, 1000 x 100",
+            ),
+            (
+                "mlp256_langevin_user",
+                "the same network written with #[energy] (autodiff gradient)",
+            ),
+        ),
+    ] {
+        let w = floor::MlpWeights::with_width(width);
         let x0 = normal_batch::<2>(1000, 4);
-        let x0h = x0.as_vec();
-        cases.push(Case {
-            name: "mlp2d_langevin",
-            description: "MLP 2-64-64-1 tanh energy, Langevin h=0.01 s=1, 1000 x 100",
-            work: 1000.0 * 100.0,
-            reps: None,
-            library: Box::new(move || {
-                std::hint::black_box(sampler.sample(&model, &x0, 100, SEED).unwrap());
-                None
-            }),
-            floor: Box::new(move || {
-                std::hint::black_box(floor::mlp_langevin(&w, &x0h, 0.01, 1.0, 100, SEED));
-                None
-            }),
-        });
+        cases.push(mlp_case(builtin, builtin_mlp(&dev, &w), &x0, &w));
+        if width == 64 {
+            cases.push(mlp_case(user, user_mlp::model64(&dev, &w), &x0, &w));
+        } else {
+            cases.push(mlp_case(user, user_mlp::model256(&dev, &w), &x0, &w));
+        }
     }
 
     // gauss100d_langevin and gauss100d_hmc

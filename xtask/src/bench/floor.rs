@@ -263,20 +263,27 @@ pub struct MlpWeights {
 }
 
 impl MlpWeights {
-    pub fn cases() -> Self {
-        let h = 64;
+    /// The 2-`h`-`h`-1 network: the formulas of `docs/benchmarks.md`, whose `1 / sqrt(h)` factors
+    /// are the `1 / 8` of the 64-wide network.
+    pub fn with_width(h: usize) -> Self {
         let f = |v: f64| v as f32;
+        let scale = (h as f64).sqrt();
         Self {
             w1: (0..h * 2)
                 .map(|k| f(0.8 * (0.37 * (k / 2) as f64 + 1.3 * (k % 2) as f64 + 0.1).sin()))
                 .collect(),
             b1: (0..h).map(|o| f(0.1 * (o as f64).cos())).collect(),
             w2: (0..h * h)
-                .map(|k| f((0.11 * (k / h) as f64 + 0.23 * (k % h) as f64 + 0.5).sin() / 8.0))
+                .map(|k| f((0.11 * (k / h) as f64 + 0.23 * (k % h) as f64 + 0.5).sin() / scale))
                 .collect(),
             b2: (0..h).map(|o| f(0.1 * (0.5 * o as f64).cos())).collect(),
-            w3: (0..h).map(|i| f((0.3 * i as f64).cos() / 8.0)).collect(),
+            w3: (0..h).map(|i| f((0.3 * i as f64).cos() / scale)).collect(),
         }
+    }
+
+    /// The number of units of each hidden layer.
+    pub fn width(&self) -> usize {
+        self.b1.len()
     }
 }
 
@@ -318,7 +325,7 @@ fn gemm_rm(
     }
 }
 
-/// Unadjusted Langevin on the 2-64-64-1 tanh MLP energy plus `0.05 |x|^2`: forward and input-gradient
+/// Unadjusted Langevin on the 2-h-h-1 tanh MLP energy plus `0.05 |x|^2`: forward and input-gradient
 /// passes with one gemm per layer and the standard library's `tanh`.
 pub fn mlp_langevin(
     w: &MlpWeights,
@@ -329,7 +336,7 @@ pub fn mlp_langevin(
     seed: u64,
 ) -> Vec<f32> {
     let n = x0.len() / 2;
-    let hd = 64;
+    let hd = w.width();
     let mut x = x0.to_vec();
     let mut g = vec![0.0f32; x.len()];
     let (mut a1, mut a2) = (vec![0.0f32; n * hd], vec![0.0f32; n * hd]);

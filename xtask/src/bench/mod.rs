@@ -6,6 +6,7 @@ mod floor;
 mod nuts;
 #[cfg(feature = "nuts-rs")]
 mod nuts_peer;
+mod user_mlp;
 
 use serde_json::{json, Map, Value};
 use std::time::Instant;
@@ -54,7 +55,8 @@ fn time(reps: usize, f: &mut dyn FnMut() -> Option<f64>) -> Timing {
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut reps = 7;
-    let mut only: Option<String> = None;
+    // `--case` may be given more than once: those cases only, timed in one run.
+    let mut only: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -66,16 +68,18 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     .filter(|&r: &usize| r >= 1)
                     .ok_or("--reps takes a whole number of at least 1")?
             }
-            "--case" => only = Some(it.next().ok_or("--case takes a case name")?.clone()),
+            "--case" => only.push(it.next().ok_or("--case takes a case name")?.clone()),
             other => return Err(format!("bench: unknown argument `{other}`")),
         }
     }
     let mut all = cases::all();
-    if let Some(name) = &only {
-        all.retain(|c| c.name == name);
-        if all.is_empty() && !NUTS_CASES.contains(&name.as_str()) {
-            return Err(format!("bench: no case named `{name}`"));
+    if !only.is_empty() {
+        for name in &only {
+            if !all.iter().any(|c| c.name == name) && !NUTS_CASES.contains(&name.as_str()) {
+                return Err(format!("bench: no case named `{name}`"));
+            }
         }
+        all.retain(|c| only.iter().any(|o| o == c.name));
     }
     println!(
         "ebm benchmark: float32, {reps} timed runs after one warm-up, rayon threads: {}",
@@ -83,7 +87,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     println!();
     println!(
-        "{:<20} {:>11} {:>11} {:>11} {:>11} {:>7} {:>11} {:>9}  description",
+        "{:<22} {:>11} {:>11} {:>11} {:>11} {:>7} {:>11} {:>9}  description",
         "case", "lib min", "lib median", "floor min", "floor med", "ratio", "mean err", "ns/step"
     );
     let mut out = Map::new();
@@ -94,7 +98,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let ratio = lib.min / flo.min;
         let ns_per_step = lib.min * 1e6 / case.work;
         println!(
-            "{:<20} {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>7.2} {:>11} {:>9.1}  {}",
+            "{:<22} {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>8.3} ms {:>7.2} {:>11} {:>9.1}  {}",
             case.name,
             lib.min,
             lib.median,
@@ -123,8 +127,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }),
         );
     }
-    if only.as_deref().is_none_or(|o| NUTS_CASES.contains(&o)) {
-        out.extend(nuts::run(only.as_deref())?);
+    if only.is_empty() {
+        out.extend(nuts::run(None)?);
+    }
+    for name in only.iter().filter(|o| NUTS_CASES.contains(&o.as_str())) {
+        out.extend(nuts::run(Some(name))?);
     }
     println!();
     println!("{}", Value::Object(out));
