@@ -1,12 +1,13 @@
 //! Vectorisable activation functions on host slices, for hand-written forward and backward passes.
 //!
-//! dfdx's CPU `tanh` calls the scalar libm function element by element; [`tanh_in_place`] on `f32`
+//! The published dfdx 0.13's CPU `tanh` calls the scalar libm function element by element (the copy this
+//! workspace builds, `vendor/dfdx`, has a vectorised kernel too); [`tanh_in_place`] on `f32`
 //! uses a branch-free `expm1`-based formula that the compiler turns into SIMD code, accurate to a few
 //! `f32` ulps (relative error below `1e-6` everywhere). On `f64` it uses the standard library.
 
 use crate::real::Real;
 
-/// Replaces every element of `xs` by its hyperbolic tangent.
+/// Replaces every element of `xs` by its hyperbolic tangent; NaN stays NaN.
 ///
 /// ```
 /// let mut v = [0.0f32, 0.5, -3.0, 30.0];
@@ -60,7 +61,10 @@ fn tanh_f32(x: f32) -> f32 {
     const LN2_LO: f32 = -2.121_944_4e-4;
     // Adding and subtracting 1.5 * 2^23 rounds to the nearest integer without a rounding instruction.
     const ROUND: f32 = 12_582_912.0;
-    let a = x.abs().min(10.0);
+    // A comparison rather than `min`, so that NaN stays NaN (`NaN.min(10)` is 10, whose tanh is 1).
+    // It is the same for every other input, and still compiles to a lane-wise select.
+    let a = x.abs();
+    let a = if a > 10.0 { 10.0 } else { a };
     let y = -2.0 * a;
     let k = (y * LOG2E + ROUND) - ROUND;
     let r = (y - k * LN2_HI) - k * LN2_LO;
@@ -119,6 +123,24 @@ mod tests {
         assert!(v[0] == 0.0 && v[0].is_sign_negative());
         assert!(v[1] == 0.0 && v[1].is_sign_positive());
         assert_eq!((v[2], v[3]), (1.0, -1.0));
+    }
+
+    #[test]
+    fn nan_stays_nan() {
+        // Enough elements that the vectorised loop body, not only its remainder, sees the NaNs.
+        let mut v = vec![0.5f32; 37];
+        v[3] = f32::NAN;
+        v[20] = -f32::NAN;
+        let mut portable = v.clone();
+        tanh_f32_slice(&mut v);
+        tanh_f32_slice_portable(&mut portable);
+        for out in [&v, &portable] {
+            assert!(out[3].is_nan() && out[20].is_nan(), "{out:?}");
+            assert!(out.iter().filter(|t| t.is_nan()).count() == 2);
+        }
+        let mut w = [f64::NAN, 0.5];
+        tanh_in_place(&mut w);
+        assert!(w[0].is_nan() && w[1] == 0.5f64.tanh());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The activations of `ebm_core::ops::Activations` (`softplus`, `silu`, `swish`): autodiff
+//! The activations of `ebm_core::ops::Activations` (`softplus`, `silu`, `swish`), and dfdx's `ln`
+//! and `logsumexp` that neural energies use with them (the latter on the patched `f32` `exp`): autodiff
 //! gradients against central finite differences in `f64` and `f32`, values against the closed
 //! forms, the points where a naive formula overflows or loses the derivative, and the same
 //! functions written in an `#[energy]` body.
@@ -14,6 +15,10 @@ enum Act {
     Softplus,
     Silu,
     Swish(f64),
+    /// dfdx's `ln`, as `ln(1 + z^2)`.
+    Ln,
+    /// dfdx's `logsumexp` over the layer's outputs (the energy is then `logsumexp_k (x W)_k`).
+    LogSumExp,
 }
 
 /// The activation in `f64`, written from its definition.
@@ -24,6 +29,8 @@ fn exact(act: Act, x: f64) -> f64 {
         Act::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
         Act::Silu => x * sigmoid(x),
         Act::Swish(beta) => x * sigmoid(beta * x),
+        Act::Ln => (1.0 + x * x).ln(),
+        Act::LogSumExp => unreachable!("not element-wise"),
     }
 }
 
@@ -50,6 +57,8 @@ impl<E: Real, Dev: Device<E>> Energy<3, E, Dev> for Layer {
             Act::Softplus => pre.softplus(),
             Act::Silu => pre.silu(),
             Act::Swish(beta) => pre.swish(E::of(beta)),
+            Act::Ln => (pre.square() + E::one()).ln(),
+            Act::LogSumExp => return pre.logsumexp::<(usize,), Axis<1>>(),
         };
         h.matmul(v).sum::<(usize,), Axis<1>>()
     }
@@ -57,12 +66,11 @@ impl<E: Real, Dev: Device<E>> Energy<3, E, Dev> for Layer {
 
 /// `E(x) = v . act(x W)` computed in `f64` from the definitions, without dfdx.
 fn exact_energy(layer: &Layer, row: &[f64]) -> f64 {
-    (0..H)
-        .map(|k| {
-            let pre: f64 = (0..3).map(|j| row[j] * layer.w[j * H + k]).sum();
-            layer.v[k] * exact(layer.act, pre)
-        })
-        .sum()
+    let pre = |k: usize| -> f64 { (0..3).map(|j| row[j] * layer.w[j * H + k]).sum() };
+    match layer.act {
+        Act::LogSumExp => (0..H).map(|k| pre(k).exp()).sum::<f64>().ln(),
+        act => (0..H).map(|k| layer.v[k] * exact(act, pre(k))).sum(),
+    }
 }
 
 /// Central finite differences of [`exact_energy`] at the rows of `x` (row-major, 3 columns).
@@ -141,6 +149,7 @@ proptest! {
     fn gradients_and_energies_match_the_definitions(
         act in prop::sample::select(vec![
             Act::Softplus, Act::Silu, Act::Swish(0.5), Act::Swish(1.7), Act::Swish(-1.0),
+            Act::Ln, Act::LogSumExp,
         ]),
         w in values(3 * H, 2.0),
         v in values(H, 1.0),
@@ -212,6 +221,7 @@ fn activations_propagate_nan() {
             Act::Softplus => t.softplus(),
             Act::Silu => t.silu(),
             Act::Swish(beta) => t.swish(beta),
+            other => unreachable!("{other:?} is not in the list"),
         });
         assert!(v[0].is_nan(), "{act:?}");
         assert!((v[1] - exact(act, 1.0)).abs() < 1e-15, "{act:?}");
