@@ -342,7 +342,13 @@ mod tests {
     fn every_entry_is_an_ordered_chain_of_fused_multiply_adds() {
         let fused = has_fma_kernel() || !cfg!(target_arch = "x86_64");
         // Shapes that exercise full tiles, single vectors, single columns and the row remainder.
-        for &(rows, k, n) in &[(1, 1, 1), (7, 100, 100), (5, 13, 29), (4, 3, 24), (9, 17, 7)] {
+        for &(rows, k, n) in &[
+            (1, 1, 1),
+            (7, 100, 100),
+            (5, 13, 29),
+            (4, 3, 24),
+            (9, 17, 7),
+        ] {
             let (x, b) = (values(rows * k, 0.71), values(k * n, 1.37));
             let mut out = vec![f32::NAN; rows * n];
             rows_times_matrix(&x, &b, k, n, &mut out).unwrap();

@@ -184,7 +184,10 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
         let (rows, host) = (BLOCK_ROWS, &self.host);
         if n * D >= PARALLEL_MIN_ELEMENTS {
             x.par_chunks(rows * D)
-                .zip(grad.par_chunks_mut(rows * D).zip(energy.par_chunks_mut(rows)))
+                .zip(
+                    grad.par_chunks_mut(rows * D)
+                        .zip(energy.par_chunks_mut(rows)),
+                )
                 .for_each(|(xb, (gb, eb))| host.rows(xb, eb, gb));
         } else {
             host.rows(x, energy, grad);
