@@ -15,8 +15,9 @@
 //! each product is rounded before it is added (as `gemm`'s scalar kernel does).
 //!
 //! The kernel is written for the shapes of sampling, many short rows times a small square matrix:
-//! four rows at a time against 24 columns (`f32`; 12 for `f64`) held in registers, with no packing
-//! and no threads. Callers split large batches over threads by rows.
+//! a block of rows against a block of columns held in registers over the whole of `k` (AVX-512 where
+//! the processor and compiler have it, else AVX2), the last columns through masked loads, with no
+//! packing and no threads. Callers split large batches over threads by rows.
 
 use crate::error::{Error, Result};
 use crate::real::Real;
@@ -51,7 +52,7 @@ pub fn rows_times_matrix<E: Real>(
             reason: format!("a {k} x {n} matrix, row-major"),
         });
     }
-    let rows = if k == 0 { 0 } else { x.len() / k };
+    let rows = x.len().checked_div(k).unwrap_or(0);
     if k == 0 || x.len() % k != 0 {
         return Err(Error::LengthMismatch {
             name: "x".into(),
@@ -133,6 +134,32 @@ pub fn has_fma_kernel() -> bool {
 /// # Safety
 /// `x` has `rows * k` entries, `b` `k * n`, `out` `rows * n`.
 unsafe fn product<E: Real>(x: &[E], b: &[E], rows: usize, k: usize, n: usize, out: &mut [E]) {
+    #[cfg(all(target_arch = "x86_64", ebm_avx512))]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        use std::any::TypeId;
+        if TypeId::of::<E>() == TypeId::of::<f32>() {
+            x86_512::product_f32(
+                x.as_ptr().cast(),
+                b.as_ptr().cast(),
+                rows,
+                k,
+                n,
+                out.as_mut_ptr().cast(),
+            );
+            return;
+        }
+        if TypeId::of::<E>() == TypeId::of::<f64>() {
+            x86_512::product_f64(
+                x.as_ptr().cast(),
+                b.as_ptr().cast(),
+                rows,
+                k,
+                n,
+                out.as_mut_ptr().cast(),
+            );
+            return;
+        }
+    }
     #[cfg(target_arch = "x86_64")]
     if has_fma_kernel() {
         use std::any::TypeId;
@@ -178,7 +205,7 @@ fn portable<E: Real>(x: &[E], b: &[E], rows: usize, k: usize, n: usize, out: &mu
                     .zip(br)
                     .for_each(|(o, &bv)| *o = xv.mul_add(bv, *o));
             } else {
-                or.iter_mut().zip(br).for_each(|(o, &bv)| *o = *o + xv * bv);
+                or.iter_mut().zip(br).for_each(|(o, &bv)| *o += xv * bv);
             }
         }
     }
@@ -188,24 +215,31 @@ fn portable<E: Real>(x: &[E], b: &[E], rows: usize, k: usize, n: usize, out: &mu
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// Four rows times `V` vectors of columns, accumulated in registers over the whole of `k`.
+    /// `R` rows times `V` vectors of columns, accumulated in registers over the whole of `k`; with
+    /// `MASKED`, one vector of which only the lanes set in `mask` are read and written.
     macro_rules! kernel {
-        ($product:ident, $tile:ident, $t:ty, $v:ty, $w:expr, $zero:ident, $load:ident,
-         $store:ident, $splat:ident, $fma:ident) => {
+        ($product:ident, $tile:ident, $t:ty, $w:expr, $zero:ident, $load:ident, $store:ident,
+         $maskload:ident, $maskstore:ident, $splat:ident, $fma:ident, $lane:ty) => {
             #[target_feature(enable = "avx2,fma")]
-            unsafe fn $tile<const R: usize, const V: usize>(
+            #[inline]
+            unsafe fn $tile<const R: usize, const V: usize, const MASKED: bool>(
                 x: *const $t,
                 k: usize,
                 b: *const $t,
                 n: usize,
                 out: *mut $t,
+                mask: __m256i,
             ) {
                 let mut acc = [[$zero(); V]; R];
                 for j in 0..k {
                     let brow = b.add(j * n);
                     let mut bv = [$zero(); V];
                     for (v, slot) in bv.iter_mut().enumerate() {
-                        *slot = $load(brow.add($w * v));
+                        *slot = if MASKED {
+                            $maskload(brow.add($w * v), mask)
+                        } else {
+                            $load(brow.add($w * v))
+                        };
                     }
                     for (r, row) in acc.iter_mut().enumerate() {
                         let a = $splat(*x.add(r * k + j));
@@ -216,13 +250,18 @@ mod x86 {
                 }
                 for (r, row) in acc.iter().enumerate() {
                     for (v, &a) in row.iter().enumerate() {
-                        $store(out.add(r * n + $w * v), a);
+                        if MASKED {
+                            $maskstore(out.add(r * n + $w * v), mask, a);
+                        } else {
+                            $store(out.add(r * n + $w * v), a);
+                        }
                     }
                 }
             }
 
-            /// `R` rows against every column of `b`: vector tiles, then single columns.
+            /// `R` rows against every column of `b`: two-vector tiles, one vector, one masked.
             #[target_feature(enable = "avx2,fma")]
+            #[inline]
             unsafe fn rows_block<const R: usize>(
                 x: *const $t,
                 b: *const $t,
@@ -230,24 +269,21 @@ mod x86 {
                 n: usize,
                 out: *mut $t,
             ) {
+                let none = _mm256_setzero_si256();
                 let mut c = 0;
-                while c + 3 * $w <= n {
-                    $tile::<R, 3>(x, k, b.add(c), n, out.add(c));
-                    c += 3 * $w;
+                while c + 2 * $w <= n {
+                    $tile::<R, 2, false>(x, k, b.add(c), n, out.add(c), none);
+                    c += 2 * $w;
                 }
-                while c + $w <= n {
-                    $tile::<R, 1>(x, k, b.add(c), n, out.add(c));
+                if c + $w <= n {
+                    $tile::<R, 1, false>(x, k, b.add(c), n, out.add(c), none);
                     c += $w;
                 }
-                while c < n {
-                    for r in 0..R {
-                        let mut acc: $t = 0.0;
-                        for j in 0..k {
-                            acc = (*x.add(r * k + j)).mul_add(*b.add(j * n + c), acc);
-                        }
-                        *out.add(r * n + c) = acc;
-                    }
-                    c += 1;
+                if c < n {
+                    let mut lanes = [0 as $lane; $w];
+                    lanes[..n - c].iter_mut().for_each(|l| *l = -1);
+                    let mask = _mm256_loadu_si256(lanes.as_ptr().cast());
+                    $tile::<R, 1, true>(x, k, b.add(c), n, out.add(c), mask);
                 }
             }
 
@@ -263,14 +299,17 @@ mod x86 {
                 out: *mut $t,
             ) {
                 let mut r = 0;
-                while r + 4 <= rows {
-                    rows_block::<4>(x.add(r * k), b, k, n, out.add(r * n));
-                    r += 4;
+                while r + 6 <= rows {
+                    rows_block::<6>(x.add(r * k), b, k, n, out.add(r * n));
+                    r += 6;
                 }
+                let (x, out) = (x.add(r * k), out.add(r * n));
                 match rows - r {
-                    3 => rows_block::<3>(x.add(r * k), b, k, n, out.add(r * n)),
-                    2 => rows_block::<2>(x.add(r * k), b, k, n, out.add(r * n)),
-                    1 => rows_block::<1>(x.add(r * k), b, k, n, out.add(r * n)),
+                    5 => rows_block::<5>(x, b, k, n, out),
+                    4 => rows_block::<4>(x, b, k, n, out),
+                    3 => rows_block::<3>(x, b, k, n, out),
+                    2 => rows_block::<2>(x, b, k, n, out),
+                    1 => rows_block::<1>(x, b, k, n, out),
                     _ => {}
                 }
             }
@@ -283,13 +322,15 @@ mod x86 {
             product_f32,
             tile_f32,
             f32,
-            __m256,
             8,
             _mm256_setzero_ps,
             _mm256_loadu_ps,
             _mm256_storeu_ps,
+            _mm256_maskload_ps,
+            _mm256_maskstore_ps,
             _mm256_set1_ps,
-            _mm256_fmadd_ps
+            _mm256_fmadd_ps,
+            i32
         );
     }
     mod f64k {
@@ -298,13 +339,155 @@ mod x86 {
             product_f64,
             tile_f64,
             f64,
-            __m256d,
             4,
             _mm256_setzero_pd,
             _mm256_loadu_pd,
             _mm256_storeu_pd,
+            _mm256_maskload_pd,
+            _mm256_maskstore_pd,
             _mm256_set1_pd,
-            _mm256_fmadd_pd
+            _mm256_fmadd_pd,
+            i64
+        );
+    }
+    pub(crate) use f32k::product_f32;
+    pub(crate) use f64k::product_f64;
+}
+
+/// The same kernel on 512-bit registers (AVX-512F, whose fused multiply-add rounds as FMA's): eight
+/// rows against 48 columns (`f32`; 24 for `f64`), the last columns through a lane mask.
+#[cfg(all(target_arch = "x86_64", ebm_avx512))]
+#[allow(clippy::incompatible_msrv)] // compiled only by Rust 1.89 or later (build.rs)
+mod x86_512 {
+    use std::arch::x86_64::*;
+
+    macro_rules! kernel512 {
+        ($product:ident, $tile:ident, $t:ty, $w:expr, $mask:ty, $zero:ident, $load:ident,
+         $store:ident, $maskload:ident, $maskstore:ident, $splat:ident, $fma:ident) => {
+            #[target_feature(enable = "avx512f")]
+            #[inline]
+            unsafe fn $tile<const R: usize, const V: usize>(
+                x: *const $t,
+                k: usize,
+                b: *const $t,
+                n: usize,
+                out: *mut $t,
+                mask: Option<$mask>,
+            ) {
+                let mut acc = [[$zero(); V]; R];
+                for j in 0..k {
+                    let brow = b.add(j * n);
+                    let mut bv = [$zero(); V];
+                    for (v, slot) in bv.iter_mut().enumerate() {
+                        *slot = match mask {
+                            Some(m) => $maskload(m, brow.add($w * v)),
+                            None => $load(brow.add($w * v)),
+                        };
+                    }
+                    for (r, row) in acc.iter_mut().enumerate() {
+                        let a = $splat(*x.add(r * k + j));
+                        for (slot, &bj) in row.iter_mut().zip(&bv) {
+                            *slot = $fma(a, bj, *slot);
+                        }
+                    }
+                }
+                for (r, row) in acc.iter().enumerate() {
+                    for (v, &a) in row.iter().enumerate() {
+                        match mask {
+                            Some(m) => $maskstore(out.add(r * n + $w * v), m, a),
+                            None => $store(out.add(r * n + $w * v), a),
+                        }
+                    }
+                }
+            }
+
+            #[target_feature(enable = "avx512f")]
+            #[inline]
+            unsafe fn rows_block<const R: usize>(
+                x: *const $t,
+                b: *const $t,
+                k: usize,
+                n: usize,
+                out: *mut $t,
+            ) {
+                let mut c = 0;
+                while c + 3 * $w <= n {
+                    $tile::<R, 3>(x, k, b.add(c), n, out.add(c), None);
+                    c += 3 * $w;
+                }
+                while c + $w <= n {
+                    $tile::<R, 1>(x, k, b.add(c), n, out.add(c), None);
+                    c += $w;
+                }
+                if c < n {
+                    let mask = ((1u32 << (n - c)) - 1) as $mask;
+                    $tile::<R, 1>(x, k, b.add(c), n, out.add(c), Some(mask));
+                }
+            }
+
+            /// # Safety
+            /// Requires AVX-512F; `x` has `rows * k` entries, `b` `k * n`, `out` `rows * n`.
+            #[target_feature(enable = "avx512f")]
+            pub(crate) unsafe fn $product(
+                x: *const $t,
+                b: *const $t,
+                rows: usize,
+                k: usize,
+                n: usize,
+                out: *mut $t,
+            ) {
+                let mut r = 0;
+                while r + 8 <= rows {
+                    rows_block::<8>(x.add(r * k), b, k, n, out.add(r * n));
+                    r += 8;
+                }
+                let (x, out) = (x.add(r * k), out.add(r * n));
+                match rows - r {
+                    7 => rows_block::<7>(x, b, k, n, out),
+                    6 => rows_block::<6>(x, b, k, n, out),
+                    5 => rows_block::<5>(x, b, k, n, out),
+                    4 => rows_block::<4>(x, b, k, n, out),
+                    3 => rows_block::<3>(x, b, k, n, out),
+                    2 => rows_block::<2>(x, b, k, n, out),
+                    1 => rows_block::<1>(x, b, k, n, out),
+                    _ => {}
+                }
+            }
+        };
+    }
+
+    mod f32k {
+        use super::*;
+        kernel512!(
+            product_f32,
+            tile_f32,
+            f32,
+            16,
+            __mmask16,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_storeu_ps,
+            _mm512_maskz_loadu_ps,
+            _mm512_mask_storeu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps
+        );
+    }
+    mod f64k {
+        use super::*;
+        kernel512!(
+            product_f64,
+            tile_f64,
+            f64,
+            8,
+            __mmask8,
+            _mm512_setzero_pd,
+            _mm512_loadu_pd,
+            _mm512_storeu_pd,
+            _mm512_maskz_loadu_pd,
+            _mm512_mask_storeu_pd,
+            _mm512_set1_pd,
+            _mm512_fmadd_pd
         );
     }
     pub(crate) use f32k::product_f32;

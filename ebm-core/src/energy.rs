@@ -111,6 +111,13 @@ pub trait RowEnergy<E: Real>: Sync {
     /// per row) and `grad` (as `x`), bit for bit as [`Energy::host_energy_and_gradient`] computes
     /// them for the same rows in any batch. Buffers of other lengths leave the outputs unspecified.
     fn rows_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]);
+
+    /// The gradients of [`RowEnergy::rows_energy_and_gradient`], bit for bit; `energy` may or may
+    /// not receive the energies (an integrator's inner steps need no energy). The default computes
+    /// both.
+    fn rows_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+        self.rows_energy_and_gradient(x, energy, grad)
+    }
 }
 
 /// Whether the device type `Dev` is dfdx's `Cpu`, whose tensors live in host memory.

@@ -188,9 +188,9 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
                     grad.par_chunks_mut(rows * D)
                         .zip(energy.par_chunks_mut(rows)),
                 )
-                .for_each(|(xb, (gb, eb))| host.rows(xb, eb, gb));
+                .for_each(|(xb, (gb, eb))| host.rows(xb, eb, gb, true));
         } else {
-            host.rows(x, energy, grad);
+            host.rows(x, energy, grad, true);
         }
         true
     }
@@ -217,8 +217,8 @@ fn small_row<const D: usize, E: Real>(mean: &[E], prec: &[E], p: &[E; D], g: &mu
 }
 
 impl<const D: usize, E: Real> HostGaussian<D, E> {
-    /// The rows of `x` on the calling thread.
-    fn rows(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+    /// The rows of `x` on the calling thread; without `energies`, only the gradients for large `D`.
+    fn rows(&self, x: &[E], energy: &mut [E], grad: &mut [E], energies: bool) {
         if D <= SMALL_DIM {
             for (xr, (gr, e)) in x
                 .chunks_exact(D)
@@ -237,6 +237,12 @@ impl<const D: usize, E: Real> HostGaussian<D, E> {
             return;
         }
         let (mean, pm, half) = (&self.mean, &self.precision_mean, E::of(0.5));
+        if !energies {
+            for gr in grad.chunks_exact_mut(D) {
+                gr.iter_mut().zip(pm).for_each(|(g, &q)| *g -= q);
+            }
+            return;
+        }
         for (xr, (gr, e)) in x
             .chunks_exact(D)
             .zip(grad.chunks_exact_mut(D).zip(energy.iter_mut()))
@@ -263,7 +269,13 @@ impl<const D: usize, E: Real> HostGaussian<D, E> {
 impl<const D: usize, E: Real> RowEnergy<E> for HostGaussian<D, E> {
     fn rows_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
         if x.len() == energy.len() * D && grad.len() == x.len() {
-            self.rows(x, energy, grad);
+            self.rows(x, energy, grad, true);
+        }
+    }
+
+    fn rows_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+        if x.len() == energy.len() * D && grad.len() == x.len() {
+            self.rows(x, energy, grad, false);
         }
     }
 }

@@ -127,6 +127,16 @@ impl<E: Real> PreparedMass<E> {
         }
     }
 
+    /// The factor `s` with which [`PreparedMass::drift_batch`] moves every coordinate, `x += s p`,
+    /// when it is one number (identity and scalar masses).
+    pub fn uniform_drift(&self, eps: E) -> Option<E> {
+        match self {
+            PreparedMass::Identity => Some(eps),
+            PreparedMass::Scalar { inv, .. } => Some(eps * *inv),
+            _ => None,
+        }
+    }
+
     /// `x += eps * M^-1 p` for a whole batch of rows of length `d`.
     pub fn drift_batch(&self, x: &mut [E], p: &[E], eps: E, d: usize) {
         let scale = match self {
@@ -215,6 +225,58 @@ impl<E: Real> PreparedMass<E> {
                     *xi += eps * v;
                 }
             }
+        }
+    }
+
+    /// [`PreparedMass::kinetic`] of every row of `p` (rows of length `d`) into `out`: the same
+    /// sums in the same order, eight chains at a time so that the sums' additions overlap instead of
+    /// waiting on each other.
+    pub fn kinetic_rows(&self, p: &[E], d: usize, out: &mut [f64]) {
+        const L: usize = 8;
+        if d == 0 {
+            out.iter_mut().for_each(|o| *o = self.kinetic(&[]));
+            return;
+        }
+        let mut groups = p.chunks_exact(L * d).zip(out.chunks_exact_mut(L));
+        for (rows, o) in &mut groups {
+            let mut acc = [0.0f64; L];
+            let at = |l: usize, i: usize| rows[l * d + i].as_f64();
+            match self {
+                PreparedMass::Identity | PreparedMass::Scalar { .. } => {
+                    for i in 0..d {
+                        for (l, a) in acc.iter_mut().enumerate() {
+                            *a += at(l, i) * at(l, i);
+                        }
+                    }
+                }
+                PreparedMass::Diagonal { inv, .. } => {
+                    for (i, m) in inv.iter().enumerate() {
+                        for (l, a) in acc.iter_mut().enumerate() {
+                            *a += at(l, i) * at(l, i) * m.as_f64();
+                        }
+                    }
+                }
+                PreparedMass::Dense { inv, .. } => {
+                    for i in 0..d {
+                        for j in 0..d {
+                            let m = inv[i * d + j].as_f64();
+                            for (l, a) in acc.iter_mut().enumerate() {
+                                *a += at(l, i) * m * at(l, j);
+                            }
+                        }
+                    }
+                }
+            }
+            for (o, a) in o.iter_mut().zip(acc) {
+                *o = match self {
+                    PreparedMass::Scalar { inv64, .. } => 0.5 * inv64 * a,
+                    _ => 0.5 * a,
+                };
+            }
+        }
+        let done = out.len() / L * L;
+        for (row, o) in p[done * d..].chunks_exact(d.max(1)).zip(&mut out[done..]) {
+            *o = self.kinetic(row);
         }
     }
 

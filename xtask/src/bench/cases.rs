@@ -1,6 +1,7 @@
 //! The cases of `docs/benchmarks.md`: each builds its inputs once and returns a library run and a
 //! floor run over them.
 
+use super::hardware::DenseWork;
 use super::{floor, mean_error, Case};
 use ebm_core::energy::Scaled;
 use ebm_core::prelude::*;
@@ -60,6 +61,7 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 2-D, Langevin h=0.1 s=0.1, 1000 x 100",
             work: 1000.0 * 100.0,
             reps: None,
+            dense: None,
             library: Box::new(move || {
                 let x = sampler.sample(&model, &x0, 100, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 2, &mu))
@@ -86,6 +88,7 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 2-D, HMC h=0.1 L=10, 1000 x 25, with acceptance diagnostics",
             work: 1000.0 * 25.0,
             reps: None,
+            dense: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(
@@ -116,6 +119,7 @@ pub fn all() -> Vec<Case> {
             description: "four-mode mixture, Langevin h=0.1 s=0.1, 5 x 200, trajectory kept",
             work: 5.0 * 200.0,
             reps: None,
+            dense: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(&model, &x0, &RunOptions::new(200).seed(SEED).trace(1))
@@ -161,6 +165,7 @@ pub fn all() -> Vec<Case> {
             description: "MLP 2-64-64-1 tanh energy, Langevin h=0.01 s=1, 1000 x 100",
             work: 1000.0 * 100.0,
             reps: None,
+            dense: None,
             library: Box::new(move || {
                 std::hint::black_box(sampler.sample(&model, &x0, 100, SEED).unwrap());
                 None
@@ -177,6 +182,11 @@ pub fn all() -> Vec<Case> {
         let (mean, cov, prec) = gauss100d();
         let model =
             GaussianModel::<100, f32>::from_slices(&dev, &to_f32(&mean), &to_f32(&cov)).unwrap();
+        // The precision as the model multiplies by it: without the entries below 2^-100 of their
+        // diagonal scale, whose subnormal products cost some processors 20-40x (see
+        // docs/benchmarks.md). The floors and the hardware floor use the same matrix.
+        let prec = ebm_core::dense::without_negligible_entries(&prec, 100).unwrap();
+        let product_matrix = to_f32(&prec);
         let x0 = normal_batch::<100>(1000, 3);
         let x0h = x0.as_vec();
         let langevin = LangevinDynamics::new(0.1, 1.0).unwrap();
@@ -188,6 +198,14 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 100-D, Langevin h=0.1 s=1, 1000 x 1000",
             work: 1000.0 * 1000.0,
             reps: None,
+            dense: Some(DenseWork {
+                rows: 1000,
+                d: 100,
+                matrix: product_matrix.clone(),
+                // One gradient per step and one at the start; one normal per coordinate and step.
+                products: 1000.0 + 1.0,
+                draws: 1000.0 * 1000.0 * 100.0,
+            }),
             library: Box::new(move || {
                 let x = langevin.sample(&m1, &x01, 1000, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 100, &mu1))
@@ -205,6 +223,14 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 100-D, HMC h=0.1 L=10, 1000 x 100, with acceptance diagnostics",
             work: 1000.0 * 100.0,
             reps: None,
+            dense: Some(DenseWork {
+                rows: 1000,
+                d: 100,
+                matrix: product_matrix,
+                // L gradients per step and one at the start; a momentum per step.
+                products: 100.0 * 10.0 + 1.0,
+                draws: 1000.0 * 100.0 * 100.0,
+            }),
             library: Box::new(move || {
                 let out = hmc
                     .run(
@@ -235,6 +261,7 @@ pub fn all() -> Vec<Case> {
                           floor: the same MALA steps without swaps",
             work: (ladders * temps * scans * wells::EXPLORE_STEPS) as f64,
             reps: Some(3),
+            dense: None,
             library: Box::new(move || {
                 let run = wells::replica_exchange(
                     &model,
