@@ -247,6 +247,57 @@ pub fn all() -> Vec<Case> {
             }),
         });
     }
+    // gauss100d_hmc_dense: the same target and run with the precision as a dense mass.
+    {
+        let (mean, cov, prec) = gauss100d();
+        let model =
+            GaussianModel::<100, f32>::from_slices(&dev, &to_f32(&mean), &to_f32(&cov)).unwrap();
+        let x0 = normal_batch::<100>(1000, 3);
+        let x0h = x0.as_vec();
+        let hmc = HamiltonianMonteCarlo::new(0.1, 10)
+            .unwrap()
+            .with_mass(MassMatrix::Dense(prec.clone()))
+            .unwrap();
+        let cut = |a: &[f64]| ebm_core::dense::without_negligible_entries(a, 100).unwrap();
+        let chol = ebm_core::linalg::cholesky("mass", &prec, 100).unwrap();
+        let m_inv = to_f32(&cut(&ebm_core::linalg::inverse_from_cholesky(&chol, 100)));
+        let chol = cut(&chol);
+        let l_t: Vec<f32> = (0..100 * 100)
+            .map(|k| chol[(k % 100) * 100 + k / 100] as f32)
+            .collect();
+        let prec = cut(&prec);
+        let mu = mean.clone();
+        let mut fm = floor::Gauss::new(to_f32(&mean), to_f32(&prec));
+        cases.push(Case {
+            name: "gauss100d_hmc_dense",
+            description: "Gaussian 100-D, HMC h=0.1 L=10, dense mass = precision, 1000 x 100",
+            work: 1000.0 * 100.0,
+            reps: None,
+            dense: Some(DenseWork {
+                rows: 1000,
+                d: 100,
+                matrix: to_f32(&prec),
+                // Per step L gradients, L drifts and the momentum (triangular: half a product).
+                products: 100.0 * (2.0 * 10.0 + 0.5) + 1.0,
+                draws: 1000.0 * 100.0 * 100.0,
+            }),
+            library: Box::new(move || {
+                let out = hmc
+                    .run(
+                        &model,
+                        &x0,
+                        &RunOptions::new(100).seed(SEED).diagnostics(true),
+                    )
+                    .unwrap();
+                Some(mean_error(&out.samples.as_vec(), 100, &mu))
+            }),
+            floor: Box::new(move || {
+                let (x, _acc) =
+                    floor::gauss_hmc_dense(&mut fm, &l_t, &m_inv, &x0h, 0.1, 10, 100, SEED);
+                Some(mean_error(&x, 100, &mean))
+            }),
+        });
+    }
     // multimodal_pt: the replica_exchange example's run.
     {
         let model = GaussianMixture::<2, f64>::four_modes(&dev);
