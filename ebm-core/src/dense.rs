@@ -34,7 +34,7 @@ use crate::real::Real;
 /// let b = [1.0f32, 0.5, 0.0, 2.0]; // 2 x 2
 /// let mut out = [0.0f32; 4];
 /// ebm_core::dense::rows_times_matrix(&x, &b, 2, 2, &mut out)?;
-/// assert_eq!(out, [1.0, 4.5, 3.0, 10.0]);
+/// assert_eq!(out, [1.0, 4.5, 3.0, 9.5]);
 /// # Ok::<(), ebm_core::Error>(())
 /// ```
 pub fn rows_times_matrix<E: Real>(
