@@ -91,11 +91,15 @@ pub fn run(args: &[String]) -> Result<(), String> {
         }
     }
     let mut all = cases::all();
-    if let Some(name) = &only {
-        all.retain(|c| c.name == name);
-        if all.is_empty() && !NUTS_CASES.contains(&name.as_str()) {
-            return Err(format!("bench: no case named `{name}`"));
+    if let Some(names) = &only {
+        // `--case a,b` runs several cases in one sitting.
+        let names: Vec<&str> = names.split(',').collect();
+        for name in &names {
+            if !all.iter().any(|c| c.name == *name) && !NUTS_CASES.contains(name) {
+                return Err(format!("bench: no case named `{name}`"));
+            }
         }
+        all.retain(|c| names.contains(&c.name));
     }
     println!(
         "ebm benchmark: float32, {reps} timed runs after one warm-up, rayon threads: {}",
@@ -176,8 +180,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }),
         );
     }
-    if only.as_deref().is_none_or(|o| NUTS_CASES.contains(&o)) {
-        out.extend(nuts::run(only.as_deref())?);
+    match only.as_deref() {
+        None => out.extend(nuts::run(None)?),
+        Some(names) => {
+            for name in names.split(',').filter(|n| NUTS_CASES.contains(n)) {
+                out.extend(nuts::run(Some(name))?);
+            }
+        }
     }
     println!();
     println!("{}", Value::Object(out));
