@@ -90,6 +90,34 @@ pub trait Energy<const D: usize, E: Real, Dev: Device<E>> {
         let _ = (x, energy, grad);
         false
     }
+
+    /// The host path as a [`RowEnergy`]: an evaluator of any block of rows that several threads
+    /// may call at once. The default is `None`.
+    ///
+    /// A sampler that gets one splits its chains into blocks once per step and runs each block's
+    /// whole transition (momenta, integrator, acceptance) on one thread, instead of splitting every
+    /// evaluation and every pass over the batch. It must compute each row exactly as
+    /// [`Energy::host_energy_and_gradient`] does, whatever the block, so that draws do not depend on
+    /// the split. Only a model that has a host path ([`Energy::has_host_path`]) offers one.
+    fn row_energy(&self) -> Option<&dyn RowEnergy<E>> {
+        None
+    }
+}
+
+/// A model's host path as a function of rows alone, callable from several threads at once
+/// ([`Energy::row_energy`]).
+pub trait RowEnergy<E: Real>: Sync {
+    /// Energies and gradients of the rows of `x` (row-major, `D` values per row) into `energy` (one
+    /// per row) and `grad` (as `x`), bit for bit as [`Energy::host_energy_and_gradient`] computes
+    /// them for the same rows in any batch. Buffers of other lengths leave the outputs unspecified.
+    fn rows_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]);
+
+    /// The gradients of [`RowEnergy::rows_energy_and_gradient`], bit for bit; `energy` may or may
+    /// not receive the energies (an integrator's inner steps need no energy). The default computes
+    /// both.
+    fn rows_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+        self.rows_energy_and_gradient(x, energy, grad)
+    }
 }
 
 /// Whether the device type `Dev` is dfdx's `Cpu`, whose tensors live in host memory.

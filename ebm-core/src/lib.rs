@@ -35,6 +35,7 @@
 pub mod __macro_support;
 pub mod activation;
 pub mod check;
+pub mod dense;
 pub mod energy;
 pub mod error;
 pub mod linalg;

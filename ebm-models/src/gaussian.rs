@@ -1,8 +1,8 @@
 //! The multivariate Gaussian energy.
 
-use ebm_core::energy::host_rows;
-use ebm_core::linalg;
+use ebm_core::energy::{host_rows, RowEnergy};
 use ebm_core::prelude::*;
+use ebm_core::{dense, linalg};
 
 /// A multivariate Gaussian `N(mean, cov)` as an energy: `E(x) = (x - mean)^T P (x - mean) / 2` with
 /// precision `P = cov^-1`.
@@ -12,6 +12,10 @@ use ebm_core::prelude::*;
 ///
 /// The constructor validates the covariance and stores the precision; energy and gradient are in
 /// closed form (`grad = (x - mean) P`, one matrix product per batch), so no autodiff tape is built.
+/// Above 16 dimensions the host path multiplies with [`ebm_core::dense::rows_times_matrix`] by the
+/// precision less its negligible entries ([`ebm_core::dense::without_negligible_entries`]), and
+/// offers itself to samplers as a [`RowEnergy`], so they can split chains over threads once per
+/// step.
 ///
 /// ```
 /// use ebm_core::prelude::*;
@@ -25,13 +29,22 @@ use ebm_core::prelude::*;
 /// ```
 #[derive(Debug, Clone)]
 pub struct GaussianModel<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
-    mean: Vec<E>,
     cov: Vec<E>,
     precision: Vec<E>,
-    /// `P m`, subtracted from `x P` by the host path for large `D`.
-    precision_mean: Vec<E>,
+    host: HostGaussian<D, E>,
     mean_t: Tensor<Rank1<D>, E, Dev>,
     precision_t: Tensor<Rank2<D, D>, E, Dev>,
+}
+
+/// The host path's data: what a block of rows needs, shared by the threads of a sampler.
+#[derive(Debug, Clone)]
+struct HostGaussian<const D: usize, E> {
+    mean: Vec<E>,
+    precision: Vec<E>,
+    /// The precision less its negligible entries: the matrix of the product for large `D`.
+    product: Vec<E>,
+    /// `P m`, subtracted from `x P` by the host path for large `D`.
+    precision_mean: Vec<E>,
 }
 
 impl<const D: usize, E: Real, Dev: Device<E>> GaussianModel<D, E, Dev> {
@@ -91,13 +104,21 @@ impl<const D: usize, E: Real, Dev: Device<E>> GaussianModel<D, E, Dev> {
         let precision_mean: Vec<E> = (0..D)
             .map(|i| E::of((0..D).map(|j| prec64[i * D + j] * mean64[j]).sum::<f64>()))
             .collect();
+        let product = dense::without_negligible_entries(&prec64, D)?
+            .iter()
+            .map(|&v| E::of(v))
+            .collect();
         let mean_t = dev.tensor_from_vec(mean.to_vec(), (Const::<D>,));
         let precision_t = dev.tensor_from_vec(precision.clone(), (Const::<D>, Const::<D>));
         Ok(Self {
-            mean: mean.to_vec(),
             cov: sym.iter().map(|&v| E::of(v)).collect(),
-            precision,
-            precision_mean,
+            precision: precision.clone(),
+            host: HostGaussian {
+                mean: mean.to_vec(),
+                precision,
+                product,
+                precision_mean,
+            },
             mean_t,
             precision_t,
         })
@@ -105,7 +126,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> GaussianModel<D, E, Dev> {
 
     /// The mean, length `D`.
     pub fn mean(&self) -> &[E] {
-        &self.mean
+        &self.host.mean
     }
 
     /// The (symmetrised) covariance, row-major `D x D`.
@@ -147,52 +168,85 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
     }
 
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
-        let (mean, prec) = (&self.mean, &self.precision);
-        let half = E::of(0.5);
+        let n = energy.len();
+        if x.len() != n * D || grad.len() != n * D {
+            return false;
+        }
         if D <= SMALL_DIM {
+            let (mean, prec) = (&self.host.mean, &self.host.precision);
             host_rows(x, energy, grad, |p: &[E; D], g: &mut [E; D]| {
-                let mut diff = [E::zero(); D];
-                for ((d, &v), &m) in diff.iter_mut().zip(p).zip(mean) {
-                    *d = v - m;
-                }
-                let mut e = E::zero();
-                for (i, gi) in g.iter_mut().enumerate() {
-                    let row = &prec[i * D..(i + 1) * D];
-                    *gi = row.iter().zip(&diff).map(|(&a, &b)| a * b).sum();
-                    e += diff[i] * *gi;
-                }
-                half * e
+                small_row(mean, prec, p, g)
             });
             return true;
         }
-        // grad = x P - (P m)^T, one matrix product for the whole batch.
-        let n = energy.len();
-        // SAFETY: `x` is n x D and `grad` n x D, both row-major and contiguous; `prec` is D x D.
-        unsafe {
-            gemm::gemm(
-                n,
-                D,
-                D,
-                grad.as_mut_ptr(),
-                1,
-                D as isize,
-                false,
-                x.as_ptr(),
-                1,
-                D as isize,
-                prec.as_ptr(),
-                1,
-                D as isize,
-                E::zero(),
-                E::one(),
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
-            );
+        // Blocks of rows over rayon's threads: every row is computed alike whatever the split.
+        use rayon::prelude::*;
+        let (rows, host) = (BLOCK_ROWS, &self.host);
+        if n * D >= PARALLEL_MIN_ELEMENTS {
+            x.par_chunks(rows * D)
+                .zip(
+                    grad.par_chunks_mut(rows * D)
+                        .zip(energy.par_chunks_mut(rows)),
+                )
+                .for_each(|(xb, (gb, eb))| host.rows(xb, eb, gb, true));
+        } else {
+            host.rows(x, energy, grad, true);
         }
-        let pm = &self.precision_mean;
-        let finish = |(xr, (gr, e)): (&[E], (&mut [E], &mut E))| {
+        true
+    }
+
+    fn row_energy(&self) -> Option<&dyn RowEnergy<E>> {
+        Some(&self.host)
+    }
+}
+
+/// One row of a small Gaussian: `g = P (x - m)` by rows of `P`, energy `(x - m) . g / 2`.
+#[inline]
+fn small_row<const D: usize, E: Real>(mean: &[E], prec: &[E], p: &[E; D], g: &mut [E; D]) -> E {
+    let mut diff = [E::zero(); D];
+    for ((d, &v), &m) in diff.iter_mut().zip(p).zip(mean) {
+        *d = v - m;
+    }
+    let mut e = E::zero();
+    for (i, gi) in g.iter_mut().enumerate() {
+        let row = &prec[i * D..(i + 1) * D];
+        *gi = row.iter().zip(&diff).map(|(&a, &b)| a * b).sum();
+        e += diff[i] * *gi;
+    }
+    E::of(0.5) * e
+}
+
+impl<const D: usize, E: Real> HostGaussian<D, E> {
+    /// The rows of `x` on the calling thread; without `energies`, only the gradients for large `D`.
+    fn rows(&self, x: &[E], energy: &mut [E], grad: &mut [E], energies: bool) {
+        if D <= SMALL_DIM {
+            for (xr, (gr, e)) in x
+                .chunks_exact(D)
+                .zip(grad.chunks_exact_mut(D).zip(energy.iter_mut()))
+            {
+                let (p, g): (&[E; D], &mut [E; D]) = match (xr.try_into(), gr.try_into()) {
+                    (Ok(p), Ok(g)) => (p, g),
+                    _ => return,
+                };
+                *e = small_row(&self.mean, &self.precision, p, g);
+            }
+            return;
+        }
+        // grad = x P - (P m)^T.
+        if dense::rows_times_matrix(x, &self.product, D, D, grad).is_err() {
+            return;
+        }
+        let (mean, pm, half) = (&self.mean, &self.precision_mean, E::of(0.5));
+        if !energies {
+            for gr in grad.chunks_exact_mut(D) {
+                gr.iter_mut().zip(pm).for_each(|(g, &q)| *g -= q);
+            }
+            return;
+        }
+        for (xr, (gr, e)) in x
+            .chunks_exact(D)
+            .zip(grad.chunks_exact_mut(D).zip(energy.iter_mut()))
+        {
             gr.iter_mut().zip(pm).for_each(|(g, &q)| *g -= q);
             // Eight partial sums, so the dot product vectorises.
             let mut acc = [E::zero(); 8];
@@ -208,23 +262,29 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for GaussianMode
                 total += (v - m) * g;
             }
             *e = half * total;
-        };
-        // One block of rows per thread: the pass is memory-bound and short.
-        use rayon::prelude::*;
-        let rows = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
-        x.par_chunks(rows * D)
-            .zip(
-                grad.par_chunks_mut(rows * D)
-                    .zip(energy.par_chunks_mut(rows)),
-            )
-            .for_each(|(xb, (gb, eb))| {
-                xb.chunks_exact(D)
-                    .zip(gb.chunks_exact_mut(D).zip(eb.iter_mut()))
-                    .for_each(finish)
-            });
-        true
+        }
     }
 }
+
+impl<const D: usize, E: Real> RowEnergy<E> for HostGaussian<D, E> {
+    fn rows_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+        if x.len() == energy.len() * D && grad.len() == x.len() {
+            self.rows(x, energy, grad, true);
+        }
+    }
+
+    fn rows_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+        if x.len() == energy.len() * D && grad.len() == x.len() {
+            self.rows(x, energy, grad, false);
+        }
+    }
+}
+
+/// Rows per block when the host path splits a large batch over threads.
+const BLOCK_ROWS: usize = 64;
+
+/// From this many coordinates on, the host path for large `D` splits the batch over threads.
+const PARALLEL_MIN_ELEMENTS: usize = 16384;
 
 /// Up to this dimension the host path loops over rows; above it, one matrix product per batch.
 const SMALL_DIM: usize = 16;

@@ -1,14 +1,18 @@
 //! Hamiltonian Monte Carlo.
 
+use crate::blocks::{block_rows, run_blocks, split_points, PointsMut};
 use crate::chains::{initial_state, PARALLEL_MIN_ELEMENTS};
 use crate::kernel::{
-    check_threshold, metropolis_accept, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
+    check_threshold, metropolis_accept, metropolis_test, Kernel, StepInfo, Target,
+    DEFAULT_MAX_ENERGY_ERROR,
 };
 use crate::mala::check_positive_temperatures;
 use crate::mass::{MassMatrix, PreparedMass};
 use crate::state::{ChainState, Points};
 use ebm_core::check;
+use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
+use rand_chacha::ChaCha8Rng;
 
 /// Hamiltonian Monte Carlo with a leapfrog integrator.
 ///
@@ -383,6 +387,46 @@ impl Kernel for HamiltonianMonteCarlo {
         else {
             return Ok(());
         };
+        if let Some(rows) = target.row_energy() {
+            target.count_evaluations(self.n_leapfrog_steps as u64);
+            let (cur, rngs) = state.points_and_rngs_mut();
+            let r = block_rows(D);
+            let settings = BlockSettings {
+                rows,
+                mass,
+                uniform: *uniform_eps,
+                n_leapfrog_steps: self.n_leapfrog_steps,
+                max_energy_error: self.max_energy_error,
+            };
+            let blocks: Vec<_> = split_points(cur, r, D)
+                .into_iter()
+                .zip(split_points(prop, r, D))
+                .zip(momentum.chunks_mut(r * D))
+                .zip(rngs.chunks_mut(r))
+                .zip(start_kinetic.chunks_mut(r))
+                .zip(log_ratio.chunks_mut(r))
+                .zip(eps.chunks(r))
+                .zip(sqrt_temperature.chunks(r))
+                .zip(temperature.chunks(r))
+                .zip(info.chunks_mut(r))
+                .map(
+                    |(((((((((cur, prop), p), rngs), k0), ratio), eps), st), t), info)| HmcBlock {
+                        cur,
+                        prop,
+                        p,
+                        rngs,
+                        k0,
+                        ratio,
+                        eps,
+                        st,
+                        t,
+                        info,
+                    },
+                )
+                .collect();
+            run_blocks(blocks, |b| hmc_block::<D, E>(b, &settings));
+            return Ok(());
+        }
         let (cur, rngs) = state.points_and_rngs_mut();
         for (((row, rng), k0), &st) in momentum
             .chunks_exact_mut(D)
@@ -417,5 +461,163 @@ impl Kernel for HamiltonianMonteCarlo {
         let evals = u32::try_from(self.n_leapfrog_steps).unwrap_or(u32::MAX);
         info.iter_mut().for_each(|i| i.grad_evals = evals);
         Ok(())
+    }
+}
+
+/// What every block of an HMC step shares.
+struct BlockSettings<'a, E> {
+    rows: &'a dyn RowEnergy<E>,
+    mass: &'a PreparedMass<E>,
+    uniform: bool,
+    n_leapfrog_steps: usize,
+    max_energy_error: f64,
+}
+
+/// One block of chains of an HMC step, with its slices of the state and the workspace.
+struct HmcBlock<'a, E> {
+    cur: PointsMut<'a, E>,
+    prop: PointsMut<'a, E>,
+    p: &'a mut [E],
+    rngs: &'a mut [ChaCha8Rng],
+    k0: &'a mut [f64],
+    ratio: &'a mut [f64],
+    eps: &'a [E],
+    st: &'a [E],
+    t: &'a [f64],
+    info: &'a mut [StepInfo],
+}
+
+/// A whole HMC transition for one block of chains on the calling thread: momenta, leapfrog
+/// trajectory, Metropolis test. Each chain's arithmetic and draws are those of the batch-wide step.
+fn hmc_block<const D: usize, E: Real>(b: HmcBlock<'_, E>, s: &BlockSettings<'_, E>) {
+    let HmcBlock {
+        mut cur,
+        prop,
+        p,
+        rngs,
+        k0,
+        ratio,
+        eps,
+        st,
+        t,
+        info,
+    } = b;
+    let mass = s.mass;
+    for ((row, rng), &st) in p.chunks_exact_mut(D).zip(rngs.iter_mut()).zip(st) {
+        for v in row.iter_mut() {
+            *v = E::standard_normal(rng);
+        }
+        mass.momentum(row);
+        if st != E::one() {
+            row.iter_mut().for_each(|v| *v *= st);
+        }
+    }
+    mass.kinetic_rows(p, D, k0);
+    prop.x.copy_from_slice(cur.x);
+    prop.g.copy_from_slice(cur.g);
+    let half = E::of(0.5);
+    let l = s.n_leapfrog_steps;
+    let fused = if s.uniform {
+        mass.uniform_drift(eps[0])
+    } else {
+        None
+    };
+    if let Some(sc) = fused {
+        // The same kicks and drifts, the closing half-kick of one leapfrog step, the opening
+        // half-kick of the next and the drift in one pass.
+        let c = eps[0] * half;
+        kicks_and_drift(prop.x, p, prop.g, c, 1, sc);
+        for step in 0..l {
+            if step + 1 == l {
+                s.rows.rows_energy_and_gradient(prop.x, prop.e, prop.g);
+                p.iter_mut()
+                    .zip(prop.g.iter())
+                    .for_each(|(p, &g)| *p -= c * g);
+            } else {
+                s.rows.rows_gradient(prop.x, prop.e, prop.g);
+                kicks_and_drift(prop.x, p, prop.g, c, 2, sc);
+            }
+        }
+    }
+    let kick = |p: &mut [E], g: &[E]| {
+        if s.uniform {
+            let c = eps[0] * half;
+            p.iter_mut().zip(g).for_each(|(p, &g)| *p -= c * g);
+        } else {
+            for ((pr, gr), &e) in p.chunks_exact_mut(D).zip(g.chunks_exact(D)).zip(eps) {
+                let c = e * half;
+                pr.iter_mut().zip(gr).for_each(|(p, &g)| *p -= c * g);
+            }
+        }
+    };
+    for step in 0..if fused.is_some() { 0 } else { l } {
+        kick(p, prop.g);
+        if s.uniform {
+            mass.drift_batch(prop.x, p, eps[0], D);
+        } else {
+            for ((xr, pr), &e) in prop.x.chunks_exact_mut(D).zip(p.chunks_exact(D)).zip(eps) {
+                mass.drift_batch(xr, pr, e, D);
+            }
+        }
+        if step + 1 == l {
+            s.rows.rows_energy_and_gradient(prop.x, prop.e, prop.g);
+        } else {
+            s.rows.rows_gradient(prop.x, prop.e, prop.g);
+        }
+        kick(p, prop.g);
+    }
+    let evals = u32::try_from(s.n_leapfrog_steps).unwrap_or(u32::MAX);
+    mass.kinetic_rows(p, D, ratio);
+    for (c, (rng, info)) in rngs.iter_mut().zip(info.iter_mut()).enumerate() {
+        let k1 = ratio[c];
+        let h0 = cur.e[c].as_f64() + k0[c];
+        let h1 = prop.e[c].as_f64() + k1;
+        ratio[c] = (h0 - h1) / t[c];
+        let finite = prop.row_finite(c, D);
+        if metropolis_test(rng, ratio[c], finite, s.max_energy_error, info) {
+            cur.copy_row_from(&prop, c, D);
+        }
+        info.grad_evals = evals;
+    }
+}
+
+/// `kicks` times `p -= c g`, then `x += sc p`, element by element in one pass; on x86-64 with AVX2
+/// in 256-bit registers (the same operations, rounded the same way).
+fn kicks_and_drift<E: Real>(x: &mut [E], p: &mut [E], g: &[E], c: E, kicks: usize, sc: E) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 is present.
+        unsafe { kicks_and_drift_avx2(x, p, g, c, kicks, sc) };
+        return;
+    }
+    kicks_and_drift_body(x, p, g, c, kicks, sc);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn kicks_and_drift_avx2<E: Real>(
+    x: &mut [E],
+    p: &mut [E],
+    g: &[E],
+    c: E,
+    kicks: usize,
+    sc: E,
+) {
+    kicks_and_drift_body(x, p, g, c, kicks, sc);
+}
+
+#[inline(always)]
+fn kicks_and_drift_body<E: Real>(x: &mut [E], p: &mut [E], g: &[E], c: E, kicks: usize, sc: E) {
+    if kicks == 2 {
+        for ((x, p), &g) in x.iter_mut().zip(p.iter_mut()).zip(g) {
+            *p -= c * g;
+            *p -= c * g;
+            *x += sc * *p;
+        }
+    } else {
+        for ((x, p), &g) in x.iter_mut().zip(p.iter_mut()).zip(g) {
+            *p -= c * g;
+            *x += sc * *p;
+        }
     }
 }

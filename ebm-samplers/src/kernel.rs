@@ -5,6 +5,7 @@ use crate::driver::Driver;
 use crate::output::SampleOutput;
 use crate::state::{ChainState, Points};
 use crate::RunOptions;
+use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
 use rand::Rng;
 
@@ -187,6 +188,22 @@ impl<'m, const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized>
     /// The number of batch evaluations made so far.
     pub fn evaluations(&self) -> u64 {
         self.evaluations
+    }
+
+    /// The model's [`RowEnergy`] when evaluations go through the host path and the model offers
+    /// one ([`Energy::row_energy`]): a kernel may then evaluate blocks of chains from several
+    /// threads, and counts each pass over the batch with [`Target::count_evaluations`].
+    pub fn row_energy(&self) -> Option<&'m dyn RowEnergy<E>> {
+        if self.host {
+            self.model.row_energy()
+        } else {
+            None
+        }
+    }
+
+    /// Counts `n` batch evaluations made through [`Target::row_energy`].
+    pub fn count_evaluations(&mut self, n: u64) {
+        self.evaluations += n;
     }
 
     /// Fills the energies `p.e` and gradients `p.g` at the positions `p.x`.
@@ -396,21 +413,33 @@ pub fn metropolis_accept<const D: usize, E: Real, Dev: Device<E>>(
 ) {
     let (cur, rngs) = state.points_and_rngs_mut();
     for (c, (rng, info)) in rngs.iter_mut().zip(info.iter_mut()).enumerate() {
-        let u: f64 = rng.gen();
-        let ratio = log_ratio[c];
-        if !(proposal.row_finite(c, D) && ratio.is_finite()) {
-            info.log_accept_ratio = f64::NEG_INFINITY;
-            info.accepted = false;
-            info.energy_error = f64::NAN;
-            info.divergence = Some(Divergence::NonFinite);
-            continue;
-        }
-        info.energy_error = -ratio;
-        info.divergence = (-ratio > max_energy_error).then_some(Divergence::EnergyError);
-        info.log_accept_ratio = ratio;
-        info.accepted = u.ln() < ratio;
-        if info.accepted {
+        let finite = proposal.row_finite(c, D);
+        if metropolis_test(rng, log_ratio[c], finite, max_energy_error, info) {
             cur.copy_row_from(proposal, c, D);
         }
     }
+}
+
+/// The test of [`metropolis_accept`] for one chain whose proposal is `finite` or not: draws the
+/// uniform, fills `info` (all but `grad_evals`) and returns whether the chain moves.
+pub(crate) fn metropolis_test(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    ratio: f64,
+    finite: bool,
+    max_energy_error: f64,
+    info: &mut StepInfo,
+) -> bool {
+    let u: f64 = rng.gen();
+    if !(finite && ratio.is_finite()) {
+        info.log_accept_ratio = f64::NEG_INFINITY;
+        info.accepted = false;
+        info.energy_error = f64::NAN;
+        info.divergence = Some(Divergence::NonFinite);
+        return false;
+    }
+    info.energy_error = -ratio;
+    info.divergence = (-ratio > max_energy_error).then_some(Divergence::EnergyError);
+    info.log_accept_ratio = ratio;
+    info.accepted = u.ln() < ratio;
+    info.accepted
 }

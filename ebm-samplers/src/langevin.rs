@@ -1,5 +1,6 @@
 //! Unadjusted Langevin dynamics.
 
+use crate::blocks::{block_rows, run_blocks, split_points};
 use crate::chains::PARALLEL_MIN_ELEMENTS;
 use crate::kernel::{Kernel, StepInfo, Target};
 use crate::state::ChainState;
@@ -241,6 +242,45 @@ impl Kernel for LangevinDynamics {
     {
         workspace.refresh(state);
         let step = state.steps() as usize + 1;
+        if let Some(rows) = target.row_energy() {
+            target.count_evaluations(1);
+            let (points, rngs) = state.points_and_rngs_mut();
+            let r = block_rows(D);
+            let blocks: Vec<_> = split_points(points, r, D)
+                .into_iter()
+                .zip(rngs.chunks_mut(r))
+                .zip(workspace.params.chunks(r))
+                .enumerate()
+                .collect();
+            // Each block moves its chains, checks them and evaluates them if finite.
+            let failed = run_blocks(blocks, |(i, ((p, rngs), params))| {
+                for (((xr, gr), rng), &(h, sigma, noisy)) in
+                    p.x.chunks_mut(D)
+                        .zip(p.g.chunks(D))
+                        .zip(rngs.iter_mut())
+                        .zip(params)
+                {
+                    update_chain(xr, gr, rng, h, sigma, noisy);
+                }
+                match first_non_finite::<D, E>(p.x) {
+                    Some((chain, dim, value)) => Some((i * r + chain, dim, value)),
+                    None => {
+                        rows.rows_energy_and_gradient(p.x, p.e, p.g);
+                        None
+                    }
+                }
+            });
+            if let Some((chain, dim, value)) = failed.into_iter().flatten().next() {
+                return Err(Error::Diverged {
+                    chain,
+                    step,
+                    dim,
+                    value,
+                });
+            }
+            info.fill(StepInfo::unadjusted(1));
+            return Ok(());
+        }
         let (points, rngs) = state.points_and_rngs_mut();
         langevin_update::<D, E>(&mut points.x, &points.g, rngs, &workspace.params);
         if let Some((chain, dim, value)) = first_non_finite::<D, E>(&points.x) {

@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod blocks;
 mod chains;
 mod driver;
 mod hmc;

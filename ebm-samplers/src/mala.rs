@@ -1,9 +1,14 @@
 //! The Metropolis-adjusted Langevin algorithm.
 
-use crate::kernel::{metropolis_accept, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR};
+use crate::blocks::{block_rows, run_blocks, split_points, PointsMut};
+use crate::kernel::{
+    metropolis_accept, metropolis_test, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
+};
 use crate::state::{ChainState, Points};
 use ebm_core::check;
+use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
+use rand_chacha::ChaCha8Rng;
 
 /// The Metropolis-adjusted Langevin algorithm (MALA) with step size `h` and noise scale `s`.
 ///
@@ -163,6 +168,36 @@ impl Kernel for Mala {
         let Some(prop) = proposal.as_mut() else {
             return Ok(());
         };
+        if let Some(rows) = target.row_energy() {
+            target.count_evaluations(1);
+            let (cur, rngs) = state.points_and_rngs_mut();
+            let r = block_rows(D);
+            let blocks: Vec<_> = split_points(cur, r, D)
+                .into_iter()
+                .zip(split_points(prop, r, D))
+                .zip(rngs.chunks_mut(r))
+                .zip(half_sq_noise.chunks_mut(r))
+                .zip(log_ratio.chunks_mut(r))
+                .zip(params.chunks(r))
+                .zip(temperature.chunks(r))
+                .zip(info.chunks_mut(r))
+                .map(
+                    |(((((((cur, prop), rngs), hsq), ratio), params), t), info)| MalaBlock {
+                        cur,
+                        prop,
+                        rngs,
+                        hsq,
+                        ratio,
+                        params,
+                        t,
+                        info,
+                    },
+                )
+                .collect();
+            let max_energy_error = self.max_energy_error;
+            run_blocks(blocks, |b| mala_block::<D, E>(b, rows, max_energy_error));
+            return Ok(());
+        }
         let (cur, rngs) = state.points_and_rngs_mut();
         for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params.iter()).enumerate() {
             let mut sq = 0.0;
@@ -193,6 +228,62 @@ impl Kernel for Mala {
 }
 
 /// Metropolis-adjusted kernels need every temperature above 0.
+/// One block of chains of a MALA step, with its slices of the state and the workspace.
+struct MalaBlock<'a, E> {
+    cur: PointsMut<'a, E>,
+    prop: PointsMut<'a, E>,
+    rngs: &'a mut [ChaCha8Rng],
+    hsq: &'a mut [f64],
+    ratio: &'a mut [f64],
+    params: &'a [(E, E)],
+    t: &'a [f64],
+    info: &'a mut [StepInfo],
+}
+
+/// A whole MALA transition for one block of chains on the calling thread; each chain's arithmetic
+/// and draws are those of the batch-wide step.
+fn mala_block<const D: usize, E: Real>(
+    b: MalaBlock<'_, E>,
+    rows: &dyn RowEnergy<E>,
+    max_energy_error: f64,
+) {
+    let MalaBlock {
+        mut cur,
+        prop,
+        rngs,
+        hsq,
+        ratio,
+        params,
+        t,
+        info,
+    } = b;
+    for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params).enumerate() {
+        let mut sq = 0.0;
+        for i in c * D..(c + 1) * D {
+            let xi = E::standard_normal(rng);
+            sq += xi.as_f64() * xi.as_f64();
+            prop.x[i] = cur.x[i] - h * cur.g[i] + sigma * xi;
+        }
+        hsq[c] = 0.5 * sq;
+    }
+    rows.rows_energy_and_gradient(prop.x, prop.e, prop.g);
+    for (c, (rng, info)) in rngs.iter_mut().zip(info.iter_mut()).enumerate() {
+        let h = params[c].0.as_f64();
+        let mut reverse = 0.0;
+        for i in c * D..(c + 1) * D {
+            let r = cur.x[i].as_f64() - prop.x[i].as_f64() + h * prop.g[i].as_f64();
+            reverse += r * r;
+        }
+        let de = prop.e[c].as_f64() - cur.e[c].as_f64();
+        ratio[c] = -de / t[c] - reverse * (1.0 / (4.0 * h * t[c])) + hsq[c];
+        let finite = prop.row_finite(c, D);
+        if metropolis_test(rng, ratio[c], finite, max_energy_error, info) {
+            cur.copy_row_from(&prop, c, D);
+        }
+        info.grad_evals = 1;
+    }
+}
+
 pub(crate) fn check_positive_temperatures(temperatures: &[f64]) -> Result<()> {
     for (c, &t) in temperatures.iter().enumerate() {
         if t <= 0.0 {

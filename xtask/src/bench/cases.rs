@@ -1,6 +1,7 @@
 //! The cases of `docs/benchmarks.md`: each builds its inputs once and returns a library run and a
 //! floor run over them.
 
+use super::hardware::DenseWork;
 use super::{floor, mean_error, user_mlp, Case};
 use ebm_core::energy::Scaled;
 use ebm_core::prelude::*;
@@ -78,6 +79,7 @@ fn mlp_case(
         description,
         work: 1000.0 * 100.0,
         reps: None,
+        dense: None,
         library: Box::new(move || {
             std::hint::black_box(sampler.sample(&model, &x0, 100, SEED).unwrap());
             None
@@ -108,6 +110,7 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 2-D, Langevin h=0.1 s=0.1, 1000 x 100",
             work: 1000.0 * 100.0,
             reps: None,
+            dense: None,
             library: Box::new(move || {
                 let x = sampler.sample(&model, &x0, 100, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 2, &mu))
@@ -134,6 +137,7 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 2-D, HMC h=0.1 L=10, 1000 x 25, with acceptance diagnostics",
             work: 1000.0 * 25.0,
             reps: None,
+            dense: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(
@@ -164,6 +168,7 @@ pub fn all() -> Vec<Case> {
             description: "four-mode mixture, Langevin h=0.1 s=0.1, 5 x 200, trajectory kept",
             work: 5.0 * 200.0,
             reps: None,
+            dense: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(&model, &x0, &RunOptions::new(200).seed(SEED).trace(1))
@@ -220,6 +225,11 @@ pub fn all() -> Vec<Case> {
         let (mean, cov, prec) = gauss100d();
         let model =
             GaussianModel::<100, f32>::from_slices(&dev, &to_f32(&mean), &to_f32(&cov)).unwrap();
+        // The precision as the model multiplies by it: without the entries below 2^-100 of their
+        // diagonal scale, whose subnormal products cost some processors 20-40x (see
+        // docs/benchmarks.md). The floors and the hardware floor use the same matrix.
+        let prec = ebm_core::dense::without_negligible_entries(&prec, 100).unwrap();
+        let product_matrix = to_f32(&prec);
         let x0 = normal_batch::<100>(1000, 3);
         let x0h = x0.as_vec();
         let langevin = LangevinDynamics::new(0.1, 1.0).unwrap();
@@ -231,6 +241,14 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 100-D, Langevin h=0.1 s=1, 1000 x 1000",
             work: 1000.0 * 1000.0,
             reps: None,
+            dense: Some(DenseWork {
+                rows: 1000,
+                d: 100,
+                matrix: product_matrix.clone(),
+                // One gradient per step and one at the start; one normal per coordinate and step.
+                products: 1000.0 + 1.0,
+                draws: 1000.0 * 1000.0 * 100.0,
+            }),
             library: Box::new(move || {
                 let x = langevin.sample(&m1, &x01, 1000, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 100, &mu1))
@@ -248,6 +266,14 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 100-D, HMC h=0.1 L=10, 1000 x 100, with acceptance diagnostics",
             work: 1000.0 * 100.0,
             reps: None,
+            dense: Some(DenseWork {
+                rows: 1000,
+                d: 100,
+                matrix: product_matrix,
+                // L gradients per step and one at the start; a momentum per step.
+                products: 100.0 * 10.0 + 1.0,
+                draws: 1000.0 * 100.0 * 100.0,
+            }),
             library: Box::new(move || {
                 let out = hmc
                     .run(
@@ -260,6 +286,57 @@ pub fn all() -> Vec<Case> {
             }),
             floor: Box::new(move || {
                 let (x, _acc) = floor::gauss_hmc(&mut fm, &x0h, 0.1, 10, 100, SEED);
+                Some(mean_error(&x, 100, &mean))
+            }),
+        });
+    }
+    // gauss100d_hmc_dense: the same target and run with the precision as a dense mass.
+    {
+        let (mean, cov, prec) = gauss100d();
+        let model =
+            GaussianModel::<100, f32>::from_slices(&dev, &to_f32(&mean), &to_f32(&cov)).unwrap();
+        let x0 = normal_batch::<100>(1000, 3);
+        let x0h = x0.as_vec();
+        let hmc = HamiltonianMonteCarlo::new(0.1, 10)
+            .unwrap()
+            .with_mass(MassMatrix::Dense(prec.clone()))
+            .unwrap();
+        let cut = |a: &[f64]| ebm_core::dense::without_negligible_entries(a, 100).unwrap();
+        let chol = ebm_core::linalg::cholesky("mass", &prec, 100).unwrap();
+        let m_inv = to_f32(&cut(&ebm_core::linalg::inverse_from_cholesky(&chol, 100)));
+        let chol = cut(&chol);
+        let l_t: Vec<f32> = (0..100 * 100)
+            .map(|k| chol[(k % 100) * 100 + k / 100] as f32)
+            .collect();
+        let prec = cut(&prec);
+        let mu = mean.clone();
+        let mut fm = floor::Gauss::new(to_f32(&mean), to_f32(&prec));
+        cases.push(Case {
+            name: "gauss100d_hmc_dense",
+            description: "Gaussian 100-D, HMC h=0.1 L=10, dense mass = precision, 1000 x 100",
+            work: 1000.0 * 100.0,
+            reps: None,
+            dense: Some(DenseWork {
+                rows: 1000,
+                d: 100,
+                matrix: to_f32(&prec),
+                // Per step L gradients, L drifts and the momentum (triangular: half a product).
+                products: 100.0 * (2.0 * 10.0 + 0.5) + 1.0,
+                draws: 1000.0 * 100.0 * 100.0,
+            }),
+            library: Box::new(move || {
+                let out = hmc
+                    .run(
+                        &model,
+                        &x0,
+                        &RunOptions::new(100).seed(SEED).diagnostics(true),
+                    )
+                    .unwrap();
+                Some(mean_error(&out.samples.as_vec(), 100, &mu))
+            }),
+            floor: Box::new(move || {
+                let (x, _acc) =
+                    floor::gauss_hmc_dense(&mut fm, &l_t, &m_inv, &x0h, 0.1, 10, 100, SEED);
                 Some(mean_error(&x, 100, &mean))
             }),
         });
@@ -278,6 +355,7 @@ pub fn all() -> Vec<Case> {
                           floor: the same MALA steps without swaps",
             work: (ladders * temps * scans * wells::EXPLORE_STEPS) as f64,
             reps: Some(3),
+            dense: None,
             library: Box::new(move || {
                 let run = wells::replica_exchange(
                     &model,

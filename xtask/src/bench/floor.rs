@@ -371,3 +371,79 @@ pub fn mlp_langevin(
     }
     x
 }
+
+/// HMC on a Gaussian with a dense mass `M`: momenta `p = L z` (`L L^T = M`, passed as `l_t = L^T`
+/// row-major, so that `P = Z L^T` is one product), drift `x += h M^-1 p` (`m_inv` row-major), one
+/// gemm per product, kinetic energies `p . M^-1 p / 2` from the same products. Returns the samples
+/// and the acceptance fraction of each step.
+#[allow(clippy::too_many_arguments)]
+pub fn gauss_hmc_dense(
+    model: &mut Gauss,
+    l_t: &[f32],
+    m_inv: &[f32],
+    x0: &[f32],
+    h: f32,
+    l: usize,
+    steps: usize,
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>) {
+    let d = model.d;
+    let n = x0.len() / d;
+    let mut x = x0.to_vec();
+    let mut g = vec![0.0; x.len()];
+    model.grad(&x, &mut g);
+    let mut e: Vec<f32> = x
+        .chunks(d)
+        .zip(g.chunks(d))
+        .map(|(xr, gr)| model.energy(xr, gr))
+        .collect();
+    let mut rngs = rngs(seed, n);
+    let len = x.len();
+    let (mut xq, mut gq, mut z) = (vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+    let (mut p, mut v) = (vec![0.0; len], vec![0.0; len]);
+    let kinetic = |p: &[f32], v: &[f32]| -> Vec<f32> {
+        p.chunks(d)
+            .zip(v.chunks(d))
+            .map(|(pr, vr)| 0.5 * pr.iter().zip(vr).map(|(a, b)| a * b).sum::<f32>())
+            .collect()
+    };
+    let mut acceptance = Vec::with_capacity(steps);
+    for _ in 0..steps {
+        for (zr, r) in z.chunks_mut(d).zip(rngs.iter_mut()) {
+            zr.iter_mut().for_each(|v| *v = normal(r));
+        }
+        gemm_rm(n, d, d, &mut p, &z, d, 1, l_t, d, 1);
+        gemm_rm(n, d, d, &mut v, &p, d, 1, m_inv, d, 1);
+        let k0 = kinetic(&p, &v);
+        xq.copy_from_slice(&x);
+        gq.copy_from_slice(&g);
+        for _ in 0..l {
+            p.iter_mut()
+                .zip(&gq)
+                .for_each(|(pi, &gi)| *pi -= 0.5 * h * gi);
+            gemm_rm(n, d, d, &mut v, &p, d, 1, m_inv, d, 1);
+            xq.iter_mut().zip(&v).for_each(|(xi, &vi)| *xi += h * vi);
+            model.grad(&xq, &mut gq);
+            p.iter_mut()
+                .zip(&gq)
+                .for_each(|(pi, &gi)| *pi -= 0.5 * h * gi);
+        }
+        gemm_rm(n, d, d, &mut v, &p, d, 1, m_inv, d, 1);
+        let k1 = kinetic(&p, &v);
+        let mut accepted = 0usize;
+        for c in 0..n {
+            let (a, b) = (c * d, (c + 1) * d);
+            let eq = model.energy(&xq[a..b], &gq[a..b]);
+            let log_ratio = (e[c] + k0[c]) as f64 - (eq + k1[c]) as f64;
+            let u: f64 = rngs[c].gen();
+            if log_ratio.is_finite() && u.ln() < log_ratio {
+                x[a..b].copy_from_slice(&xq[a..b]);
+                g[a..b].copy_from_slice(&gq[a..b]);
+                e[c] = eq;
+                accepted += 1;
+            }
+        }
+        acceptance.push(accepted as f32 / n as f32);
+    }
+    (x, acceptance)
+}

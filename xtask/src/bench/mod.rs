@@ -3,6 +3,7 @@
 
 mod cases;
 mod floor;
+mod hardware;
 mod nuts;
 #[cfg(feature = "nuts-rs")]
 mod nuts_peer;
@@ -23,21 +24,41 @@ pub struct Case {
     pub library: Box<dyn FnMut() -> Option<f64>>,
     /// Runs the floor once; returns its sample mean error, if any.
     pub floor: Box<dyn FnMut() -> Option<f64>>,
+    /// For the dense cases, their products and draws: the bench also reports the hardware floor.
+    pub dense: Option<hardware::DenseWork>,
 }
 
 struct Timing {
     min: f64,
     median: f64,
     mean_error: Option<f64>,
+    /// The least processor time (all threads, user and system) of one run, in ms, where the
+    /// system reports it: on a loaded machine wall times include waits for a processor.
+    cpu_min: Option<f64>,
+}
+
+/// Processor time of this process so far (all threads), in ms, from `/proc/self/stat` (Linux).
+fn cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    // Linux reports in USER_HZ, 100 per second on every common configuration.
+    Some(ticks * 10.0)
 }
 
 fn time(reps: usize, f: &mut dyn FnMut() -> Option<f64>) -> Timing {
     let mut mean_error = f(); // warm-up, not timed
     let mut times = Vec::with_capacity(reps);
+    let mut cpu_min: Option<f64> = None;
     for _ in 0..reps {
-        let start = Instant::now();
+        let (start, cpu0) = (Instant::now(), cpu_ms());
         let err = f();
         times.push(start.elapsed().as_secs_f64() * 1e3);
+        if let (Some(a), Some(b)) = (cpu0, cpu_ms()) {
+            cpu_min = Some(cpu_min.map_or(b - a, |m: f64| m.min(b - a)));
+        }
         mean_error = err;
     }
     times.sort_by(f64::total_cmp);
@@ -50,12 +71,14 @@ fn time(reps: usize, f: &mut dyn FnMut() -> Option<f64>) -> Timing {
         min: times[0],
         median,
         mean_error,
+        cpu_min,
     }
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut reps = 7;
-    // `--case` may be given more than once: those cases only, timed in one run.
+    // `--case` may be given more than once, and takes comma-separated lists (`--case a,b`): those
+    // cases only, timed in one run.
     let mut only: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -68,7 +91,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     .filter(|&r: &usize| r >= 1)
                     .ok_or("--reps takes a whole number of at least 1")?
             }
-            "--case" => only.push(it.next().ok_or("--case takes a case name")?.clone()),
+            "--case" => only.extend(
+                it.next()
+                    .ok_or("--case takes a case name")?
+                    .split(',')
+                    .map(str::to_string),
+            ),
             other => return Err(format!("bench: unknown argument `{other}`")),
         }
     }
@@ -111,6 +139,33 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ns_per_step,
             case.description
         );
+        let hw = case.dense.as_ref().map(hardware::measure);
+        if let Some(hw) = &hw {
+            println!(
+                "{:<20} {:>8.3} ms hardware floor: {:.3e} flop at {:.1} GFLOP/s ({}) + {:.3e} normals \
+                 at {:.1} M/s; library / hardware = {:.2}",
+                "",
+                hw.ms,
+                case.dense.as_ref().map_or(0.0, |w| w.flop()),
+                hw.flops * 1e-9,
+                hw.routine,
+                case.dense.as_ref().map_or(0.0, |w| w.draws),
+                hw.normals * 1e-6,
+                lib.min / hw.ms
+            );
+            let rates: Vec<String> = hw
+                .rates
+                .iter()
+                .map(|(n, r)| format!("{n} {:.1}", r * 1e-9))
+                .collect();
+            println!("{:<20} product rates (GFLOP/s): {}", "", rates.join(", "));
+            if let Some(cpu) = lib.cpu_min {
+                println!(
+                    "{:<20} library processor time (all threads, 10 ms ticks): {cpu:.0} ms",
+                    ""
+                );
+            }
+        }
         out.insert(
             case.name.to_string(),
             json!({
@@ -124,6 +179,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "floor_mean_abs_err_max": flo.mean_error,
                 "reps": case_reps,
                 "ns_per_chain_step": ns_per_step,
+                "library_cpu_ms_min": lib.cpu_min,
+                "hardware_floor_ms": hw.as_ref().map(|h| h.ms),
+                "ratio_hardware_min": hw.as_ref().map(|h| lib.min / h.ms),
+                "product_gflops": hw.as_ref().map(|h| h.flops * 1e-9),
+                "product_routine": hw.as_ref().map(|h| h.routine.clone()),
+                "normals_per_s": hw.as_ref().map(|h| h.normals),
             }),
         );
     }

@@ -1,0 +1,114 @@
+//! Models that offer a `RowEnergy` run each step in blocks of chains, one block per thread task.
+//! The draws must be those of the batch-wide step bit for bit, on any number of threads.
+
+use ebm_core::prelude::*;
+use ebm_models::GaussianModel;
+use ebm_samplers::prelude::*;
+
+/// The same model with its host path but without the row evaluator, so kernels step the whole
+/// batch at once (the path every model without a `RowEnergy` takes).
+struct BatchOnly<'a>(&'a GaussianModel<100, f32>);
+
+impl Energy<100, f32, Cpu> for BatchOnly<'_> {
+    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<100, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
+        self.0.energy(x)
+    }
+    fn energy_and_gradient(&self, x: &Batch<100, f32>) -> (Energies<f32, Cpu>, Batch<100, f32>) {
+        self.0.energy_and_gradient(x)
+    }
+    fn has_host_path(&self) -> bool {
+        true
+    }
+    fn host_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) -> bool {
+        self.0.host_energy_and_gradient(x, energy, grad)
+    }
+}
+
+fn model() -> GaussianModel<100, f32> {
+    let mean: Vec<f32> = (0..100).map(|i| (0.7 * i as f32).cos()).collect();
+    let cov: Vec<f32> = (0..100 * 100i32)
+        .map(|k| {
+            let (i, j) = (k / 100, k % 100);
+            0.6f32.powi((i - j).abs()) + if i == j { 0.3 } else { 0.0 }
+        })
+        .collect();
+    GaussianModel::from_slices(&Cpu::default(), &mean, &cov).unwrap()
+}
+
+/// Final positions and energies of `steps` steps of `kernel` from a fixed start, on `threads`
+/// threads, through the row evaluator (`blocked`) or the batch path.
+fn run<K: Kernel + Sync>(kernel: &K, steps: usize, threads: usize, blocked: bool) -> Vec<u32> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let m = model();
+        // 300 chains: several blocks, the last one short.
+        let x0: Batch<100, f32> = Cpu::seed_from_u64(4).sample_normal_like(&(300, Const::<100>));
+        let mut state = if blocked {
+            kernel.init(&m, &x0, 17).unwrap()
+        } else {
+            kernel.init(&BatchOnly(&m), &x0, 17).unwrap()
+        };
+        // One chain with its own step size: the per-chain branch of the integrators.
+        state
+            .set_step_size(5, 0.5 * kernel.initial_step_size())
+            .unwrap();
+        let opts = RunOptions::new(steps).diagnostics(true);
+        let out = if blocked {
+            kernel.run_from(&m, &mut state, &opts).unwrap()
+        } else {
+            kernel.run_from(&BatchOnly(&m), &mut state, &opts).unwrap()
+        };
+        let mut bits: Vec<u32> = state.positions().iter().map(|v| v.to_bits()).collect();
+        bits.extend(state.energies().iter().map(|v| v.to_bits()));
+        let diagnostics = out.diagnostics.unwrap();
+        if let Some(rates) = diagnostics.acceptance_rate() {
+            bits.extend(rates.iter().map(|v| v.to_bits() as u32));
+        }
+        if let Some(errors) = diagnostics.energy_error() {
+            bits.extend(errors.iter().map(|v| (v.to_bits() >> 32) as u32));
+            bits.extend(errors.iter().map(|v| v.to_bits() as u32));
+        }
+        bits
+    })
+}
+
+fn check<K: Kernel + Sync>(kernel: &K, steps: usize) {
+    let batch = run(kernel, steps, 1, false);
+    assert_eq!(run(kernel, steps, 1, true), batch, "blocks, one thread");
+    assert_eq!(run(kernel, steps, 2, true), batch, "blocks, two threads");
+    assert_eq!(run(kernel, steps, 3, true), batch, "blocks, three threads");
+}
+
+#[test]
+fn hmc_in_blocks_gives_the_draws_of_the_batch_step() {
+    check(&HamiltonianMonteCarlo::new(0.15, 8).unwrap(), 12);
+}
+
+#[test]
+fn hmc_with_a_dense_mass_in_blocks_gives_the_draws_of_the_batch_step() {
+    let mut mass = vec![0.0; 100 * 100];
+    for i in 0..100 {
+        for j in 0..100 {
+            mass[i * 100 + j] =
+                0.3f64.powi((i as i32 - j as i32).abs()) + if i == j { 1.0 } else { 0.0 };
+        }
+    }
+    let hmc = HamiltonianMonteCarlo::new(0.15, 5)
+        .unwrap()
+        .with_mass(MassMatrix::Dense(mass))
+        .unwrap();
+    check(&hmc, 6);
+}
+
+#[test]
+fn mala_in_blocks_gives_the_draws_of_the_batch_step() {
+    check(&Mala::new(0.05, 1.0).unwrap(), 30);
+}
+
+#[test]
+fn langevin_in_blocks_gives_the_draws_of_the_batch_step() {
+    check(&LangevinDynamics::new(0.05, 1.0).unwrap(), 30);
+}
