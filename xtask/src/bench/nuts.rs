@@ -181,8 +181,20 @@ impl Energy<25, f64, Cpu> for LogReg {
     }
     fn host_energy_and_gradient(&self, b: &[f64], e: &mut [f64], g: &mut [f64]) -> bool {
         // The whole batch at once: eta = B X^T (n x 1000) and grad = B + (sigmoid(eta) - y) X,
-        // two matrix products, which is where a batch of chains beats one chain at a time.
-        ETA.with_borrow_mut(|eta| self.host_batch(b, e, g, eta));
+        // two matrix products, which is where a batch of chains beats one chain at a time. A
+        // batch of 8 rows or more is split into one block of rows per thread, so the products
+        // and the exponentials of every row run on all cores.
+        use rayon::prelude::*;
+        let n = e.len();
+        let threads = rayon::current_num_threads();
+        if n >= 8 && threads > 1 {
+            let rows = n.div_ceil(threads);
+            b.par_chunks(rows * 25)
+                .zip(e.par_chunks_mut(rows).zip(g.par_chunks_mut(rows * 25)))
+                .for_each(|(b, (e, g))| ETA.with_borrow_mut(|eta| self.host_batch(b, e, g, eta)));
+        } else {
+            ETA.with_borrow_mut(|eta| self.host_batch(b, e, g, eta));
+        }
         true
     }
 }
@@ -191,11 +203,7 @@ impl LogReg {
     fn host_batch(&self, b: &[f64], e: &mut [f64], g: &mut [f64], eta: &mut Vec<f64>) {
         let n = e.len();
         eta.resize(n * 1000, 0.0);
-        let par = if n >= 16 {
-            gemm::Parallelism::Rayon(rayon::current_num_threads())
-        } else {
-            gemm::Parallelism::None
-        };
+        let par = gemm::Parallelism::None;
         // SAFETY: the strides describe the row-major buffers `b` (n x 25), `x` (1000 x 25, read
         // as its transpose) and `eta` (n x 1000), all long enough.
         unsafe {
@@ -491,5 +499,7 @@ mod tests {
         check(&Diag::new(), &starts::<100>(1, 3));
         check(&Corr::new(), &starts::<100>(2, 3));
         check(&LogReg::new(), &starts::<25>(3, 3));
+        // A batch split over the threads, with a short last block.
+        check(&LogReg::new(), &starts::<25>(3, 11));
     }
 }
