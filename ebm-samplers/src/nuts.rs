@@ -195,18 +195,11 @@ impl Spans {
         self.sizes.push(1);
     }
 
-    /// Pushes a copy of a slot, its ends swapped when `reversed`.
-    fn push_slot(&mut self, src: &[f64], size: usize, reversed: bool) {
+    /// Pushes a copy of a slot.
+    fn push_slot(&mut self, src: &[f64], size: usize) {
         let d = self.d;
         let k = self.grow();
-        let slot = &mut self.data[k * 5 * d..(k + 1) * 5 * d];
-        if reversed {
-            slot[..d].copy_from_slice(&src[..d]);
-            slot[d..3 * d].copy_from_slice(&src[3 * d..]);
-            slot[3 * d..].copy_from_slice(&src[d..3 * d]);
-        } else {
-            slot.copy_from_slice(src);
-        }
+        self.data[k * 5 * d..(k + 1) * 5 * d].copy_from_slice(src);
         self.sizes.push(size);
     }
 
@@ -700,7 +693,7 @@ impl Kernel for Nuts {
                 let sub_size = tree.stack.top_size().unwrap_or(1);
                 if tree.dir > 0 {
                     tree.right.clone_from(&tree.front);
-                    tree.span.push_slot(tree.stack.slot(0), sub_size, false);
+                    tree.span.push_slot(tree.stack.slot(0), sub_size);
                 } else {
                     tree.left.clone_from(&tree.front);
                     tree.span.prepend_reversed(tree.stack.slot(0), sub_size);

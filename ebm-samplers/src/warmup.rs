@@ -503,7 +503,7 @@ impl WindowEstimate {
             n: 0.0,
             mean: vec![0.0; d],
             m2: vec![0.0; if dense { d * d } else { d }],
-            gmean: vec![0.0; d],
+            gmean: vec![0.0; if gradient { d } else { 0 }],
             gm2: vec![0.0; if gradient { d } else { 0 }],
             dense,
             gradient,
