@@ -261,19 +261,14 @@ where
     let half = E::of(0.5);
     for l in 0..n_leapfrog_steps {
         match eps {
-            Step::Uniform(eps) => {
-                kick(p, &pts.g, eps * half);
-                mass.drift_batch(&mut pts.x, p, eps, D);
-            }
+            Step::Uniform(eps) => kick(p, &pts.g, eps * half),
             Step::PerChain(eps) => {
                 for ((pr, gr), &e) in p.chunks_exact_mut(D).zip(pts.g.chunks_exact(D)).zip(eps) {
                     kick(pr, gr, e * half);
                 }
-                for ((xr, pr), &e) in pts.x.chunks_exact_mut(D).zip(p.chunks_exact(D)).zip(eps) {
-                    mass.drift_batch(xr, pr, e, D);
-                }
             }
         }
+        mass.drift_batch(&mut pts.x, p, eps, D);
         if l + 1 == n_leapfrog_steps {
             target.evaluate(pts)?;
         } else {
@@ -503,11 +498,13 @@ fn hmc_block<const D: usize, E: Real>(b: HmcBlock<'_, E>, s: &BlockSettings<'_, 
         info,
     } = b;
     let mass = s.mass;
-    for ((row, rng), &st) in p.chunks_exact_mut(D).zip(rngs.iter_mut()).zip(st) {
+    for (row, rng) in p.chunks_exact_mut(D).zip(rngs.iter_mut()) {
         for v in row.iter_mut() {
             *v = E::standard_normal(rng);
         }
-        mass.momentum(row);
+    }
+    mass.momentum_rows(p, D);
+    for (row, &st) in p.chunks_exact_mut(D).zip(st) {
         if st != E::one() {
             row.iter_mut().for_each(|v| *v *= st);
         }
@@ -552,13 +549,12 @@ fn hmc_block<const D: usize, E: Real>(b: HmcBlock<'_, E>, s: &BlockSettings<'_, 
     };
     for step in 0..if fused.is_some() { 0 } else { l } {
         kick(p, prop.g);
-        if s.uniform {
-            mass.drift_batch(prop.x, p, eps[0], D);
+        let steps = if s.uniform {
+            Step::Uniform(eps[0])
         } else {
-            for ((xr, pr), &e) in prop.x.chunks_exact_mut(D).zip(p.chunks_exact(D)).zip(eps) {
-                mass.drift_batch(xr, pr, e, D);
-            }
-        }
+            Step::PerChain(eps)
+        };
+        mass.drift_batch(prop.x, p, steps, D);
         if step + 1 == l {
             s.rows.rows_energy_and_gradient(prop.x, prop.e, prop.g);
         } else {

@@ -1,5 +1,6 @@
 //! HMC mass matrices.
 
+use crate::hmc::Step;
 use ebm_core::prelude::*;
 use ebm_core::{check, dense, linalg};
 
@@ -86,15 +87,14 @@ impl MassMatrix {
                 let sym = linalg::symmetric_part("mass", m, d)?;
                 let chol = linalg::cholesky("mass", &sym, d)?;
                 let inv = linalg::inverse_from_cholesky(&chol, d);
-                // The products of the momentum and of the drift leave out entries below 2^-100 of
-                // their diagonal scale: they cannot move a result, and as f32 they are subnormal
+                // The products (momentum, drift, velocity, kinetic energy) leave out entries below
+                // 2^-100 of their diagonal scale: they cannot move a result, and as f32 they are subnormal
                 // numbers, which some processors handle a hundred times slower (see
                 // `ebm_core::dense::without_negligible_entries`).
                 let chol = dense::without_negligible_entries(&chol, d)?;
-                let drift = dense::without_negligible_entries(&inv, d)?;
+                let inv = dense::without_negligible_entries(&inv, d)?;
                 PreparedMass::Dense {
                     inv: inv.iter().map(|&v| E::of(v)).collect(),
-                    drift: drift.iter().map(|&v| E::of(v)).collect(),
                     chol_t: (0..d * d)
                         .map(|k| E::of(chol[(k % d) * d + k / d]))
                         .collect(),
@@ -117,118 +117,90 @@ pub(crate) enum PreparedMass<E> {
         inv: Vec<E>,
         sqrt: Vec<E>,
     },
-    /// `inv = M^-1` (exactly symmetric), `drift` the same less its negligible entries, and
-    /// `chol_t` the transpose of the lower Cholesky factor `L` of `M` less its negligible entries,
-    /// all row-major.
+    /// `inv = M^-1` (exactly symmetric) and `chol_t` the transpose of the lower Cholesky factor
+    /// `L` of `M`, each less its negligible entries, row-major.
     Dense {
         inv: Vec<E>,
-        drift: Vec<E>,
         chol_t: Vec<E>,
     },
 }
 
-/// `sum_i sum_j (p_i m_ij) p_j` in `f64`, in that order, for eight chains at once (`lanes[i][l]` is
-/// chain `l`'s coordinate `i`); on x86-64 with AVX2 in 256-bit registers.
-fn dense_quadratic<E: Real>(lanes: &[[f64; 8]], inv: &[E]) -> [f64; 8] {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present.
-        return unsafe { dense_quadratic_avx2(lanes, inv) };
+/// Rows per dense product: the products' results for this many rows stay in the first-level
+/// cache, and the scratch they need is small enough to take from the allocator's pool.
+const PRODUCT_ROWS: usize = 32;
+
+/// `out = p B` for rows of length `d` and the `d x d` matrix `b`, row by row (see
+/// [`dense::rows_times_matrix`]: each entry is a chain of fused multiply-adds, so a row's result does
+/// not depend on the rows around it).
+fn rows_times<E: Real>(p: &[E], b: &[E], d: usize, out: &mut [E]) {
+    // The lengths are the mass's own (`d * d`) and whole rows of `d`, checked by the callers.
+    if let Err(e) = dense::rows_times_matrix(p, b, d, d, out) {
+        unreachable!("dense mass product with inconsistent lengths: {e}");
     }
-    dense_quadratic_body(lanes, inv)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dense_quadratic_avx2<E: Real>(lanes: &[[f64; 8]], inv: &[E]) -> [f64; 8] {
-    dense_quadratic_body(lanes, inv)
-}
-
-#[inline(always)]
-fn dense_quadratic_body<E: Real>(lanes: &[[f64; 8]], inv: &[E]) -> [f64; 8] {
-    let d = lanes.len();
-    let mut acc = [0.0f64; 8];
-    for (pi, row) in lanes.iter().zip(inv.chunks_exact(d.max(1))) {
-        for (pj, m) in lanes.iter().zip(row) {
-            let m = m.as_f64();
-            for l in 0..8 {
-                acc[l] += pi[l] * m * pj[l];
+/// `0.5 * sum_i p_i v_i` in `f64`, in the order of `i`, for every row of `p` and `v` (rows of length
+/// `d`), eight rows at a time so that the sums' additions overlap instead of waiting on each other.
+fn half_dots<E: Real>(p: &[E], v: &[E], d: usize, out: &mut [f64]) {
+    const L: usize = 8;
+    let mut groups = p
+        .chunks_exact(L * d)
+        .zip(v.chunks_exact(L * d))
+        .zip(out.chunks_exact_mut(L));
+    for ((p, v), o) in &mut groups {
+        let mut acc = [0.0f64; L];
+        for i in 0..d {
+            for (l, a) in acc.iter_mut().enumerate() {
+                *a += p[l * d + i].as_f64() * v[l * d + i].as_f64();
             }
         }
-    }
-    acc
-}
-
-/// `x += eps M^-1 p` for one row with the dense `inv = M^-1`; on x86-64 with AVX2 in 256-bit
-/// registers.
-fn dense_drift<E: Real>(inv: &[E], x: &mut [E], p: &[E], eps: E) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present.
-        unsafe { dense_drift_avx2(inv, x, p, eps) };
-        return;
-    }
-    dense_drift_body(inv, x, p, eps);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dense_drift_avx2<E: Real>(inv: &[E], x: &mut [E], p: &[E], eps: E) {
-    dense_drift_body(inv, x, p, eps);
-}
-
-#[inline(always)]
-fn dense_drift_body<E: Real>(inv: &[E], x: &mut [E], p: &[E], eps: E) {
-    // x_i += eps * sum_j (M^-1)_ij p_j, each sum as the standard library's float sum
-    // (from -0, in the order of j). The sums of a chunk of outputs advance together
-    // along the rows of M^-1 = M^-T, so they vectorise.
-    let d = x.len();
-    let mut acc = [E::zero(); CHUNK];
-    for i0 in (0..d).step_by(CHUNK) {
-        let i1 = (i0 + CHUNK).min(d);
-        let acc = &mut acc[..i1 - i0];
-        acc.iter_mut().for_each(|a| *a = -E::zero());
-        for (j, &pj) in p.iter().enumerate() {
-            for (a, &m) in acc.iter_mut().zip(&inv[j * d + i0..j * d + i1]) {
-                *a += m * pj;
-            }
-        }
-        for (xi, &v) in x[i0..i1].iter_mut().zip(acc.iter()) {
-            *xi += eps * v;
+        for (o, a) in o.iter_mut().zip(acc) {
+            *o = 0.5 * a;
         }
     }
+    let done = out.len() / L * L;
+    for ((p, v), o) in p[done * d..]
+        .chunks_exact(d)
+        .zip(v[done * d..].chunks_exact(d))
+        .zip(&mut out[done..])
+    {
+        let mut acc = 0.0f64;
+        for (a, b) in p.iter().zip(v) {
+            acc += a.as_f64() * b.as_f64();
+        }
+        *o = 0.5 * acc;
+    }
 }
-
-/// Outputs per chunk of the dense products below: their partial sums live on the stack.
-const CHUNK: usize = 64;
 
 impl<E: Real> PreparedMass<E> {
     /// Turns standard normals `z` (one row) into a momentum `p ~ N(0, M)` in place: `p = L z`.
     pub fn momentum(&self, z: &mut [E]) {
+        let d = z.len();
+        self.momentum_rows(z, d);
+    }
+
+    /// [`PreparedMass::momentum`] of every row of `z` (rows of length `d`), in place; each row's
+    /// result is the one [`PreparedMass::momentum`] gives it.
+    pub fn momentum_rows(&self, z: &mut [E], d: usize) {
         match self {
             PreparedMass::Identity => {}
             PreparedMass::Scalar { sqrt, .. } => z.iter_mut().for_each(|v| *v *= *sqrt),
             PreparedMass::Diagonal { sqrt, .. } => {
-                z.iter_mut().zip(sqrt).for_each(|(v, s)| *v *= *s)
+                for row in z.chunks_exact_mut(d.max(1)) {
+                    row.iter_mut().zip(sqrt).for_each(|(v, s)| *v *= *s);
+                }
             }
             PreparedMass::Dense { chol_t, .. } => {
-                // z_i <- sum_{j <= i} L_ij z_j, each sum from +0 in the order of j. The sums of a
-                // chunk of outputs advance together along the rows of L^T (so they vectorise);
-                // chunks go from the last up, so each z_j is read before it is replaced.
-                let d = z.len();
-                let mut acc = [E::zero(); CHUNK];
-                for i0 in (0..d).step_by(CHUNK).rev() {
-                    let i1 = (i0 + CHUNK).min(d);
-                    let acc = &mut acc[..i1 - i0];
-                    acc.iter_mut().for_each(|a| *a = E::zero());
-                    for (j, &zj) in z.iter().enumerate().take(i1) {
-                        let from = j.max(i0);
-                        let col = &chol_t[j * d + from..j * d + i1];
-                        for (a, &l) in acc[from - i0..].iter_mut().zip(col) {
-                            *a += l * zj;
-                        }
-                    }
-                    z[i0..i1].copy_from_slice(acc);
+                // z_i <- sum_j L_ij z_j = (z L^T)_i, a row times the transposed factor (whose
+                // zeros below the diagonal add nothing).
+                if d == 0 {
+                    return;
+                }
+                let mut out = vec![E::zero(); PRODUCT_ROWS.min(z.len() / d) * d];
+                for rows in z.chunks_mut(PRODUCT_ROWS * d) {
+                    let out = &mut out[..rows.len()];
+                    rows_times(rows, chol_t, d, out);
+                    rows.copy_from_slice(out);
                 }
             }
         }
@@ -244,40 +216,62 @@ impl<E: Real> PreparedMass<E> {
         }
     }
 
-    /// `x += eps * M^-1 p` for a whole batch of rows of length `d`.
-    pub fn drift_batch(&self, x: &mut [E], p: &[E], eps: E, d: usize) {
-        let scale = match self {
-            PreparedMass::Identity => Some(eps),
-            PreparedMass::Scalar { inv, .. } => Some(eps * *inv),
-            _ => None,
-        };
-        if let Some(s) = scale {
-            use rayon::prelude::*;
-            let body =
-                |(x, p): (&mut [E], &[E])| x.iter_mut().zip(p).for_each(|(x, &p)| *x += s * p);
-            if x.len() >= 4 * crate::chains::PARALLEL_MIN_ELEMENTS {
-                let chunk = x.len().div_ceil(rayon::current_num_threads().max(1));
-                x.par_chunks_mut(chunk)
-                    .zip(p.par_chunks(chunk))
-                    .for_each(body);
-            } else {
-                body((x, p));
-            }
+    /// `x += eps * M^-1 p` for a whole batch of rows of length `d`, with one step size for all rows
+    /// or one per row; each row moves as [`PreparedMass::drift`] moves it.
+    pub fn drift_batch(&self, x: &mut [E], p: &[E], eps: Step<'_, E>, d: usize) {
+        if d == 0 {
             return;
         }
+        let eps_of = |r: usize| match eps {
+            Step::Uniform(e) => e,
+            Step::PerChain(e) => e[r],
+        };
         match self {
-            PreparedMass::Identity | PreparedMass::Scalar { .. } => {}
+            PreparedMass::Identity | PreparedMass::Scalar { .. } => {
+                if let Step::Uniform(eps) = eps {
+                    let s = self.uniform_drift(eps).unwrap_or(eps);
+                    use rayon::prelude::*;
+                    let body = |(x, p): (&mut [E], &[E])| {
+                        x.iter_mut().zip(p).for_each(|(x, &p)| *x += s * p)
+                    };
+                    if x.len() >= 4 * crate::chains::PARALLEL_MIN_ELEMENTS {
+                        let chunk = x.len().div_ceil(rayon::current_num_threads().max(1));
+                        x.par_chunks_mut(chunk)
+                            .zip(p.par_chunks(chunk))
+                            .for_each(body);
+                    } else {
+                        body((x, p));
+                    }
+                } else {
+                    for (r, (xr, pr)) in x.chunks_exact_mut(d).zip(p.chunks_exact(d)).enumerate() {
+                        self.drift(xr, pr, eps_of(r));
+                    }
+                }
+            }
             PreparedMass::Diagonal { inv, .. } => {
-                for (xr, pr) in x.chunks_exact_mut(d).zip(p.chunks_exact(d)) {
+                for (r, (xr, pr)) in x.chunks_exact_mut(d).zip(p.chunks_exact(d)).enumerate() {
+                    let e = eps_of(r);
                     xr.iter_mut()
                         .zip(pr)
                         .zip(inv)
-                        .for_each(|((x, &p), &m)| *x += eps * m * p);
+                        .for_each(|((x, &p), &m)| *x += e * m * p);
                 }
             }
-            PreparedMass::Dense { .. } => {
-                for (xr, pr) in x.chunks_exact_mut(d).zip(p.chunks_exact(d)) {
-                    self.drift(xr, pr, eps);
+            PreparedMass::Dense { inv, .. } => {
+                // v = M^-1 p for a few rows at a time (M^-1 is symmetric: the row p times it),
+                // then x += eps v.
+                let mut v = vec![E::zero(); PRODUCT_ROWS.min(p.len() / d) * d];
+                for (b, (xs, ps)) in x
+                    .chunks_mut(PRODUCT_ROWS * d)
+                    .zip(p.chunks(PRODUCT_ROWS * d))
+                    .enumerate()
+                {
+                    let v = &mut v[..ps.len()];
+                    rows_times(ps, inv, d, v);
+                    for (r, (xr, vr)) in xs.chunks_exact_mut(d).zip(v.chunks_exact(d)).enumerate() {
+                        let e = eps_of(b * PRODUCT_ROWS + r);
+                        xr.iter_mut().zip(vr).for_each(|(x, &v)| *x += e * v);
+                    }
                 }
             }
         }
@@ -298,15 +292,13 @@ impl<E: Real> PreparedMass<E> {
                 .zip(inv)
                 .for_each(|((o, v), m)| *o = m.as_f64() * v.as_f64()),
             PreparedMass::Dense { inv, .. } => {
+                // The drift's product, so that the velocity is the one the positions move with.
                 let d = p.len();
-                for (i, o) in out.iter_mut().enumerate() {
-                    let row = &inv[i * d..(i + 1) * d];
-                    *o = row
-                        .iter()
-                        .zip(p)
-                        .map(|(a, b)| a.as_f64() * b.as_f64())
-                        .sum();
+                let mut v = vec![E::zero(); d];
+                if d > 0 {
+                    rows_times(p, inv, d, &mut v);
                 }
+                out.iter_mut().zip(v).for_each(|(o, v)| *o = v.as_f64());
             }
         }
     }
@@ -324,7 +316,7 @@ impl<E: Real> PreparedMass<E> {
                 .zip(p)
                 .zip(inv)
                 .for_each(|((x, &p), &m)| *x += eps * m * p),
-            PreparedMass::Dense { drift: inv, .. } => dense_drift(inv, x, p, eps),
+            PreparedMass::Dense { .. } => self.drift_batch(x, p, Step::Uniform(eps), x.len()),
         }
     }
 
@@ -337,19 +329,20 @@ impl<E: Real> PreparedMass<E> {
             out.iter_mut().for_each(|o| *o = self.kinetic(&[]));
             return;
         }
-        let mut lanes: Vec<[f64; L]> = Vec::new();
+        if let PreparedMass::Dense { inv, .. } = self {
+            let mut v = vec![E::zero(); PRODUCT_ROWS.min(p.len() / d) * d];
+            for (ps, o) in p.chunks(PRODUCT_ROWS * d).zip(out.chunks_mut(PRODUCT_ROWS)) {
+                let v = &mut v[..ps.len()];
+                rows_times(ps, inv, d, v);
+                half_dots(ps, v, d, o);
+            }
+            return;
+        }
         let mut groups = p.chunks_exact(L * d).zip(out.chunks_exact_mut(L));
         for (rows, o) in &mut groups {
             let mut acc = [0.0f64; L];
             let at = |l: usize, i: usize| rows[l * d + i].as_f64();
             match self {
-                PreparedMass::Identity | PreparedMass::Scalar { .. } => {
-                    for i in 0..d {
-                        for (l, a) in acc.iter_mut().enumerate() {
-                            *a += at(l, i) * at(l, i);
-                        }
-                    }
-                }
                 PreparedMass::Diagonal { inv, .. } => {
                     for (i, m) in inv.iter().enumerate() {
                         for (l, a) in acc.iter_mut().enumerate() {
@@ -357,11 +350,12 @@ impl<E: Real> PreparedMass<E> {
                         }
                     }
                 }
-                PreparedMass::Dense { inv, .. } => {
-                    // The eight chains' coordinates side by side, so each term is one vector op.
-                    lanes.clear();
-                    lanes.extend((0..d).map(|i| std::array::from_fn(|l| at(l, i))));
-                    acc = dense_quadratic(&lanes, inv);
+                _ => {
+                    for i in 0..d {
+                        for (l, a) in acc.iter_mut().enumerate() {
+                            *a += at(l, i) * at(l, i);
+                        }
+                    }
                 }
             }
             for (o, a) in o.iter_mut().zip(acc) {
@@ -372,12 +366,14 @@ impl<E: Real> PreparedMass<E> {
             }
         }
         let done = out.len() / L * L;
-        for (row, o) in p[done * d..].chunks_exact(d.max(1)).zip(&mut out[done..]) {
+        for (row, o) in p[done * d..].chunks_exact(d).zip(&mut out[done..]) {
             *o = self.kinetic(row);
         }
     }
 
-    /// The kinetic energy `p^T M^-1 p / 2` of one row, in `f64`.
+    /// The kinetic energy `p^T M^-1 p / 2` of one row, in `f64`. For a dense mass, `v = M^-1 p`
+    /// is one row times `M^-1` in the element type (as the drift computes it), and `p . v / 2` is
+    /// summed in `f64`.
     #[inline]
     pub fn kinetic(&self, p: &[E]) -> f64 {
         let sq = |p: &[E]| p.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>();
@@ -391,15 +387,11 @@ impl<E: Real> PreparedMass<E> {
                     .map(|(v, m)| v.as_f64() * v.as_f64() * m.as_f64())
                     .sum::<f64>()
             }
-            PreparedMass::Dense { inv, .. } => {
-                let d = p.len();
-                let mut total = 0.0;
-                for i in 0..d {
-                    for j in 0..d {
-                        total += p[i].as_f64() * inv[i * d + j].as_f64() * p[j].as_f64();
-                    }
-                }
-                0.5 * total
+            PreparedMass::Dense { .. } if p.is_empty() => 0.0,
+            PreparedMass::Dense { .. } => {
+                let mut out = [0.0];
+                self.kinetic_rows(p, p.len(), &mut out);
+                out[0]
             }
         }
     }
@@ -423,12 +415,13 @@ mod tests {
     }
 
     #[test]
-    fn dense_momentum_and_drift_are_the_row_by_row_sums_bit_for_bit() {
+    fn dense_products_are_row_products_and_close_to_f64() {
         let (m, d) = mass();
         let prepared = MassMatrix::Dense(m.clone()).prepare::<f32>(d).unwrap();
         let sym = linalg::symmetric_part("mass", &m, d).unwrap();
         let l64 = linalg::cholesky("mass", &sym, d).unwrap();
-        // The products use the factors less their negligible entries.
+        let inv64 = linalg::inverse_from_cholesky(&l64, d);
+        // The products use the factors less their negligible entries, as f32.
         let cut = |a: &[f64]| -> Vec<f32> {
             dense::without_negligible_entries(a, d)
                 .unwrap()
@@ -436,42 +429,81 @@ mod tests {
                 .map(|&v| v as f32)
                 .collect()
         };
-        let l = cut(&l64);
-        let inv = cut(&linalg::inverse_from_cholesky(&l64, d));
+        let l_t: Vec<f32> = {
+            let l = cut(&l64);
+            (0..d * d).map(|k| l[(k % d) * d + k / d]).collect()
+        };
+        let inv = cut(&inv64);
         let z: Vec<f32> = (0..d).map(|i| (0.37 * i as f32).sin() * 1.3).collect();
-        // p = L z, one sum per row from +0 in the order of j.
-        let want_p: Vec<f32> = (0..d)
-            .map(|i| {
-                let mut acc = 0.0f32;
-                for j in 0..=i {
-                    acc += l[i * d + j] * z[j];
-                }
-                acc
-            })
-            .collect();
+        // p = L z: the row z times L^T, as the product kernel computes it...
+        let mut want_p = vec![0.0f32; d];
+        dense::rows_times_matrix(&z, &l_t, d, d, &mut want_p).unwrap();
         let mut p = z.clone();
         prepared.momentum(&mut p);
         assert_eq!(p, want_p);
-        // x += eps M^-1 p, each sum as the standard library's.
+        // ... and within f32 rounding of the exact product.
+        for i in 0..d {
+            let exact: f64 = (0..=i).map(|j| l64[i * d + j] * z[j] as f64).sum();
+            assert!(
+                (p[i] as f64 - exact).abs() < 1e-5 * (1.0 + exact.abs()),
+                "p[{i}]"
+            );
+        }
+        // Several rows at once give each row's own result.
+        let mut zz = [z.clone(), z.iter().map(|v| -0.5 * v).collect(), z.clone()].concat();
+        prepared.momentum_rows(&mut zz, d);
+        let mut second: Vec<f32> = z.iter().map(|v| -0.5 * v).collect();
+        prepared.momentum(&mut second);
+        assert_eq!(zz, [p.clone(), second, p.clone()].concat());
+
+        // x += eps M^-1 p, with M^-1 p the row p times M^-1.
         let x0: Vec<f32> = (0..d).map(|i| (0.11 * i as f32).cos()).collect();
-        let want_x: Vec<f32> = x0
-            .iter()
-            .enumerate()
-            .map(|(i, &xi)| {
-                let v: f32 = inv[i * d..(i + 1) * d]
-                    .iter()
-                    .zip(&p)
-                    .map(|(a, b)| a * b)
-                    .sum();
-                xi + 0.1 * v
-            })
-            .collect();
+        let mut v = vec![0.0f32; d];
+        dense::rows_times_matrix(&p, &inv, d, d, &mut v).unwrap();
+        let want_x: Vec<f32> = x0.iter().zip(&v).map(|(x, v)| x + 0.1 * v).collect();
         let mut x = x0.clone();
         prepared.drift(&mut x, &p, 0.1);
         assert_eq!(x, want_x);
-        let mut xb = [x0.clone(), x0].concat();
-        prepared.drift_batch(&mut xb, &[p.clone(), p].concat(), 0.1, d);
-        assert_eq!(xb, [want_x.clone(), want_x].concat());
+        for i in 0..d {
+            let exact: f64 = (0..d).map(|j| inv64[i * d + j] * p[j] as f64).sum();
+            let moved = (x[i] - x0[i]) as f64;
+            assert!(
+                (moved - 0.1 * exact).abs() < 1e-5 * (1.0 + exact.abs()),
+                "x[{i}]"
+            );
+        }
+        // A batch, with one step for all rows or one per row, moves each row as `drift` does
+        // (70 rows: more than one product's worth).
+        let n = 70;
+        let ps: Vec<f32> = (0..n * d).map(|k| (0.013 * k as f32).sin()).collect();
+        let steps: Vec<f32> = (0..n).map(|r| 0.05 + 0.001 * r as f32).collect();
+        let xs0: Vec<f32> = (0..n * d).map(|k| (0.07 * k as f32).cos()).collect();
+        for per_chain in [false, true] {
+            let mut xs = xs0.clone();
+            let step = if per_chain {
+                Step::PerChain(&steps)
+            } else {
+                Step::Uniform(0.1)
+            };
+            prepared.drift_batch(&mut xs, &ps, step, d);
+            for r in 0..n {
+                let mut want = xs0[r * d..(r + 1) * d].to_vec();
+                let e = if per_chain { steps[r] } else { 0.1 };
+                prepared.drift(&mut want, &ps[r * d..(r + 1) * d], e);
+                assert_eq!(&xs[r * d..(r + 1) * d], &want[..], "row {r}");
+            }
+        }
+        // The kinetic energy p^T M^-1 p / 2 to f32 accuracy.
+        let exact: f64 = 0.5
+            * (0..d)
+                .map(|i| {
+                    (0..d)
+                        .map(|j| p[i] as f64 * inv64[i * d + j] * p[j] as f64)
+                        .sum::<f64>()
+                })
+                .sum::<f64>();
+        let k = prepared.kinetic(&p);
+        assert!((k - exact).abs() < 1e-5 * exact, "{k} vs {exact}");
     }
 
     #[test]
