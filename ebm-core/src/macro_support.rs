@@ -284,3 +284,44 @@ pub fn finish<S: Shape, E: Clone, D: Storage<E>, U: Tape<E, D>>(
     let (out, tape) = out.split_tape();
     out.put_tape(tape.merge(sink.take()))
 }
+
+/// The `energy_and_gradient` of an `#[energy]` model `M`: blockwise over threads
+/// ([`crate::energy::blockwise_energy_and_gradient`]) when the model is the `f32` or `f64` model on
+/// dfdx's `Cpu` (`M32`, `M64`: the same struct with those parameters, which the compiler checks to
+/// be `Sync`), else one autodiff pass.
+pub fn energy_and_gradient<const D: usize, E, Dev, M, M32, M64>(
+    model: &M,
+    x: &crate::Batch<D, E, Dev>,
+) -> (crate::Energies<E, Dev>, crate::Batch<D, E, Dev>)
+where
+    E: crate::Real,
+    Dev: dfdx::tensor_ops::Device<E>,
+    M: crate::Energy<D, E, Dev> + 'static,
+    M32: crate::Energy<D, f32, dfdx::tensor::Cpu> + Sync + 'static,
+    M64: crate::Energy<D, f64, dfdx::tensor::Cpu> + Sync + 'static,
+{
+    use core::any::Any;
+    use dfdx::tensor::Cpu;
+    fn back<T: 'static, U: 'static>(v: T) -> U {
+        match (Box::new(v) as Box<dyn Any>).downcast::<U>() {
+            Ok(u) => *u,
+            Err(_) => unreachable!("the types were matched before the call"),
+        }
+    }
+    let (m, xa) = (model as &dyn Any, x as &dyn Any);
+    if let (Some(m), Some(xc)) = (
+        m.downcast_ref::<M32>(),
+        xa.downcast_ref::<crate::Batch<D, f32, Cpu>>(),
+    ) {
+        let (e, g) = crate::energy::blockwise_energy_and_gradient(m, xc);
+        return (back(e), back(g));
+    }
+    if let (Some(m), Some(xc)) = (
+        m.downcast_ref::<M64>(),
+        xa.downcast_ref::<crate::Batch<D, f64, Cpu>>(),
+    ) {
+        let (e, g) = crate::energy::blockwise_energy_and_gradient(m, xc);
+        return (back(e), back(g));
+    }
+    crate::energy::autodiff_energy_and_gradient(model, x)
+}

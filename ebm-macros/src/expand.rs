@@ -141,6 +141,20 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                 #(#bindings)*
                 #(#stmts)*
             }
+
+            fn energy_and_gradient(
+                &self,
+                x: &::ebm_core::Batch<#dim, E, Dev>,
+            ) -> (::ebm_core::Energies<E, Dev>, ::ebm_core::Batch<#dim, E, Dev>) {
+                #support::energy_and_gradient::<
+                    #dim,
+                    E,
+                    Dev,
+                    Self,
+                    #name<f32, ::ebm_core::dfdx::tensor::Cpu>,
+                    #name<f64, ::ebm_core::dfdx::tensor::Cpu>,
+                >(self, x)
+            }
         }
     })
 }

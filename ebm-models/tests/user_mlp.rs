@@ -105,3 +105,57 @@ proptest! {
         compare::<f32>(&w, &points, 1e-5);
     }
 }
+
+/// A batch large enough to be cut into blocks over the threads
+/// (`ebm_core::energy::blockwise_energy_and_gradient`): the built-in's values, and the same bits
+/// on one thread and on three.
+#[test]
+fn blockwise_batches_match_the_built_in_on_any_thread_count() {
+    let w: Weights = (
+        [[0.3, -0.7, 1.1, 0.2, -0.4], [0.9, 0.1, -1.2, 0.6, 0.5]],
+        [0.1, -0.2, 0.3, 0.0, 0.4],
+        [
+            [0.5, -0.3, 0.2, 0.8],
+            [-0.6, 0.4, 0.1, -0.2],
+            [0.3, 0.7, -0.5, 0.1],
+            [0.2, -0.1, 0.6, -0.9],
+            [-0.4, 0.5, 0.3, 0.2],
+        ],
+        [0.05, -0.1, 0.2, 0.0],
+        [[1.0], [-0.5], [0.7], [0.3]],
+        0.05,
+    );
+    // 1203 rows: blocks of 301, 301, 301 and 300 rows.
+    let points: Vec<f64> = (0..2 * 1203)
+        .map(|k| 3.0 * (0.37 * k as f64).sin())
+        .collect();
+    compare::<f64>(&w, &points, 1e-12);
+    compare::<f32>(&w, &points, 1e-5);
+    let dev = Cpu::default();
+    let (w1, b1, w2, b2, w3, c) = w;
+    let user = Net::<f32>::new(&dev, w1, b1, w2, b2, w3, c).unwrap();
+    let x: Batch<2, f32> = dev.tensor_from_vec(
+        points.iter().map(|&v| v as f32).collect(),
+        (1203, Const::<2>),
+    );
+    let on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (e, g) = pool.install(|| user.energy_and_gradient(&x));
+        (e.as_vec(), g.as_vec())
+    };
+    let one = on(1);
+    assert_eq!(one, on(3));
+    // One autodiff pass over the whole batch agrees to rounding.
+    let (e, g) = ebm_core::autodiff_energy_and_gradient(&user, &x);
+    for (a, b) in one
+        .0
+        .iter()
+        .zip(e.as_vec())
+        .chain(one.1.iter().zip(g.as_vec()))
+    {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}

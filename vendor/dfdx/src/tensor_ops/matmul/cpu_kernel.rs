@@ -5,6 +5,17 @@ use crate::tensor::{Cpu, Tensor, ZerosTensor};
 
 use std::sync::Arc;
 
+/// The threads of one product: rayon's pool from outside it, one thread inside a rayon task (a
+/// caller already running blocks of work on the pool's threads, where splitting each product again
+/// only adds hand-offs).
+fn parallelism() -> gemm::Parallelism {
+    if rayon::current_thread_index().is_some() {
+        gemm::Parallelism::None
+    } else {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    }
+}
+
 #[allow(unused)]
 #[allow(clippy::too_many_arguments)]
 fn naive_gemm<F: num_traits::Float + std::ops::AddAssign, M: Dim, K: Dim, N: Dim>(
@@ -90,7 +101,7 @@ impl MatMulImpl<crate::dtypes::AMP<half::f16>> for Cpu {
                 false,
                 false,
                 false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                parallelism(),
             )
         }
     }
@@ -138,7 +149,7 @@ impl MatMulImpl<half::f16> for Cpu {
                 false,
                 false,
                 false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                parallelism(),
             )
         }
     }
@@ -180,7 +191,7 @@ impl MatMulImpl<f32> for Cpu {
                 false,
                 false,
                 false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                parallelism(),
             )
         }
     }
@@ -222,7 +233,7 @@ impl MatMulImpl<f64> for Cpu {
                 false,
                 false,
                 false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
+                parallelism(),
             )
         }
     }
