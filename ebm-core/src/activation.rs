@@ -66,7 +66,8 @@ fn tanh_f32(x: f32) -> f32 {
     let a = x.abs();
     let a = if a > 10.0 { 10.0 } else { a };
     let y = -2.0 * a;
-    let k = (y * LOG2E + ROUND) - ROUND;
+    let kr = y * LOG2E + ROUND;
+    let k = kr - ROUND;
     let r = (y - k * LN2_HI) - k * LN2_LO;
     let p = r
         * (1.0
@@ -74,7 +75,10 @@ fn tanh_f32(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    let two_k = f32::from_bits(((k as i32 + 127) << 23) as u32);
+    // `kr = 1.5 * 2^23 + k` holds the integer `k` in its low bits: reading it there keeps the loop
+    // free of float-to-integer conversions (a saturating `as i32` became scalar code in it).
+    let ki = (kr.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    let two_k = f32::from_bits((ki.wrapping_add(127) << 23) as u32);
     let t = two_k * p + (two_k - 1.0);
     (-t / (2.0 + t)).copysign(x)
 }

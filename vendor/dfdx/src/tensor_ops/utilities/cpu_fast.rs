@@ -78,10 +78,13 @@ fn expm1_poly(r: f32) -> f32 {
                     + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))))
 }
 
-/// `2^k` for an integral `k` in `[-126, 127]`.
+/// `2^k` for an integral `k` in `[-126, 127]`. The integer is read from the low bits of
+/// `1.5 * 2^23 + k` rather than converted with `as i32`, whose saturating conversion became scalar
+/// code inside the vectorised loops.
 #[inline(always)]
 fn pow2(k: f32) -> f32 {
-    f32::from_bits(((k as i32 + 127) << 23) as u32)
+    let ki = ((k + ROUND).to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
+    f32::from_bits((ki.wrapping_add(127) << 23) as u32)
 }
 
 /// `tanh(x) = sign(x) * (-t / (2 + t))` with `t = expm1(-2|x|)`, which has no cancellation near 0.
