@@ -34,6 +34,7 @@ pub trait Real:
     + Send
     + Sync
     + sealed::Sealed
+    + ebm_kernels::Element
 {
     /// A short name of the type, `"f32"` or `"f64"`.
     const NAME: &'static str;

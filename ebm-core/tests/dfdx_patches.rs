@@ -1,7 +1,9 @@
 //! Checks of the changes this workspace makes to dfdx (`vendor/dfdx/PATCHES.md`): every operation
 //! whose CPU kernel changed, differentiated by autodiff (which skips constants' gradients) and
 //! compared with central finite differences of the same energy evaluated in `f64`; the `f32`
-//! kernels against the exact functions; `slice` gradients; and the unchanged training path.
+//! kernels against the exact functions; `slice` gradients; and the unchanged training path. Products
+//! are checked both through `gemm` and through the row-block kernel that replaces it inside rayon
+//! tasks.
 
 use ebm_core::prelude::*;
 use ebm_core::{autodiff_energy_and_gradient, Energy};
@@ -103,8 +105,19 @@ fn finite_differences<M: Energy<3, f64, Cpu>>(model: &M, x: &[f64]) -> Vec<f64> 
     grad
 }
 
-/// Autodiff in `f64` and `f32` against finite differences and the `f64` energy.
-fn check<M: Energy<3, f64, Cpu> + Energy<3, f32, Cpu>>(model: &M, x: &[f64]) {
+/// Autodiff in `f64` and `f32` against finite differences and the `f64` energy, outside rayon's
+/// pool (products through `gemm`) and inside a rayon task (products through the row-block kernel,
+/// with the transposed weights and accumulated gradients of the backward pass).
+fn check<M: Energy<3, f64, Cpu> + Energy<3, f32, Cpu> + Sync>(model: &M, x: &[f64]) {
+    check_here(model, x);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    pool.install(|| check_here(model, x));
+}
+
+fn check_here<M: Energy<3, f64, Cpu> + Energy<3, f32, Cpu>>(model: &M, x: &[f64]) {
     let dev = Cpu::default();
     let n = x.len() / 3;
     let fd = finite_differences(model, x);

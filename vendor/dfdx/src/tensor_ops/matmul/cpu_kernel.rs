@@ -16,6 +16,88 @@ fn parallelism() -> gemm::Parallelism {
     }
 }
 
+/// Patch (ebm): per-thread scratch of [`row_product`]: `b` made row-major, and the product before
+/// it is added to an accumulating output.
+#[cfg(feature = "cpu")]
+struct Scratch<E> {
+    b: Vec<E>,
+    out: Vec<E>,
+}
+
+#[cfg(feature = "cpu")]
+std::thread_local! {
+    static SCRATCH_F32: std::cell::RefCell<Scratch<f32>> =
+        const { std::cell::RefCell::new(Scratch { b: Vec::new(), out: Vec::new() }) };
+    static SCRATCH_F64: std::cell::RefCell<Scratch<f64>> =
+        const { std::cell::RefCell::new(Scratch { b: Vec::new(), out: Vec::new() }) };
+}
+
+/// Patch (ebm): `c (+)= a b` through `ebm_kernels::rows_times_matrix` when called inside a rayon
+/// task (a caller already running blocks of a batch on the pool's threads) with `a` and `c`
+/// row-major and `b` row-major or transposed; returns `false`, doing nothing, otherwise. For
+/// these shapes (a few hundred rows times a layer's weights) the row-block kernel, which packs
+/// nothing, is about twice as fast as `gemm` on one thread, and a row's result does not depend on
+/// the rows beside it.
+///
+/// # Safety
+/// The pointers and strides describe valid `m x k`, `k x n` and `m x n` matrices, as for `gemm`.
+#[cfg(feature = "cpu")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn row_product<E: ebm_kernels::Element + std::ops::AddAssign>(
+    scratch: &std::cell::RefCell<Scratch<E>>,
+    (m, k, n): (usize, usize, usize),
+    accum: bool,
+    ap: *const E,
+    astr: [usize; 2],
+    bp: *const E,
+    bstr: [usize; 2],
+    cp: *mut E,
+    cstr: [usize; 2],
+) -> bool {
+    if rayon::current_thread_index().is_none() || m == 0 || k == 0 || n == 0 {
+        return false;
+    }
+    let b_rows = bstr == [n, 1] || n == 1 && bstr[0] == 1;
+    let b_transposed = !b_rows && (bstr == [1, k] || k == 1 && bstr[1] == 1);
+    let a_rows = astr == [k, 1] || m == 1 && astr[1] == 1 || k == 1 && astr[0] == 1;
+    let c_rows = cstr == [n, 1];
+    if !(a_rows && c_rows && (b_rows || b_transposed)) {
+        return false;
+    }
+    let Ok(mut s) = scratch.try_borrow_mut() else {
+        return false;
+    };
+    let Scratch { b: sb, out: so } = &mut *s;
+    let a = std::slice::from_raw_parts(ap, m * k);
+    let b: &[E] = if b_rows {
+        std::slice::from_raw_parts(bp, k * n)
+    } else {
+        // Column `c` of `b` is the contiguous row `c` of its transpose.
+        sb.clear();
+        sb.resize(k * n, E::ZERO);
+        for c in 0..n {
+            let col = std::slice::from_raw_parts(bp.add(c * k), k);
+            for (j, &v) in col.iter().enumerate() {
+                sb[j * n + c] = v;
+            }
+        }
+        sb
+    };
+    let c = std::slice::from_raw_parts_mut(cp, m * n);
+    let done = if accum {
+        so.clear();
+        so.resize(m * n, E::ZERO);
+        let ok = ebm_kernels::rows_times_matrix(a, b, k, n, so).is_ok();
+        if ok {
+            c.iter_mut().zip(so.iter()).for_each(|(c, &v)| *c += v);
+        }
+        ok
+    } else {
+        ebm_kernels::rows_times_matrix(a, b, k, n, c).is_ok()
+    };
+    done
+}
+
 #[allow(unused)]
 #[allow(clippy::too_many_arguments)]
 fn naive_gemm<F: num_traits::Float + std::ops::AddAssign, M: Dim, K: Dim, N: Dim>(
@@ -172,6 +254,11 @@ impl MatMulImpl<f32> for Cpu {
 
         #[cfg(feature = "cpu")]
         unsafe {
+            // Patch (ebm): the row-block kernel inside rayon tasks.
+            let dims = (m.size(), k.size(), n.size());
+            if SCRATCH_F32.with(|s| row_product(s, dims, accum, ap, astr, bp, bstr, cp, cstr)) {
+                return;
+            }
             gemm::gemm(
                 m.size(),
                 n.size(),
@@ -214,6 +301,11 @@ impl MatMulImpl<f64> for Cpu {
 
         #[cfg(feature = "cpu")]
         unsafe {
+            // Patch (ebm): the row-block kernel inside rayon tasks.
+            let dims = (m.size(), k.size(), n.size());
+            if SCRATCH_F64.with(|s| row_product(s, dims, accum, ap, astr, bp, bstr, cp, cstr)) {
+                return;
+            }
             gemm::gemm(
                 m.size(),
                 n.size(),

@@ -1,5 +1,5 @@
 //! Sets `ebm_avx512` when the compiler has stable AVX-512 intrinsics (Rust 1.89 and later), so the
-//! product kernel of `dense.rs` can use them while the crate still builds with older compilers.
+//! product kernel can use them while the crate still builds with older compilers.
 
 fn main() {
     println!("cargo:rustc-check-cfg=cfg(ebm_avx512)");
