@@ -1,5 +1,5 @@
 //! NUTS with warm-up that tunes itself: the guide's Gaussian, then a 100-D Gaussian with
-//! correlations 0.9^|i-j| (`gauss100_corr` of the benchmark), with diagonal and dense mass
+//! correlations 0.9^|i-j| (`gauss100_corr` of the benchmark), with diagonal, dense and gradient-dense mass
 //! adaptation.
 //!
 //! Run with `cargo run --release --example nuts_basic`.
@@ -61,6 +61,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     for (label, mass) in [
         ("diagonal", MassAdaptation::GradientDiagonal),
         ("dense", MassAdaptation::Dense),
+        ("gradient-dense", MassAdaptation::GradientDense),
     ] {
         let start = Instant::now();
         let run = Warmup {

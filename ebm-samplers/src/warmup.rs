@@ -106,6 +106,16 @@ pub enum MassAdaptation {
     Diagonal,
     /// A dense mass: the inverse of the covariance over the window, regularised as Stan does.
     Dense,
+    /// A dense mass from the draws and their gradients: the symmetric positive-definite `M` with
+    /// `M S_x M = S_g`, where `S_x` and `S_g` are the covariances of the draws and of the
+    /// gradients over the window (each regularised toward a multiple of the identity). It is the
+    /// matrix geometric mean of the two estimates of the target's precision, `S_x^-1` and `S_g`,
+    /// and the dense form of [`MassAdaptation::GradientDiagonal`]; nutpie's low-rank adaptation
+    /// rests on the same equation. For a Gaussian target the gradients are `P (x - mu)`, so
+    /// `S_g = P S_x P` for any sample and `M` is the precision `P` itself, up to the
+    /// regularisation, however few the draws. While a window has fewer pooled draws than twice the
+    /// dimension, it gives the diagonal estimate instead.
+    GradientDense,
 }
 
 /// A kernel that warm-up can tune: its step size always, its mass matrix if it has one.
@@ -486,63 +496,49 @@ struct WindowEstimate {
     n: f64,
     mean: Vec<f64>,
     m2: Vec<f64>,
-    /// Running mean and sum of squared deviations of the gradients (diagonal only).
+    /// Running mean and sum of squared deviations (or cross products, when dense) of the
+    /// gradients.
     gmean: Vec<f64>,
     gm2: Vec<f64>,
     dense: bool,
-    /// Estimate `sqrt(var g / var x)` rather than `1 / var x` (diagonal only).
+    /// Estimate from the draws and the gradients rather than from the draws alone.
     gradient: bool,
     d: usize,
 }
 
 impl WindowEstimate {
     fn new(d: usize, kind: MassAdaptation) -> Self {
-        let dense = kind == MassAdaptation::Dense;
-        let gradient = kind == MassAdaptation::GradientDiagonal;
+        let dense = matches!(kind, MassAdaptation::Dense | MassAdaptation::GradientDense);
+        let gradient = matches!(
+            kind,
+            MassAdaptation::GradientDiagonal | MassAdaptation::GradientDense
+        );
+        let len = if dense { d * d } else { d };
         Self {
             n: 0.0,
             mean: vec![0.0; d],
-            m2: vec![0.0; if dense { d * d } else { d }],
+            m2: vec![0.0; len],
             gmean: vec![0.0; if gradient { d } else { 0 }],
-            gm2: vec![0.0; if gradient { d } else { 0 }],
+            gm2: vec![0.0; if gradient { len } else { 0 }],
             dense,
             gradient,
             d,
         }
     }
 
-    /// Welford's update of the gradient variances with one draw's gradient (after [`Self::add`]).
-    fn add_gradient<E: Real>(&mut self, g: &[E]) {
+    /// Welford's update of the gradients' moments with one draw's gradient (after
+    /// [`Self::add`], which counts the draw).
+    fn add_gradient<E: Real>(&mut self, g: &[E], delta: &mut [f64]) {
         if !self.gradient {
             return;
         }
-        for ((gi, mean), m2) in g.iter().zip(&mut self.gmean).zip(&mut self.gm2) {
-            let v = gi.as_f64();
-            let delta = v - *mean;
-            *mean += delta / self.n;
-            *m2 += delta * (v - *mean);
-        }
+        welford(self.n, g, &mut self.gmean, &mut self.gm2, self.dense, delta);
     }
 
     /// Welford's update with one draw.
     fn add<E: Real>(&mut self, x: &[E], delta: &mut [f64]) {
         self.n += 1.0;
-        for i in 0..self.d {
-            delta[i] = x[i].as_f64() - self.mean[i];
-            self.mean[i] += delta[i] / self.n;
-        }
-        if self.dense {
-            for ((row, xi), mi) in self.m2.chunks_exact_mut(self.d).zip(x).zip(&self.mean) {
-                let after = xi.as_f64() - mi;
-                for (m, dj) in row.iter_mut().zip(delta.iter()) {
-                    *m += after * dj;
-                }
-            }
-        } else {
-            for i in 0..self.d {
-                self.m2[i] += delta[i] * (x[i].as_f64() - self.mean[i]);
-            }
-        }
+        welford(self.n, x, &mut self.mean, &mut self.m2, self.dense, delta);
     }
 
     /// The regularised estimate as a mass matrix (its inverse), as Stan regularises:
@@ -551,6 +547,17 @@ impl WindowEstimate {
         let n = self.n;
         let (a, b) = (n / (n + 5.0), 1e-3 * 5.0 / (n + 5.0));
         let d = self.d;
+        if self.dense && self.gradient {
+            if n < 2.0 * d as f64 {
+                return Ok(self.diagonal_gradient_mass());
+            }
+            // The draws' covariance as Stan regularises it; the gradients' the same way relative
+            // to their mean variance (their scale is the inverse of the draws').
+            let sx = regularised(&self.m2, n, d, b);
+            let g_scale = (0..d).map(|i| self.gm2[i * d + i]).sum::<f64>() / (d as f64 * (n - 1.0));
+            let sg = regularised(&self.gm2, n, d, b * g_scale);
+            return Ok(MassMatrix::Dense(geometric_mass(&sx, &sg, d)?));
+        }
         if self.dense {
             let mut cov: Vec<f64> = self.m2.iter().map(|v| a * v / (n - 1.0)).collect();
             for i in 0..d {
@@ -570,22 +577,7 @@ impl WindowEstimate {
                 d,
             )?))
         } else if self.gradient {
-            // sqrt(var g / var x); a coordinate that did not move (or whose gradient did not
-            // change) keeps a unit mass rather than a zero or infinite one.
-            Ok(MassMatrix::Diagonal(
-                self.m2
-                    .iter()
-                    .zip(&self.gm2)
-                    .map(|(v, w)| {
-                        let m = (w / v).sqrt();
-                        if m.is_finite() && m > 0.0 {
-                            m.clamp(1e-10, 1e10)
-                        } else {
-                            1.0
-                        }
-                    })
-                    .collect(),
-            ))
+            Ok(self.diagonal_gradient_mass())
         } else {
             Ok(MassMatrix::Diagonal(
                 self.m2
@@ -595,6 +587,167 @@ impl WindowEstimate {
             ))
         }
     }
+}
+
+impl WindowEstimate {
+    /// `m_i = sqrt(var g_i / var x_i)`; a coordinate that did not move (or whose gradient did not
+    /// change) keeps a unit mass rather than a zero or infinite one.
+    fn diagonal_gradient_mass(&self) -> MassMatrix {
+        let d = self.d;
+        let step = if self.dense { d + 1 } else { 1 };
+        MassMatrix::Diagonal(
+            (0..d)
+                .map(|i| {
+                    let m = (self.gm2[i * step] / self.m2[i * step]).sqrt();
+                    if m.is_finite() && m > 0.0 {
+                        m.clamp(1e-10, 1e10)
+                    } else {
+                        1.0
+                    }
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Welford's update of a running mean and of the sums of squared deviations (`dense`: of cross
+/// products, `d x d`) with the `n`-th value `x`; `delta` is scratch of length `d`.
+fn welford<E: Real>(
+    n: f64,
+    x: &[E],
+    mean: &mut [f64],
+    m2: &mut [f64],
+    dense: bool,
+    delta: &mut [f64],
+) {
+    let d = mean.len();
+    for i in 0..d {
+        delta[i] = x[i].as_f64() - mean[i];
+        mean[i] += delta[i] / n;
+    }
+    if dense {
+        for ((row, xi), mi) in m2.chunks_exact_mut(d).zip(x).zip(mean.iter()) {
+            let after = xi.as_f64() - mi;
+            for (m, dj) in row.iter_mut().zip(delta.iter()) {
+                *m += after * dj;
+            }
+        }
+    } else {
+        for i in 0..d {
+            m2[i] += delta[i] * (x[i].as_f64() - mean[i]);
+        }
+    }
+}
+
+/// `n / (n + 5) m2 / (n - 1) + b I`, symmetrised against rounding.
+fn regularised(m2: &[f64], n: f64, d: usize, b: f64) -> Vec<f64> {
+    let a = n / (n + 5.0);
+    let mut s: Vec<f64> = m2.iter().map(|v| a * v / (n - 1.0)).collect();
+    for i in 0..d {
+        s[i * d + i] += b;
+        for j in 0..i {
+            let v = 0.5 * (s[i * d + j] + s[j * d + i]);
+            s[i * d + j] = v;
+            s[j * d + i] = v;
+        }
+    }
+    s
+}
+
+/// `a b` for row-major `d x d` matrices.
+fn mat_mul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
+    let mut out = vec![0.0; d * d];
+    for i in 0..d {
+        for k in 0..d {
+            let aik = a[i * d + k];
+            for (o, bkj) in out[i * d..(i + 1) * d]
+                .iter_mut()
+                .zip(&b[k * d..(k + 1) * d])
+            {
+                *o += aik * bkj;
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of the lower-triangular `l` (row-major `d x d`), by forward substitution.
+fn lower_inverse(l: &[f64], d: usize) -> Vec<f64> {
+    let mut w = vec![0.0; d * d];
+    for c in 0..d {
+        for i in c..d {
+            let mut s = if i == c { 1.0 } else { 0.0 };
+            for k in c..i {
+                s -= l[i * d + k] * w[k * d + c];
+            }
+            w[i * d + c] = s / l[i * d + i];
+        }
+    }
+    w
+}
+
+/// The symmetric positive-definite square root of `c` by the Denman-Beavers iteration
+/// (`Y <- (Y + Z^-1) / 2`, `Z <- (Z + Y^-1) / 2` from `Y = c`, `Z = I`; `Y` tends to `c^(1/2)`),
+/// run on `c` scaled to unit mean eigenvalue.
+fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
+    let scale = (0..d).map(|i| c[i * d + i]).sum::<f64>() / d as f64;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(Error::NotPositiveDefinite {
+            name: "gradient covariance".into(),
+            pivot: 0,
+            value: scale,
+            size: 1,
+        });
+    }
+    let mut y: Vec<f64> = c.iter().map(|v| v / scale).collect();
+    let mut z = vec![0.0; d * d];
+    (0..d).for_each(|i| z[i * d + i] = 1.0);
+    let symmetric = |m: &mut Vec<f64>| {
+        for i in 0..d {
+            for j in 0..i {
+                let v = 0.5 * (m[i * d + j] + m[j * d + i]);
+                m[i * d + j] = v;
+                m[j * d + i] = v;
+            }
+        }
+    };
+    for _ in 0..100 {
+        let yi = linalg::spd_inverse("gradient covariance", &y, d)?;
+        let zi = linalg::spd_inverse("gradient covariance", &z, d)?;
+        let mut y1: Vec<f64> = y.iter().zip(&zi).map(|(a, b)| 0.5 * (a + b)).collect();
+        let mut z1: Vec<f64> = z.iter().zip(&yi).map(|(a, b)| 0.5 * (a + b)).collect();
+        symmetric(&mut y1);
+        symmetric(&mut z1);
+        let change: f64 = y1.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum();
+        let size: f64 = y1.iter().map(|a| a * a).sum();
+        y = y1;
+        z = z1;
+        if change <= 1e-28 * size {
+            break;
+        }
+    }
+    let root = scale.sqrt();
+    Ok(y.iter().map(|v| v * root).collect())
+}
+
+/// The symmetric positive-definite `M` with `M sx M = sg`: with `sx = L L^T`,
+/// `M = L^-T (L^T sg L)^(1/2) L^-1`.
+fn geometric_mass(sx: &[f64], sg: &[f64], d: usize) -> Result<Vec<f64>> {
+    let l = linalg::cholesky("covariance", sx, d)?;
+    let lt: Vec<f64> = (0..d * d).map(|k| l[(k % d) * d + k / d]).collect();
+    let c = mat_mul(&mat_mul(&lt, sg, d), &l, d);
+    let root = spd_sqrt(&c, d)?;
+    let w = lower_inverse(&l, d);
+    let wt: Vec<f64> = (0..d * d).map(|k| w[(k % d) * d + k / d]).collect();
+    let mut m = mat_mul(&mat_mul(&wt, &root, d), &w, d);
+    for i in 0..d {
+        for j in 0..i {
+            let v = 0.5 * (m[i * d + j] + m[j * d + i]);
+            m[i * d + j] = v;
+            m[j * d + i] = v;
+        }
+    }
+    Ok(m)
 }
 
 impl Warmup {
@@ -734,7 +887,7 @@ impl Warmup {
                     let pts = state.points();
                     for (row, g) in pts.x.chunks_exact(D).zip(pts.g.chunks_exact(D)) {
                         window.add(row, &mut delta);
-                        window.add_gradient(g);
+                        window.add_gradient(g, &mut delta);
                     }
                 }
                 if step + 1 == schedule.window_ends[next_window] {
@@ -948,4 +1101,77 @@ where
             check::positive("step_size", h).unwrap_or(1e-3)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A symmetric positive-definite `d x d` matrix `A A^T / d + s I` from a fixed pseudo-random
+    /// `A`.
+    fn spd(d: usize, seed: f64, s: f64) -> Vec<f64> {
+        let a: Vec<f64> = (0..d * d)
+            .map(|k| (seed * (k as f64 + 1.0)).sin())
+            .collect();
+        let mut m = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                m[i * d + j] = (0..d).map(|k| a[i * d + k] * a[j * d + k]).sum::<f64>() / d as f64;
+            }
+            m[i * d + i] += s;
+        }
+        m
+    }
+
+    fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn the_square_root_squares_back() {
+        let d = 12;
+        let c = spd(d, 0.73, 0.05);
+        let r = spd_sqrt(&c, d).unwrap();
+        assert!(max_abs_diff(&mat_mul(&r, &r, d), &c) < 1e-10);
+        // Symmetric, and positive definite (it has a Cholesky factor).
+        assert!(
+            max_abs_diff(
+                &r,
+                &(0..d * d)
+                    .map(|k| r[(k % d) * d + k / d])
+                    .collect::<Vec<_>>()
+            ) < 1e-12
+        );
+        linalg::cholesky("root", &r, d).unwrap();
+    }
+
+    #[test]
+    fn the_geometric_mass_solves_its_equation_for_matrices_that_do_not_commute() {
+        let d = 9;
+        let (sx, sg) = (spd(d, 0.37, 0.2), spd(d, 1.91, 0.1));
+        let m = geometric_mass(&sx, &sg, d).unwrap();
+        let back = mat_mul(&mat_mul(&m, &sx, d), &m, d);
+        assert!(
+            max_abs_diff(&back, &sg) < 1e-9,
+            "{}",
+            max_abs_diff(&back, &sg)
+        );
+        linalg::cholesky("mass", &m, d).unwrap();
+        // For sg = P sx P the solution is P, whatever sx.
+        let p = spd(d, 2.53, 0.3);
+        let psp = mat_mul(&mat_mul(&p, &sx, d), &p, d);
+        assert!(max_abs_diff(&geometric_mass(&sx, &psp, d).unwrap(), &p) < 1e-9);
+    }
+
+    #[test]
+    fn the_lower_inverse_inverts() {
+        let d = 7;
+        let l = linalg::cholesky("a", &spd(d, 0.5, 0.4), d).unwrap();
+        let w = lower_inverse(&l, d);
+        let eye: Vec<f64> = (0..d * d).map(|k| f64::from(k / d == k % d)).collect();
+        assert!(max_abs_diff(&mat_mul(&l, &w, d), &eye) < 1e-12);
+    }
 }

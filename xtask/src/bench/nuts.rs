@@ -320,6 +320,7 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
     );
     let label = match mass {
         MassAdaptation::Dense => "dense",
+        MassAdaptation::GradientDense => "gdens",
         MassAdaptation::GradientDiagonal => "diag",
         MassAdaptation::Diagonal => "stan",
         MassAdaptation::Off => "none",
@@ -390,9 +391,11 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
         MassAdaptation::GradientDiagonal,
         MassAdaptation::Diagonal,
         MassAdaptation::Dense,
+        MassAdaptation::GradientDense,
     ] {
         let suffix = match mass {
             MassAdaptation::Dense => "_dense",
+            MassAdaptation::GradientDense => "_gradient_dense",
             MassAdaptation::Diagonal => "_stan_diag",
             _ => "_diag",
         };
