@@ -711,7 +711,10 @@ fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
             }
         }
     };
-    for _ in 0..100 {
+    // Quadratic convergence: a few tens of iterations at most from the scaled start. Stop once the
+    // iterate moves by less than 1e-12 of its size, or stops moving less (rounding).
+    let mut last_change = f64::INFINITY;
+    for _ in 0..60 {
         let yi = linalg::spd_inverse("gradient covariance", &y, d)?;
         let zi = linalg::spd_inverse("gradient covariance", &z, d)?;
         let mut y1: Vec<f64> = y.iter().zip(&zi).map(|(a, b)| 0.5 * (a + b)).collect();
@@ -722,9 +725,10 @@ fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
         let size: f64 = y1.iter().map(|a| a * a).sum();
         y = y1;
         z = z1;
-        if change <= 1e-28 * size {
+        if change <= 1e-24 * size || change >= last_change {
             break;
         }
+        last_change = change;
     }
     let root = scale.sqrt();
     Ok(y.iter().map(|v| v * root).collect())
