@@ -51,6 +51,8 @@ pub trait Energy<const D: usize, E: Real, Dev: Device<E>> {
     /// The energy of every chain in `x`, one value per row.
     ///
     /// Written with dfdx operations and generic over the tape, so that autodiff can run through it.
+    /// A row's energy depends on that row alone (the chains are independent); samplers and
+    /// [`blockwise_energy_and_gradient`] may evaluate a batch in parts.
     fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T>;
 
     /// The energy of every chain and its gradient with respect to `x`, shape `(n_chains, D)`.
@@ -367,11 +369,14 @@ where
             // Each thread builds its block's tensors on a device of its own, whose allocation
             // cache it does not share: one cache behind a lock, hit by every operation of every
             // thread, cost a third of the second thread's gain.
+            // Its products run on this thread (see `ebm_kernels::with_single_thread_products`).
             BLOCK_DEVICE.with(|own| {
-                let block: Batch<D, E, Cpu> =
-                    own.tensor_from_vec(part.to_vec(), (part.len() / D, Const::<D>));
-                let (e, g) = autodiff_energy_and_gradient(model, &block);
-                (e.as_vec(), g.as_vec())
+                ebm_kernels::with_single_thread_products(|| {
+                    let block: Batch<D, E, Cpu> =
+                        own.tensor_from_vec(part.to_vec(), (part.len() / D, Const::<D>));
+                    let (e, g) = autodiff_energy_and_gradient(model, &block);
+                    (e.as_vec(), g.as_vec())
+                })
             })
         })
         .collect();

@@ -2,8 +2,8 @@
 //! whose CPU kernel changed, differentiated by autodiff (which skips constants' gradients) and
 //! compared with central finite differences of the same energy evaluated in `f64`; the `f32`
 //! kernels against the exact functions; `slice` gradients; and the unchanged training path. Products
-//! are checked both through `gemm` and through the row-block kernel that replaces it inside rayon
-//! tasks.
+//! are checked both through `gemm` and through the row-block kernel that replaces it inside
+//! `ebm_kernels::with_single_thread_products`.
 
 use ebm_core::prelude::*;
 use ebm_core::{autodiff_energy_and_gradient, Energy};
@@ -105,16 +105,13 @@ fn finite_differences<M: Energy<3, f64, Cpu>>(model: &M, x: &[f64]) -> Vec<f64> 
     grad
 }
 
-/// Autodiff in `f64` and `f32` against finite differences and the `f64` energy, outside rayon's
-/// pool (products through `gemm`) and inside a rayon task (products through the row-block kernel,
-/// with the transposed weights and accumulated gradients of the backward pass).
-fn check<M: Energy<3, f64, Cpu> + Energy<3, f32, Cpu> + Sync>(model: &M, x: &[f64]) {
+/// Autodiff in `f64` and `f32` against finite differences and the `f64` energy, with products
+/// through `gemm` and through the row-block kernel (inside
+/// `ebm_kernels::with_single_thread_products`, with the transposed weights and accumulated
+/// gradients of the backward pass).
+fn check<M: Energy<3, f64, Cpu> + Energy<3, f32, Cpu>>(model: &M, x: &[f64]) {
     check_here(model, x);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    pool.install(|| check_here(model, x));
+    ebm_kernels::with_single_thread_products(|| check_here(model, x));
 }
 
 fn check_here<M: Energy<3, f64, Cpu> + Energy<3, f32, Cpu>>(model: &M, x: &[f64]) {

@@ -10,9 +10,10 @@
 //! ```
 //!
 //! so a row's result does not depend on how many rows are multiplied at once, or on how a batch is
-//! split over threads. This is, entry for entry, the arithmetic of the `gemm` crate's FMA
+//! split over threads. Within one block of `k` this is the arithmetic of the `gemm` crate's FMA
 //! micro-kernels (their accumulators start at zero and take one fused multiply-add per step of
-//! `k`), so replacing a `gemm` call on a processor with FMA changes no bit. On x86-64 without FMA
+//! `k`); `gemm` splits long `k` into blocks whose partial sums it adds, and sends some thin shapes
+//! to other kernels, so results can differ from `gemm`'s in the last bits. On x86-64 without FMA
 //! each product is rounded before it is added (as `gemm`'s scalar kernel does).
 //!
 //! The kernel is written for the shapes of sampling, many short rows times a small matrix: a block
@@ -30,6 +31,43 @@
 //! ```
 
 #![deny(missing_docs)]
+
+std::thread_local! {
+    static SINGLE_THREAD_PRODUCTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the calling thread marked as evaluating one block of a batch that its caller
+/// already spreads over threads. Matrix-product code that consults [`single_thread_products`] (the
+/// CPU products of the patched dfdx this workspace builds with) then multiplies on the calling
+/// thread with [`rows_times_matrix`] instead of handing parts of each product to other threads.
+/// The mark is lifted when `f` returns or unwinds; calls nest.
+///
+/// ```
+/// assert!(!ebm_kernels::single_thread_products());
+/// let inside = ebm_kernels::with_single_thread_products(ebm_kernels::single_thread_products);
+/// assert!(inside);
+/// assert!(!ebm_kernels::single_thread_products());
+/// ```
+pub fn with_single_thread_products<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = SINGLE_THREAD_PRODUCTS.try_with(|c| c.set(self.0));
+        }
+    }
+    let before = SINGLE_THREAD_PRODUCTS
+        .try_with(|c| c.replace(true))
+        .unwrap_or(false);
+    let _restore = Restore(before);
+    f()
+}
+
+/// Whether the calling thread is inside [`with_single_thread_products`].
+pub fn single_thread_products() -> bool {
+    SINGLE_THREAD_PRODUCTS
+        .try_with(|c| c.get())
+        .unwrap_or(false)
+}
 
 /// The element types of the kernel, `f32` and `f64` (sealed).
 pub trait Element: Copy + Send + Sync + 'static + sealed::Sealed {

@@ -61,7 +61,8 @@ use syn::{FnArg, ItemFn};
 ///   `{ block }`. Any name works (`x` above).
 /// - The other arguments are the model's parameters. Each is an `f32` or `f64` scalar, or a
 ///   fixed-size array of them with up to 6 dimensions (`[f32; 4]`, `[[f64; 2]; 4]`).
-/// - The result is `Energies`: one energy per row of the batch.
+/// - The result is `Energies`: one energy per row of the batch, each depending on its own row only
+///   (on the CPU, batches of 500 rows or more are evaluated in blocks over the threads).
 /// - Doc comments, `cfg` and lint attributes (`allow`, `warn`, `deny`, ...) are kept.
 ///
 /// # What it generates

@@ -322,7 +322,7 @@ impl<E: Real> PreparedMass<E> {
 
     /// [`PreparedMass::kinetic`] of every row of `p` (rows of length `d`) into `out`: the same
     /// sums in the same order, eight chains at a time so that the sums' additions overlap instead of
-    /// waiting on each other.
+    /// waiting on each other (a dense mass's products a few rows at a time first).
     pub fn kinetic_rows(&self, p: &[E], d: usize, out: &mut [f64]) {
         const L: usize = 8;
         if d == 0 {

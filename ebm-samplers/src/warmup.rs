@@ -113,8 +113,8 @@ pub enum MassAdaptation {
     /// and the dense form of [`MassAdaptation::GradientDiagonal`]; nutpie's low-rank adaptation
     /// rests on the same equation. For a Gaussian target the gradients are `P (x - mu)`, so
     /// `S_g = P S_x P` for any sample and `M` is the precision `P` itself, up to the
-    /// regularisation, however few the draws. While a window has fewer pooled draws than twice the
-    /// dimension, it gives the diagonal estimate instead.
+    /// regularisation. While a window has fewer pooled draws than twice the dimension, or when
+    /// its estimates cannot be factored, it gives the diagonal estimate instead.
     GradientDense,
 }
 
@@ -541,8 +541,10 @@ impl WindowEstimate {
         welford(self.n, x, &mut self.mean, &mut self.m2, self.dense, delta);
     }
 
-    /// The regularised estimate as a mass matrix (its inverse), as Stan regularises:
-    /// `n / (n + 5) S + 1e-3 * 5 / (n + 5) I`.
+    /// The window's estimate as a mass matrix. From the draws alone, the inverse of their
+    /// covariance regularised as Stan does, `n / (n + 5) S + 1e-3 * 5 / (n + 5) I`; from draws and
+    /// gradients, `sqrt(var g / var x)` per coordinate, or the dense `M` with `M S_x M = S_g` (both
+    /// covariances regularised so; the gradients' ridge scaled by their mean variance).
     fn mass(&self) -> Result<MassMatrix> {
         let n = self.n;
         let (a, b) = (n / (n + 5.0), 1e-3 * 5.0 / (n + 5.0));
@@ -556,7 +558,12 @@ impl WindowEstimate {
             let sx = regularised(&self.m2, n, d, b);
             let g_scale = (0..d).map(|i| self.gm2[i * d + i]).sum::<f64>() / (d as f64 * (n - 1.0));
             let sg = regularised(&self.gm2, n, d, b * g_scale);
-            return Ok(MassMatrix::Dense(geometric_mass(&sx, &sg, d)?));
+            // A window whose gradients did not vary, or whose estimates are too ill-conditioned
+            // to factor, keeps the diagonal estimate (which falls back to unit masses itself).
+            return Ok(match geometric_mass(&sx, &sg, d) {
+                Ok(m) if m.iter().all(|v| v.is_finite()) => MassMatrix::Dense(m),
+                _ => self.diagonal_gradient_mass(),
+            });
         }
         if self.dense {
             let mut cov: Vec<f64> = self.m2.iter().map(|v| a * v / (n - 1.0)).collect();
@@ -696,7 +703,7 @@ fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
             name: "gradient covariance".into(),
             pivot: 0,
             value: scale,
-            size: 1,
+            size: d,
         });
     }
     let mut y: Vec<f64> = c.iter().map(|v| v / scale).collect();
@@ -723,9 +730,13 @@ fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
         symmetric(&mut z1);
         let change: f64 = y1.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum();
         let size: f64 = y1.iter().map(|a| a * a).sum();
+        if change >= last_change {
+            // Rounding has taken over: keep the last iterate that still improved.
+            break;
+        }
         y = y1;
         z = z1;
-        if change <= 1e-24 * size || change >= last_change {
+        if change <= 1e-24 * size {
             break;
         }
         last_change = change;

@@ -5,11 +5,12 @@ use crate::tensor::{Cpu, Tensor, ZerosTensor};
 
 use std::sync::Arc;
 
-/// The threads of one product: rayon's pool from outside it, one thread inside a rayon task (a
-/// caller already running blocks of work on the pool's threads, where splitting each product again
-/// only adds hand-offs).
+/// Patch (ebm): the threads of one product: rayon's pool, or only the calling thread inside
+/// `ebm_kernels::with_single_thread_products` (a caller already running blocks of a batch on the
+/// pool's threads, where splitting each product again only adds hand-offs).
+#[cfg(feature = "cpu")]
 fn parallelism() -> gemm::Parallelism {
-    if rayon::current_thread_index().is_some() {
+    if ebm_kernels::single_thread_products() {
         gemm::Parallelism::None
     } else {
         gemm::Parallelism::Rayon(rayon::current_num_threads())
@@ -32,9 +33,10 @@ std::thread_local! {
         const { std::cell::RefCell::new(Scratch { b: Vec::new(), out: Vec::new() }) };
 }
 
-/// Patch (ebm): `c (+)= a b` through `ebm_kernels::rows_times_matrix` when called inside a rayon
-/// task (a caller already running blocks of a batch on the pool's threads) with `a` and `c`
-/// row-major and `b` row-major or transposed; returns `false`, doing nothing, otherwise. For
+/// Patch (ebm): `c (+)= a b` through `ebm_kernels::rows_times_matrix` when called inside
+/// `ebm_kernels::with_single_thread_products` (a caller already running blocks of a batch on the
+/// pool's threads) with `a` and `c` row-major and `b` row-major or transposed; returns `false`,
+/// doing nothing, otherwise. For
 /// these shapes (a few hundred rows times a layer's weights) the row-block kernel, which packs
 /// nothing, is about twice as fast as `gemm` on one thread, and a row's result does not depend on
 /// the rows beside it.
@@ -54,7 +56,7 @@ unsafe fn row_product<E: ebm_kernels::Element + std::ops::AddAssign>(
     cp: *mut E,
     cstr: [usize; 2],
 ) -> bool {
-    if rayon::current_thread_index().is_none() || m == 0 || k == 0 || n == 0 {
+    if !ebm_kernels::single_thread_products() || m == 0 || k == 0 || n == 0 {
         return false;
     }
     let b_rows = bstr == [n, 1] || n == 1 && bstr[0] == 1;
@@ -256,7 +258,10 @@ impl MatMulImpl<f32> for Cpu {
         unsafe {
             // Patch (ebm): the row-block kernel inside rayon tasks.
             let dims = (m.size(), k.size(), n.size());
-            if SCRATCH_F32.with(|s| row_product(s, dims, accum, ap, astr, bp, bstr, cp, cstr)) {
+            let done = SCRATCH_F32
+                .try_with(|s| row_product(s, dims, accum, ap, astr, bp, bstr, cp, cstr))
+                .unwrap_or(false);
+            if done {
                 return;
             }
             gemm::gemm(
@@ -303,7 +308,10 @@ impl MatMulImpl<f64> for Cpu {
         unsafe {
             // Patch (ebm): the row-block kernel inside rayon tasks.
             let dims = (m.size(), k.size(), n.size());
-            if SCRATCH_F64.with(|s| row_product(s, dims, accum, ap, astr, bp, bstr, cp, cstr)) {
+            let done = SCRATCH_F64
+                .try_with(|s| row_product(s, dims, accum, ap, astr, bp, bstr, cp, cstr))
+                .unwrap_or(false);
+            if done {
                 return;
             }
             gemm::gemm(
