@@ -1182,6 +1182,45 @@ mod tests {
     }
 
     #[test]
+    fn gradient_dense_falls_back_to_the_diagonal_when_gradients_do_not_vary() {
+        let d = 3;
+        let mut w = WindowEstimate::new(d, MassAdaptation::GradientDense);
+        let mut delta = vec![0.0; d];
+        for i in 0..20 {
+            let x: Vec<f64> = (0..d).map(|j| ((i * 7 + j * 3) as f64).sin()).collect();
+            w.add(&x, &mut delta);
+            w.add_gradient(&[1.0f64, -2.0, 0.5], &mut delta);
+        }
+        // Zero gradient variance: no dense estimate, and unit masses rather than zeros.
+        assert_eq!(w.mass().unwrap(), MassMatrix::Diagonal(vec![1.0; d]));
+        // With varying gradients the same window gives a dense mass.
+        let mut w = WindowEstimate::new(d, MassAdaptation::GradientDense);
+        for i in 0..20 {
+            // Three different frequencies, so the draws span all three directions.
+            let x: Vec<f64> = (0..d)
+                .map(|j| (1.3 * (i * (j + 1)) as f64 + 0.7 * j as f64).sin())
+                .collect();
+            let g: Vec<f64> = x.iter().map(|v| 2.0 * v).collect();
+            w.add(&x, &mut delta);
+            w.add_gradient(&g, &mut delta);
+        }
+        let Ok(MassMatrix::Dense(m)) = w.mass() else {
+            panic!("a dense mass")
+        };
+        // g = 2 x exactly, so M S M = 4 S: M = 2 I up to the regularisation.
+        for i in 0..d {
+            for j in 0..d {
+                let want = if i == j { 2.0 } else { 0.0 };
+                assert!(
+                    (m[i * d + j] - want).abs() < 1e-2,
+                    "{i},{j}: {}",
+                    m[i * d + j]
+                );
+            }
+        }
+    }
+
+    #[test]
     fn the_lower_inverse_inverts() {
         let d = 7;
         let l = linalg::cholesky("a", &spd(d, 0.5, 0.4), d).unwrap();
