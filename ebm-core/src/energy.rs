@@ -325,7 +325,9 @@ thread_local! {
 /// those of that row's block.
 ///
 /// `#[energy]` models on `Cpu` evaluate this way. A hand-written model whose gradient comes from
-/// autodiff can do the same from its [`Energy::energy_and_gradient`].
+/// autodiff can do the same from its [`Energy::energy_and_gradient`]. Each worker thread keeps its
+/// own `Cpu` device with dfdx's allocation cache on, so the buffers of one block's pass stay
+/// allocated between calls (a few megabytes for a 256-wide network).
 ///
 /// ```
 /// use ebm_core::prelude::*;
