@@ -303,6 +303,40 @@ impl<E: Real> PreparedMass<E> {
         }
     }
 
+    /// Whether the mass is dense (its products cost `O(d^2)` per row).
+    pub fn is_dense(&self) -> bool {
+        matches!(self, PreparedMass::Dense { .. })
+    }
+
+    /// [`PreparedMass::velocity`] of every row of `p` (rows of length `d`) into `out`, each row's
+    /// result the one [`PreparedMass::velocity`] gives it; a dense mass multiplies a few rows at a
+    /// time.
+    pub fn velocity_rows(&self, p: &[E], d: usize, out: &mut [f64]) {
+        if d == 0 {
+            return;
+        }
+        match self {
+            PreparedMass::Dense { inv, .. } => {
+                let mut v = vec![E::zero(); PRODUCT_ROWS.min(p.len() / d) * d];
+                for (ps, o) in p
+                    .chunks(PRODUCT_ROWS * d)
+                    .zip(out.chunks_mut(PRODUCT_ROWS * d))
+                {
+                    let v = &mut v[..ps.len()];
+                    rows_times(ps, inv, d, v);
+                    o.iter_mut()
+                        .zip(v.iter())
+                        .for_each(|(o, v)| *o = v.as_f64());
+                }
+            }
+            _ => {
+                for (row, o) in p.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+                    self.velocity(row, o);
+                }
+            }
+        }
+    }
+
     /// `x += eps * M^-1 p` for one row.
     pub fn drift(&self, x: &mut [E], p: &[E], eps: E) {
         match self {

@@ -1,5 +1,6 @@
 //! The No-U-Turn Sampler: multinomial sampling along trajectories that double until they turn back.
 
+use crate::hmc::Step;
 use crate::kernel::{
     check_threshold, Divergence, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
 };
@@ -466,6 +467,10 @@ pub struct NutsWorkspace<E> {
     batch: Option<Points<E>>,
     scratch_f64: Vec<f64>,
     scratch_v: Vec<f64>,
+    /// The active chains' momenta, steps and velocities, side by side (dense masses).
+    rows_p: Vec<E>,
+    steps: Vec<E>,
+    rows_v: Vec<f64>,
 }
 
 impl<E> Default for NutsWorkspace<E> {
@@ -481,6 +486,9 @@ impl<E> Default for NutsWorkspace<E> {
             batch: None,
             scratch_f64: Vec::new(),
             scratch_v: Vec::new(),
+            rows_p: Vec::new(),
+            steps: Vec::new(),
+            rows_v: Vec::new(),
         }
     }
 }
@@ -550,6 +558,9 @@ impl Kernel for Nuts {
             batch,
             scratch_f64,
             scratch_v,
+            rows_p,
+            steps,
+            rows_v,
             ..
         } = ws
         else {
@@ -635,9 +646,16 @@ impl Kernel for Nuts {
                     break;
                 }
                 // Half kick and drift for the active chains, then one evaluation of their rows.
+                // A dense mass multiplies the momenta of all active chains at once (each row's
+                // result is the one a single-row product gives).
                 let m = active.len();
                 let pts = batch.get_or_insert_with(|| Points::zeros(m, D));
                 pts.resize(m, D);
+                let dense = mass.is_dense();
+                if dense {
+                    rows_p.clear();
+                    steps.clear();
+                }
                 for (k, &c) in active.iter().enumerate() {
                     let tree = &mut trees[c];
                     let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
@@ -645,8 +663,19 @@ impl Kernel for Nuts {
                     for (p, g) in tree.front.p.iter_mut().zip(&tree.front.g) {
                         *p -= hs * *g;
                     }
-                    mass.drift(&mut tree.front.x, &tree.front.p, step);
+                    if dense {
+                        rows_p.extend_from_slice(&tree.front.p);
+                        steps.push(step);
+                    } else {
+                        mass.drift(&mut tree.front.x, &tree.front.p, step);
+                    }
                     pts.x[k * D..(k + 1) * D].copy_from_slice(&tree.front.x);
+                }
+                if dense {
+                    mass.drift_batch(&mut pts.x, rows_p, Step::PerChain(steps), D);
+                    for (k, &c) in active.iter().enumerate() {
+                        trees[c].front.x.copy_from_slice(&pts.x[k * D..(k + 1) * D]);
+                    }
                 }
                 target.evaluate(pts)?;
                 for (k, &c) in active.iter().enumerate() {
@@ -658,14 +687,23 @@ impl Kernel for Nuts {
                     for (p, g) in tree.front.p.iter_mut().zip(&tree.front.g) {
                         *p -= hs * *g;
                     }
-                    self.after_leaf(
-                        tree,
-                        mass,
-                        temperature[c],
-                        &mut rngs[c],
-                        scratch_f64,
-                        scratch_v,
-                    );
+                }
+                if dense {
+                    rows_p.clear();
+                    for &c in active.iter() {
+                        rows_p.extend_from_slice(&trees[c].front.p);
+                    }
+                    rows_v.resize(m * D, 0.0);
+                    mass.velocity_rows(rows_p, D, rows_v);
+                }
+                for (k, &c) in active.iter().enumerate() {
+                    let tree = &mut trees[c];
+                    if dense {
+                        scratch_v.copy_from_slice(&rows_v[k * D..(k + 1) * D]);
+                    } else {
+                        mass.velocity(&tree.front.p, scratch_v);
+                    }
+                    self.after_leaf(tree, temperature[c], &mut rngs[c], scratch_f64, scratch_v);
                 }
             }
             // Merge the finished subtrees into their trajectories.
@@ -731,21 +769,21 @@ impl Kernel for Nuts {
 impl Nuts {
     /// Bookkeeping after a chain's leapfrog step: energy error, divergence, multinomial choice
     /// within the subtree, and the U-turn checks of every subtree that this point completes.
+    ///
+    /// `v64` holds the front point's velocity `M^-1 p`.
     fn after_leaf<E: Real, R: Rng>(
         &self,
         tree: &mut Tree<E>,
-        mass: &PreparedMass<E>,
         temperature: f64,
         rng: &mut R,
         p64: &mut [f64],
-        v64: &mut [f64],
+        v64: &[f64],
     ) {
         tree.n_leapfrog += 1;
         // The velocity serves both the kinetic energy p . v / 2 and the U-turn checks.
         for (o, v) in p64.iter_mut().zip(&tree.front.p) {
             *o = v.as_f64();
         }
-        mass.velocity(&tree.front.p, v64);
         let h = tree.front.e.as_f64() + 0.5 * dot(p64, v64);
         let delta = (h - tree.h0) / temperature;
         // Without early exits, so the scans vectorise.

@@ -163,17 +163,28 @@ fn nuts_draws_do_not_depend_on_the_batch_or_the_threads() {
     let dev = Cpu::default();
     let model = GaussianMixture::<2, f64>::four_modes(&dev);
     let x0 = standard_normal_batch::<2>(40, 6);
-    let nuts = Nuts::new(0.5).unwrap();
-    let run = |threads: usize, x0: &Batch<2, f64>| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
+    // The identity mass, and a dense one, whose products run over all active chains at once.
+    for nuts in [
+        Nuts::new(0.5).unwrap(),
+        Nuts::new(0.5)
             .unwrap()
-            .install(|| nuts.sample(&model, x0, 30, 8).unwrap().as_vec())
-    };
-    let all = run(1, &x0);
-    assert_eq!(all, run(2, &x0));
-    // The first ten chains alone give the same draws as within the batch of forty.
-    let first = batch::<2>(&x0.as_vec()[..20]);
-    assert_eq!(run(1, &first), all[..20].to_vec());
+            .with_mass(MassMatrix::Dense(vec![1.3, 0.4, 0.4, 0.8]))
+            .unwrap(),
+    ] {
+        let run = |threads: usize, x0: &Batch<2, f64>| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| nuts.sample(&model, x0, 30, 8).unwrap().as_vec())
+        };
+        let all = run(1, &x0);
+        assert_eq!(all, run(2, &x0));
+        // The first ten chains alone give the same draws as within the batch of forty.
+        let first = batch::<2>(&x0.as_vec()[..20]);
+        assert_eq!(run(1, &first), all[..20].to_vec());
+        // And so does the first chain alone (a chain's random stream follows its index).
+        let one = batch::<2>(&x0.as_vec()[..2]);
+        assert_eq!(run(1, &one), all[..2].to_vec());
+    }
 }
