@@ -1,8 +1,6 @@
 //! Dense products of a batch of rows with one matrix, `out = x B`, in `f32` and `f64`: the kernel
 //! behind `ebm_core::dense` (closed-form energies, mass matrices) and behind the CPU matrix products
-//! of the patched dfdx that the workspace builds with (`vendor/dfdx/PATCHES.md`); and the
-//! vectorised `f32` `tanh`, `exp` and `sigmoid` that both use ([`tanh_f32_slice`] and its
-//! siblings).
+//! of the patched dfdx that the workspace builds with (`vendor/dfdx/PATCHES.md`).
 //!
 //! Every entry is computed the same way whatever the batch around it: a chain of fused
 //! multiply-adds over `k` in order, starting from `+0`,
@@ -33,9 +31,6 @@
 //! ```
 
 #![deny(missing_docs)]
-
-mod activation;
-pub use activation::{exp_f32_slice, sigmoid_f32_slice, tanh_f32_slice};
 
 std::thread_local! {
     static SINGLE_THREAD_PRODUCTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
