@@ -566,18 +566,7 @@ impl WindowEstimate {
             });
         }
         if self.dense {
-            let mut cov: Vec<f64> = self.m2.iter().map(|v| a * v / (n - 1.0)).collect();
-            for i in 0..d {
-                cov[i * d + i] += b;
-            }
-            // Symmetrise against rounding before inverting.
-            for i in 0..d {
-                for j in 0..i {
-                    let s = 0.5 * (cov[i * d + j] + cov[j * d + i]);
-                    cov[i * d + j] = s;
-                    cov[j * d + i] = s;
-                }
-            }
+            let cov = regularised(&self.m2, n, d, b);
             Ok(MassMatrix::Dense(linalg::spd_inverse(
                 "covariance",
                 &cov,
@@ -652,13 +641,26 @@ fn regularised(m2: &[f64], n: f64, d: usize, b: f64) -> Vec<f64> {
     let mut s: Vec<f64> = m2.iter().map(|v| a * v / (n - 1.0)).collect();
     for i in 0..d {
         s[i * d + i] += b;
+    }
+    symmetrise(&mut s, d);
+    s
+}
+
+/// Replaces each off-diagonal pair of the `d x d` matrix `m` by its mean (rounding leaves products
+/// and sums of symmetric matrices slightly asymmetric).
+fn symmetrise(m: &mut [f64], d: usize) {
+    for i in 0..d {
         for j in 0..i {
-            let v = 0.5 * (s[i * d + j] + s[j * d + i]);
-            s[i * d + j] = v;
-            s[j * d + i] = v;
+            let v = 0.5 * (m[i * d + j] + m[j * d + i]);
+            m[i * d + j] = v;
+            m[j * d + i] = v;
         }
     }
-    s
+}
+
+/// The transpose of the row-major `d x d` matrix `a`.
+fn transposed(a: &[f64], d: usize) -> Vec<f64> {
+    (0..d * d).map(|k| a[(k % d) * d + k / d]).collect()
 }
 
 /// `a b` for row-major `d x d` matrices.
@@ -709,15 +711,6 @@ fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
     let mut y: Vec<f64> = c.iter().map(|v| v / scale).collect();
     let mut z = vec![0.0; d * d];
     (0..d).for_each(|i| z[i * d + i] = 1.0);
-    let symmetric = |m: &mut Vec<f64>| {
-        for i in 0..d {
-            for j in 0..i {
-                let v = 0.5 * (m[i * d + j] + m[j * d + i]);
-                m[i * d + j] = v;
-                m[j * d + i] = v;
-            }
-        }
-    };
     // Quadratic convergence: a few tens of iterations at most from the scaled start. Stop once the
     // iterate moves by less than 1e-12 of its size, or stops moving less (rounding).
     let mut last_change = f64::INFINITY;
@@ -726,8 +719,8 @@ fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
         let zi = linalg::spd_inverse("gradient covariance", &z, d)?;
         let mut y1: Vec<f64> = y.iter().zip(&zi).map(|(a, b)| 0.5 * (a + b)).collect();
         let mut z1: Vec<f64> = z.iter().zip(&yi).map(|(a, b)| 0.5 * (a + b)).collect();
-        symmetric(&mut y1);
-        symmetric(&mut z1);
+        symmetrise(&mut y1, d);
+        symmetrise(&mut z1, d);
         let change: f64 = y1.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum();
         let size: f64 = y1.iter().map(|a| a * a).sum();
         if change >= last_change {
@@ -749,19 +742,11 @@ fn spd_sqrt(c: &[f64], d: usize) -> Result<Vec<f64>> {
 /// `M = L^-T (L^T sg L)^(1/2) L^-1`.
 fn geometric_mass(sx: &[f64], sg: &[f64], d: usize) -> Result<Vec<f64>> {
     let l = linalg::cholesky("covariance", sx, d)?;
-    let lt: Vec<f64> = (0..d * d).map(|k| l[(k % d) * d + k / d]).collect();
-    let c = mat_mul(&mat_mul(&lt, sg, d), &l, d);
+    let c = mat_mul(&mat_mul(&transposed(&l, d), sg, d), &l, d);
     let root = spd_sqrt(&c, d)?;
     let w = lower_inverse(&l, d);
-    let wt: Vec<f64> = (0..d * d).map(|k| w[(k % d) * d + k / d]).collect();
-    let mut m = mat_mul(&mat_mul(&wt, &root, d), &w, d);
-    for i in 0..d {
-        for j in 0..i {
-            let v = 0.5 * (m[i * d + j] + m[j * d + i]);
-            m[i * d + j] = v;
-            m[j * d + i] = v;
-        }
-    }
+    let mut m = mat_mul(&mat_mul(&transposed(&w, d), &root, d), &w, d);
+    symmetrise(&mut m, d);
     Ok(m)
 }
 
@@ -1152,14 +1137,7 @@ mod tests {
         let r = spd_sqrt(&c, d).unwrap();
         assert!(max_abs_diff(&mat_mul(&r, &r, d), &c) < 1e-10);
         // Symmetric, and positive definite (it has a Cholesky factor).
-        assert!(
-            max_abs_diff(
-                &r,
-                &(0..d * d)
-                    .map(|k| r[(k % d) * d + k / d])
-                    .collect::<Vec<_>>()
-            ) < 1e-12
-        );
+        assert!(max_abs_diff(&r, &transposed(&r, d)) < 1e-12);
         linalg::cholesky("root", &r, d).unwrap();
     }
 

@@ -168,6 +168,35 @@ fn rho_cov(d: usize, rho: f64) -> Vec<f64> {
         .collect()
 }
 
+/// NUTS warm-up with the mass adaptation `mass` on the 10-D Gaussian with covariance `0.9^|i-j|`:
+/// the covariance and the adapted dense mass, with the run.
+fn correlated_dense_run(
+    mass: MassAdaptation,
+) -> (Vec<f64>, Vec<f64>, AdaptedRun<10, f64, Cpu, Nuts>) {
+    const D: usize = 10;
+    let cov = rho_cov(D, 0.9);
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 5));
+    let run = Warmup {
+        mass,
+        ..settings(5)
+    }
+    .run(&Nuts::default(), &model, &x0)
+    .unwrap();
+    let Some(MassMatrix::Dense(m)) = run.mass.clone() else {
+        panic!("a dense mass was adapted: {:?}", run.mass)
+    };
+    (cov, m, run)
+}
+
+/// `|a - b|_F / |b|_F`.
+fn relative_frobenius(a: &[f64], b: &[f64]) -> f64 {
+    let diff: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let norm: f64 = b.iter().map(|y| y * y).sum();
+    (diff / norm).sqrt()
+}
+
 /// For a Gaussian the gradients are `P (x - mu)`, so the gradient-informed dense estimate solves
 /// `M S M = P S P` for whatever sample covariance `S` the window saw: `M = P`, up to Stan's
 /// regularisation (a relative `5 / (n + 5)` shrinkage and a `1e-3`-scaled ridge), far closer than
@@ -175,27 +204,9 @@ fn rho_cov(d: usize, rho: f64) -> Vec<f64> {
 #[test]
 fn gradient_dense_adaptation_finds_a_gaussians_precision() {
     const D: usize = 10;
-    let cov = rho_cov(D, 0.9);
+    let (cov, m, run) = correlated_dense_run(MassAdaptation::GradientDense);
     let precision = ebm_core::linalg::spd_inverse("cov", &cov, D).unwrap();
-    let dev = Cpu::default();
-    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
-    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 5));
-    let run = Warmup {
-        mass: MassAdaptation::GradientDense,
-        ..settings(5)
-    }
-    .run(&Nuts::default(), &model, &x0)
-    .unwrap();
-    let Some(MassMatrix::Dense(m)) = &run.mass else {
-        panic!("a dense mass was adapted: {:?}", run.mass)
-    };
-    let diff: f64 = m
-        .iter()
-        .zip(&precision)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum::<f64>();
-    let norm: f64 = precision.iter().map(|b| b * b).sum::<f64>();
-    let rel = (diff / norm).sqrt();
+    let rel = relative_frobenius(&m, &precision);
     assert!(rel < 1e-3, "relative Frobenius error {rel}");
     check_moments(
         &run.draws.trace,
@@ -208,28 +219,10 @@ fn gradient_dense_adaptation_finds_a_gaussians_precision() {
 #[test]
 fn dense_adaptation_recovers_a_correlated_covariance() {
     const D: usize = 10;
-    let cov = rho_cov(D, 0.9);
-    let dev = Cpu::default();
-    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
-    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 5));
-    let run = Warmup {
-        mass: MassAdaptation::Dense,
-        ..settings(5)
-    }
-    .run(&Nuts::default(), &model, &x0)
-    .unwrap();
-    let Some(MassMatrix::Dense(m)) = &run.mass else {
-        panic!("a dense mass was adapted: {:?}", run.mass)
-    };
+    let (cov, m, run) = correlated_dense_run(MassAdaptation::Dense);
     // The mass is the inverse of the estimated covariance.
-    let est = ebm_core::linalg::spd_inverse("mass", m, D).unwrap();
-    let diff: f64 = est
-        .iter()
-        .zip(&cov)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum::<f64>();
-    let norm: f64 = cov.iter().map(|b| b * b).sum::<f64>();
-    let rel = (diff / norm).sqrt();
+    let est = ebm_core::linalg::spd_inverse("mass", &m, D).unwrap();
+    let rel = relative_frobenius(&est, &cov);
     assert!(rel < 0.2, "relative Frobenius error {rel}");
     check_moments(
         &run.draws.trace,
