@@ -68,29 +68,48 @@ impl Gauss {
             }
         }
         // g = diff (n x d) * P (d x d), row-major.
-        unsafe {
-            gemm::gemm(
-                n,
-                d,
-                d,
-                g.as_mut_ptr(),
-                1,
-                d as isize,
-                false,
-                self.diff.as_ptr(),
-                1,
-                d as isize,
-                self.prec.as_ptr(),
-                1,
-                d as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(rayon::current_num_threads()),
-            );
+        gemm_rm(n, d, d, g, &self.diff, d, 1, &self.prec, d, 1);
+    }
+
+    /// The starting positions `x0`, their gradients and their energies.
+    fn start(&mut self, x0: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let x = x0.to_vec();
+        let mut g = vec![0.0; x.len()];
+        self.grad(&x, &mut g);
+        let e = x
+            .chunks(self.d)
+            .zip(g.chunks(self.d))
+            .map(|(xr, gr)| self.energy(xr, gr))
+            .collect();
+        (x, g, e)
+    }
+
+    /// The Metropolis test of HMC proposals `(xq, gq)` from the chains' `(x, g, e)`, with the
+    /// kinetic energies `k0` before and `k1` after: accepted rows replace the chains'. Returns the
+    /// number accepted.
+    fn metropolis(
+        &self,
+        rngs: &mut [ChaCha8Rng],
+        (x, g, e): (&mut [f32], &mut [f32], &mut [f32]),
+        (xq, gq): (&[f32], &[f32]),
+        k0: &[f32],
+        k1: &[f32],
+    ) -> usize {
+        let d = self.d;
+        let mut accepted = 0;
+        for (c, rng) in rngs.iter_mut().enumerate() {
+            let (a, b) = (c * d, (c + 1) * d);
+            let eq = self.energy(&xq[a..b], &gq[a..b]);
+            let log_ratio = (e[c] + k0[c]) as f64 - (eq + k1[c]) as f64;
+            let u: f64 = rng.gen();
+            if log_ratio.is_finite() && u.ln() < log_ratio {
+                x[a..b].copy_from_slice(&xq[a..b]);
+                g[a..b].copy_from_slice(&gq[a..b]);
+                e[c] = eq;
+                accepted += 1;
+            }
         }
+        accepted
     }
 
     /// Energy of one row given its gradient.
@@ -156,14 +175,7 @@ pub fn gauss_hmc(
 ) -> (Vec<f32>, Vec<f32>) {
     let d = model.d;
     let n = x0.len() / d;
-    let mut x = x0.to_vec();
-    let mut g = vec![0.0; x.len()];
-    model.grad(&x, &mut g);
-    let mut e: Vec<f32> = x
-        .chunks(d)
-        .zip(g.chunks(d))
-        .map(|(xr, gr)| model.energy(xr, gr))
-        .collect();
+    let (mut x, mut g, mut e) = model.start(x0);
     let mut rngs = rngs(seed, n);
     let (mut xq, mut gq, mut p) = (vec![0.0; x.len()], vec![0.0; x.len()], vec![0.0; x.len()]);
     let mut k0 = vec![0.0f32; n];
@@ -189,20 +201,11 @@ pub fn gauss_hmc(
                 *pi -= 0.5 * h * gi;
             }
         }
-        let mut accepted = 0usize;
-        for c in 0..n {
-            let (a, b) = (c * d, (c + 1) * d);
-            let eq = model.energy(&xq[a..b], &gq[a..b]);
-            let k1 = 0.5 * p[a..b].iter().map(|v| v * v).sum::<f32>();
-            let log_ratio = (e[c] + k0[c]) as f64 - (eq + k1) as f64;
-            let u: f64 = rngs[c].gen();
-            if log_ratio.is_finite() && u.ln() < log_ratio {
-                x[a..b].copy_from_slice(&xq[a..b]);
-                g[a..b].copy_from_slice(&gq[a..b]);
-                e[c] = eq;
-                accepted += 1;
-            }
-        }
+        let k1: Vec<f32> = p
+            .chunks(d)
+            .map(|pr| 0.5 * pr.iter().map(|v| v * v).sum::<f32>())
+            .collect();
+        let accepted = model.metropolis(&mut rngs, (&mut x, &mut g, &mut e), (&xq, &gq), &k0, &k1);
         acceptance.push(accepted as f32 / n as f32);
     }
     (x, acceptance)
@@ -287,6 +290,8 @@ impl MlpWeights {
     }
 }
 
+/// `dst = a b` over rayon's threads, `dst` row-major `m x n`, `a` (`m x k`) and `b` (`k x n`) with
+/// the given row and column strides.
 #[allow(clippy::too_many_arguments)]
 fn gemm_rm(
     m: usize,
@@ -300,6 +305,31 @@ fn gemm_rm(
     b_rs: usize,
     b_cs: usize,
 ) {
+    let threads = gemm::Parallelism::Rayon(rayon::current_num_threads());
+    gemm_rm_with(threads, m, n, k, dst, a, a_rs, a_cs, b, b_rs, b_cs);
+}
+
+/// [`gemm_rm`] with the given parallelism.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gemm_rm_with(
+    parallelism: gemm::Parallelism,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    a: &[f32],
+    a_rs: usize,
+    a_cs: usize,
+    b: &[f32],
+    b_rs: usize,
+    b_cs: usize,
+) {
+    assert!(
+        dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
+        "gemm_rm shapes"
+    );
+    // SAFETY: the buffers hold the matrices the shapes and strides describe (checked above for
+    // the contiguous layouts every caller uses).
     unsafe {
         gemm::gemm(
             m,
@@ -320,7 +350,7 @@ fn gemm_rm(
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            parallelism,
         );
     }
 }
@@ -389,14 +419,7 @@ pub fn gauss_hmc_dense(
 ) -> (Vec<f32>, Vec<f32>) {
     let d = model.d;
     let n = x0.len() / d;
-    let mut x = x0.to_vec();
-    let mut g = vec![0.0; x.len()];
-    model.grad(&x, &mut g);
-    let mut e: Vec<f32> = x
-        .chunks(d)
-        .zip(g.chunks(d))
-        .map(|(xr, gr)| model.energy(xr, gr))
-        .collect();
+    let (mut x, mut g, mut e) = model.start(x0);
     let mut rngs = rngs(seed, n);
     let len = x.len();
     let (mut xq, mut gq, mut z) = (vec![0.0; len], vec![0.0; len], vec![0.0; len]);
@@ -430,19 +453,7 @@ pub fn gauss_hmc_dense(
         }
         gemm_rm(n, d, d, &mut v, &p, d, 1, m_inv, d, 1);
         let k1 = kinetic(&p, &v);
-        let mut accepted = 0usize;
-        for c in 0..n {
-            let (a, b) = (c * d, (c + 1) * d);
-            let eq = model.energy(&xq[a..b], &gq[a..b]);
-            let log_ratio = (e[c] + k0[c]) as f64 - (eq + k1[c]) as f64;
-            let u: f64 = rngs[c].gen();
-            if log_ratio.is_finite() && u.ln() < log_ratio {
-                x[a..b].copy_from_slice(&xq[a..b]);
-                g[a..b].copy_from_slice(&gq[a..b]);
-                e[c] = eq;
-                accepted += 1;
-            }
-        }
+        let accepted = model.metropolis(&mut rngs, (&mut x, &mut g, &mut e), (&xq, &gq), &k0, &k1);
         acceptance.push(accepted as f32 / n as f32);
     }
     (x, acceptance)

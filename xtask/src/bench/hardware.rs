@@ -73,26 +73,18 @@ fn product(routine: Routine, x: &[f32], b: &[f32], d: usize, out: &mut [f32]) {
     // SAFETY: `x` is rows x d, `b` d x d and `out` rows x d, all row-major and contiguous.
     unsafe {
         match routine {
-            Routine::Gemm => gemm::gemm(
+            Routine::Gemm => super::floor::gemm_rm_with(
+                gemm::Parallelism::None,
                 rows,
                 d,
                 d,
-                out.as_mut_ptr(),
+                out,
+                x,
+                d,
                 1,
-                d as isize,
-                false,
-                x.as_ptr(),
+                b,
+                d,
                 1,
-                d as isize,
-                b.as_ptr(),
-                1,
-                d as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
             ),
             Routine::MatrixMultiply => matrixmultiply::sgemm(
                 rows,
