@@ -274,16 +274,7 @@ pub fn all() -> Vec<Case> {
                 products: 100.0 * 10.0 + 1.0,
                 draws: 1000.0 * 100.0 * 100.0,
             }),
-            library: Box::new(move || {
-                let out = hmc
-                    .run(
-                        &model,
-                        &x0,
-                        &RunOptions::new(100).seed(SEED).diagnostics(true),
-                    )
-                    .unwrap();
-                Some(mean_error(&out.samples.as_vec(), 100, &mu2))
-            }),
+            library: hmc100_library(hmc, model, x0, mu2),
             floor: Box::new(move || {
                 let (x, _acc) = floor::gauss_hmc(&mut fm, &x0h, 0.1, 10, 100, SEED);
                 Some(mean_error(&x, 100, &mean))
@@ -324,16 +315,7 @@ pub fn all() -> Vec<Case> {
                 products: 100.0 * (2.0 * 10.0 + 0.5) + 1.0,
                 draws: 1000.0 * 100.0 * 100.0,
             }),
-            library: Box::new(move || {
-                let out = hmc
-                    .run(
-                        &model,
-                        &x0,
-                        &RunOptions::new(100).seed(SEED).diagnostics(true),
-                    )
-                    .unwrap();
-                Some(mean_error(&out.samples.as_vec(), 100, &mu))
-            }),
+            library: hmc100_library(hmc, model, x0, mu),
             floor: Box::new(move || {
                 let (x, _acc) =
                     floor::gauss_hmc_dense(&mut fm, &l_t, &m_inv, &x0h, 0.1, 10, 100, SEED);
@@ -390,4 +372,24 @@ pub fn all() -> Vec<Case> {
     }
 
     cases
+}
+
+/// The library side of the 100-D HMC cases: 100 steps from `x0` with acceptance diagnostics,
+/// scored by the mean error against `mean`.
+fn hmc100_library(
+    hmc: HamiltonianMonteCarlo,
+    model: GaussianModel<100, f32>,
+    x0: Batch<100, f32>,
+    mean: Vec<f64>,
+) -> Box<dyn FnMut() -> Option<f64>> {
+    Box::new(move || {
+        let out = hmc
+            .run(
+                &model,
+                &x0,
+                &RunOptions::new(100).seed(SEED).diagnostics(true),
+            )
+            .unwrap();
+        Some(mean_error(&out.samples.as_vec(), 100, &mean))
+    })
 }
