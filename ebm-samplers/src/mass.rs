@@ -279,6 +279,7 @@ impl<E: Real> PreparedMass<E> {
 
     /// `out = M^-1 p` for one row, in `f64` (the velocity that the No-U-Turn criterion dots with
     /// the summed momenta).
+    #[inline]
     pub fn velocity(&self, p: &[E], out: &mut [f64]) {
         match self {
             PreparedMass::Identity => out.iter_mut().zip(p).for_each(|(o, v)| *o = v.as_f64()),
@@ -303,9 +304,19 @@ impl<E: Real> PreparedMass<E> {
         }
     }
 
-    /// Whether the mass is dense (its products cost `O(d^2)` per row).
-    pub fn is_dense(&self) -> bool {
-        matches!(self, PreparedMass::Dense { .. })
+    /// For a mass that is not dense, its inverse per coordinate (`d` of them), as `E` (the drift's
+    /// factor) and as `f64` (the velocity's): with them, `x += (eps m_i^-1) p_i` and
+    /// `v_i = m_i^-1 p_i` give the values of [`PreparedMass::drift`] and
+    /// [`PreparedMass::velocity`] to the last bit. `None` for a dense mass.
+    pub fn diagonal_inverse(&self, d: usize) -> Option<(Vec<E>, Vec<f64>)> {
+        match self {
+            PreparedMass::Identity => Some((vec![E::one(); d], vec![1.0; d])),
+            PreparedMass::Scalar { inv, inv64, .. } => Some((vec![*inv; d], vec![*inv64; d])),
+            PreparedMass::Diagonal { inv, .. } => {
+                Some((inv.clone(), inv.iter().map(|m| m.as_f64()).collect()))
+            }
+            PreparedMass::Dense { .. } => None,
+        }
     }
 
     /// [`PreparedMass::velocity`] of every row of `p` (rows of length `d`) into `out`, each row's
@@ -338,6 +349,7 @@ impl<E: Real> PreparedMass<E> {
     }
 
     /// `x += eps * M^-1 p` for one row.
+    #[inline]
     pub fn drift(&self, x: &mut [E], p: &[E], eps: E) {
         match self {
             PreparedMass::Identity => x.iter_mut().zip(p).for_each(|(x, &p)| *x += eps * p),

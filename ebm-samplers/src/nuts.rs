@@ -128,129 +128,238 @@ impl Default for Nuts {
     }
 }
 
-/// Stretches of trajectory for the U-turn checks, stored flat: slot `k` holds its summed momentum
-/// `rho` and the momenta and velocities at its two ends, in the order the points were made
-/// (`[rho | p_begin | v_begin | p_end | v_end]`, `5 D` values), so no step allocates.
+/// Vectors of one length in one buffer, reused through a free list, so that no step allocates
+/// once the buffer has grown to a tree's needs.
+#[derive(Debug, Clone, Default)]
+struct Pool {
+    width: usize,
+    used: usize,
+    data: Vec<f64>,
+    free: Vec<u32>,
+}
+
+impl Pool {
+    /// Forgets every entry; the entries now hold `width` values each.
+    fn reset(&mut self, width: usize) {
+        self.width = width;
+        self.used = 0;
+        self.free.clear();
+    }
+
+    /// A free entry (its values are whatever was there).
+    fn alloc(&mut self) -> u32 {
+        if let Some(i) = self.free.pop() {
+            return i;
+        }
+        let i = self.used;
+        self.used += 1;
+        let need = self.used * self.width;
+        if self.data.len() < need {
+            self.data.resize(need, 0.0);
+        }
+        u32::try_from(i).expect("a tree holds far fewer than 2^32 entries")
+    }
+
+    fn release(&mut self, i: u32) {
+        self.free.push(i);
+    }
+
+    fn get(&self, i: u32) -> &[f64] {
+        let (w, i) = (self.width, i as usize);
+        &self.data[i * w..(i + 1) * w]
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut [f64] {
+        let (w, i) = (self.width, i as usize);
+        &mut self.data[i * w..(i + 1) * w]
+    }
+
+    /// Entry `a` to write and entry `b` to read (`a != b`).
+    fn pair(&mut self, a: u32, b: u32) -> (&mut [f64], &[f64]) {
+        debug_assert_ne!(a, b);
+        let (w, a, b) = (self.width, a as usize, b as usize);
+        if a < b {
+            let (lo, hi) = self.data.split_at_mut(b * w);
+            (&mut lo[a * w..(a + 1) * w], &hi[..w])
+        } else {
+            let (lo, hi) = self.data.split_at_mut(a * w);
+            (&mut hi[..w], &lo[b * w..(b + 1) * w])
+        }
+    }
+}
+
+/// A stretch of trajectory for the U-turn checks: its number of points, the entries of its first
+/// and last points (in the stretch's order) and of its summed momentum `rho`; a single point has
+/// no `rho` entry, its sum being its momentum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Slot {
+    size: usize,
+    begin: u32,
+    end: u32,
+    rho: Option<u32>,
+}
+
+impl Slot {
+    fn point(i: u32) -> Self {
+        Self {
+            size: 1,
+            begin: i,
+            end: i,
+            rho: None,
+        }
+    }
+
+    /// The same stretch read the other way.
+    fn reversed(self) -> Self {
+        Self {
+            begin: self.end,
+            end: self.begin,
+            ..self
+        }
+    }
+}
+
+/// What a tree's U-turn checks need: the momentum and velocity `[p | v]` of each point that is
+/// the end of a stretch, and each stretch's summed momentum. A point is written once, when it is
+/// made, and joining two stretches only adds their sums: the inner points' entries go back to the
+/// pool.
 #[derive(Debug, Clone, Default)]
 struct Spans {
     d: usize,
-    sizes: Vec<usize>,
-    data: Vec<f64>,
-}
-
-/// `a . b` with four partial sums, so the additions do not wait on each other.
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let tail: f64 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+    points: Pool,
+    rhos: Pool,
 }
 
 impl Spans {
     fn reset(&mut self, d: usize) {
         self.d = d;
-        self.sizes.clear();
+        self.points.reset(2 * d);
+        self.rhos.reset(d);
     }
 
-    fn len(&self) -> usize {
-        self.sizes.len()
-    }
-
-    fn top_size(&self) -> Option<usize> {
-        self.sizes.last().copied()
-    }
-
-    fn slot(&self, k: usize) -> &[f64] {
-        &self.data[k * 5 * self.d..(k + 1) * 5 * self.d]
-    }
-
-    fn grow(&mut self) -> usize {
-        let k = self.sizes.len();
-        let need = (k + 1) * 5 * self.d;
-        if self.data.len() < need {
-            self.data.resize(need, 0.0);
-        }
-        k
-    }
-
-    /// Pushes a single point with momentum `p` and velocity `v`.
-    fn push_leaf(&mut self, p: &[f64], v: &[f64]) {
+    /// A new point's entry, and its momentum and velocity to fill in.
+    fn new_point(&mut self) -> (u32, &mut [f64], &mut [f64]) {
+        let i = self.points.alloc();
         let d = self.d;
-        let k = self.grow();
-        let slot = &mut self.data[k * 5 * d..(k + 1) * 5 * d];
-        slot[..d].copy_from_slice(p);
-        slot[d..2 * d].copy_from_slice(p);
-        slot[2 * d..3 * d].copy_from_slice(v);
-        slot[3 * d..4 * d].copy_from_slice(p);
-        slot[4 * d..].copy_from_slice(v);
-        self.sizes.push(1);
+        let (p, v) = self.points.get_mut(i).split_at_mut(d);
+        (i, p, v)
     }
 
-    /// Pushes a copy of a slot.
-    fn push_slot(&mut self, src: &[f64], size: usize) {
+    /// Joins `lower` and `upper` (the upper follows the lower) and reports whether the result
+    /// turns back: the generalised criterion on the whole, and on each half extended by the
+    /// neighbouring point of the other (Stan's checks across subtrees). For two single points the
+    /// three checks are one.
+    fn join(&mut self, lower: Slot, upper: Slot) -> (Slot, bool) {
         let d = self.d;
-        let k = self.grow();
-        self.data[k * 5 * d..(k + 1) * 5 * d].copy_from_slice(src);
-        self.sizes.push(size);
-    }
-
-    /// Puts a copy of a slot, its ends swapped, below the single slot held (which moves up).
-    fn prepend_reversed(&mut self, src: &[f64], size: usize) {
-        debug_assert_eq!(self.sizes.len(), 1);
-        let d = self.d;
-        self.grow();
-        self.data.copy_within(..5 * d, 5 * d);
-        let slot = &mut self.data[..5 * d];
-        slot[..d].copy_from_slice(&src[..d]);
-        slot[d..3 * d].copy_from_slice(&src[3 * d..5 * d]);
-        slot[3 * d..].copy_from_slice(&src[d..3 * d]);
-        self.sizes.insert(0, size);
-    }
-
-    /// Joins the top two slots (the upper follows the lower) and reports whether the result turns
-    /// back: the generalised criterion on the whole, and on each half extended by the neighbouring
-    /// point of the other (Stan's checks across subtrees).
-    fn join_top(&mut self) -> bool {
-        let d = self.d;
-        let k = self.sizes.len();
-        debug_assert!(k >= 2);
-        let (lower, upper) = self.data[(k - 2) * 5 * d..k * 5 * d].split_at_mut(5 * d);
-        let (ra, rest) = lower.split_at_mut(d);
-        let (pba, rest) = rest.split_at_mut(d);
-        let (vba, rest) = rest.split_at_mut(d);
-        let (pea, vea) = rest.split_at_mut(d);
-        let (rb, rest) = upper.split_at(d);
-        let (pbb, rest) = rest.split_at(d);
-        let (vbb, rest) = rest.split_at(d);
-        let (peb, veb) = rest.split_at(d);
-        let _ = pba;
         let turns = |x: f64, y: f64| x <= 0.0 || y <= 0.0;
+        if lower.rho.is_none() && upper.rho.is_none() {
+            let r = self.rhos.alloc();
+            let (pa, va) = self.points.get(lower.begin).split_at(d);
+            let (pb, vb) = self.points.get(upper.begin).split_at(d);
+            let s = uturn_sums_pair(self.rhos.get_mut(r), [pa, pb, va, vb]);
+            let joined = Slot {
+                size: 2,
+                begin: lower.begin,
+                end: upper.begin,
+                rho: Some(r),
+            };
+            return (joined, turns(s[0], s[1]));
+        }
+        let ra = match lower.rho {
+            Some(r) => r,
+            None => {
+                let r = self.rhos.alloc();
+                let p = &self.points.get(lower.begin)[..d];
+                self.rhos.get_mut(r).copy_from_slice(p);
+                r
+            }
+        };
+        let (lb, le) = (self.points.get(lower.begin), self.points.get(lower.end));
+        let (ub, ue) = (self.points.get(upper.begin), self.points.get(upper.end));
+        let (ra_values, rb) = match upper.rho {
+            Some(r) => self.rhos.pair(ra, r),
+            None => (self.rhos.get_mut(ra), &ub[..d]),
+        };
         // The six products of the three checks in one pass: the whole, rho = ra + rb, against
         // the outer velocities; the lower half extended by the upper's first point; the upper
         // half extended by the lower's last point. rho is left in ra.
-        let s = uturn_sums(ra, [rb, pbb, pea, vba, vbb, vea, veb]);
-        let whole = turns(s[0], s[1]);
-        let left = turns(s[2], s[3]);
-        let right = turns(s[4], s[5]);
-        pea.copy_from_slice(peb);
-        vea.copy_from_slice(veb);
-        let size = self.sizes[k - 2] + self.sizes[k - 1];
-        self.sizes.pop();
-        self.sizes[k - 2] = size;
-        whole || left || right
+        let s = uturn_sums(
+            ra_values,
+            [
+                rb,
+                &ub[..d],
+                &le[..d],
+                &lb[d..],
+                &ub[d..],
+                &le[d..],
+                &ue[d..],
+            ],
+        );
+        let turning = turns(s[0], s[1]) || turns(s[2], s[3]) || turns(s[4], s[5]);
+        if lower.end != lower.begin {
+            self.points.release(lower.end);
+        }
+        if upper.begin != upper.end {
+            self.points.release(upper.begin);
+        }
+        if let Some(r) = upper.rho {
+            self.rhos.release(r);
+        }
+        let joined = Slot {
+            size: lower.size + upper.size,
+            begin: lower.begin,
+            end: upper.end,
+            rho: Some(ra),
+        };
+        (joined, turning)
     }
 }
 
+/// The two sums of the U-turn check of two single points `a` then `b`, writing `rho = p_a + p_b`
+/// into `rho`: `v_a . rho` and `v_b . rho` (`ab = [p_a, p_b, v_a, v_b]`). These are the first two
+/// of [`uturn_sums`] for two points, to the last bit: the same four lanes, in the same order.
+fn uturn_sums_pair(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { uturn_sums_pair_avx2(rho, ab) };
+        }
+    }
+    uturn_sums_pair_portable(rho, ab)
+}
+
+/// [`uturn_sums_pair_portable`] compiled for AVX2 (separate multiplies and adds, as there).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn uturn_sums_pair_avx2(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
+    uturn_sums_pair_portable(rho, ab)
+}
+
+/// Four lanes per sum, lane `l` taking the coordinates `4 k + l`, the rest into lane 0.
+#[inline(always)]
+fn uturn_sums_pair_portable(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
+    let [pa, pb, va, vb] = ab;
+    let d = rho.len();
+    assert!(ab.iter().all(|v| v.len() == d), "slices of one length");
+    let full = d / 4 * 4;
+    let mut acc = [[0.0f64; 4]; 2];
+    for c in (0..full).step_by(4) {
+        let r: [f64; 4] = std::array::from_fn(|l| pa[c + l] + pb[c + l]);
+        for l in 0..4 {
+            acc[0][l] += va[c + l] * r[l];
+            acc[1][l] += vb[c + l] * r[l];
+        }
+        rho[c..c + 4].copy_from_slice(&r);
+    }
+    for i in full..d {
+        let r = pa[i] + pb[i];
+        acc[0][0] += va[i] * r;
+        acc[1][0] += vb[i] * r;
+        rho[i] = r;
+    }
+    acc.map(|v| (v[0] + v[1]) + (v[2] + v[3]))
+}
 /// The six sums of the U-turn checks of a join, in one pass over the coordinates, leaving
 /// `rho = ra + rb` in `ra`: `vba . rho`, `veb . rho` (the whole), `vba . (ra + pbb)`,
 /// `vbb . (ra + pbb)` (the lower half with the upper's first point), `vea . (rb + pea)`,
@@ -356,6 +465,72 @@ fn uturn_sums_portable(ra: &mut [f64], rest: [&[f64]; 7]) -> [f64; 6] {
     acc.map(|v| (v[0] + v[1]) + (v[2] + v[3]))
 }
 
+/// `a . b` with four partial sums, so the additions do not wait on each other.
+#[inline(always)]
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// The first half kick and the drift of a leapfrog step with a mass that is not dense, in one
+/// pass: `p -= hs g`, `x += (step m_i^-1) p`, and the new `x` into `row` too (the values of
+/// [`PreparedMass::drift`]). Returns whether the new `x` is finite.
+#[inline(always)]
+fn kick_and_drift<E: Real>(front: &mut End<E>, hs: E, step: E, inv: &[E], row: &mut [E]) -> bool {
+    let d = row.len();
+    let (x, p, g) = (&mut front.x[..d], &mut front.p[..d], &front.g[..d]);
+    let inv = &inv[..d];
+    let mut finite = true;
+    for i in 0..d {
+        p[i] -= hs * g[i];
+        x[i] += step * inv[i] * p[i];
+        row[i] = x[i];
+        finite &= x[i].is_finite();
+    }
+    finite
+}
+
+/// The second half kick of a leapfrog step with a mass that is not dense, and the new point's
+/// entry, in one pass: the gradient `g` into the front, `p -= hs g`, `p64 = p` and the velocity
+/// `v64 = m^-1 p` in `f64`. Returns `p . v`, summed as [`dot`] sums, and whether `g` is finite.
+#[inline(always)]
+fn kick_and_point<E: Real>(
+    front: &mut End<E>,
+    g: &[E],
+    hs: E,
+    inv64: &[f64],
+    p64: &mut [f64],
+    v64: &mut [f64],
+) -> (f64, bool) {
+    let d = g.len();
+    let (p, fg) = (&mut front.p[..d], &mut front.g[..d]);
+    let (inv64, p64, v64) = (&inv64[..d], &mut p64[..d], &mut v64[..d]);
+    // Simple loops, each of which vectorises.
+    fg.copy_from_slice(g);
+    let mut finite = true;
+    for (p, g) in p.iter_mut().zip(g) {
+        *p -= hs * *g;
+        finite &= g.is_finite();
+    }
+    for ((o, v), (p, m)) in p64.iter_mut().zip(v64.iter_mut()).zip(p.iter().zip(inv64)) {
+        *o = p.as_f64();
+        *v = m * *o;
+    }
+    (dot(p64, v64), finite)
+}
+
 fn log_add_exp(a: f64, b: f64) -> f64 {
     if a == f64::NEG_INFINITY {
         return b;
@@ -367,12 +542,30 @@ fn log_add_exp(a: f64, b: f64) -> f64 {
 }
 
 /// One end of a trajectory: position, momentum, gradient, energy.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct End<E> {
     x: Vec<E>,
     p: Vec<E>,
     g: Vec<E>,
     e: E,
+}
+
+impl<E: Clone> Clone for End<E> {
+    fn clone(&self) -> Self {
+        Self {
+            x: self.x.clone(),
+            p: self.p.clone(),
+            g: self.g.clone(),
+            e: self.e.clone(),
+        }
+    }
+    /// Into the buffers already held (the derived `clone_from` would allocate new ones).
+    fn clone_from(&mut self, source: &Self) {
+        self.x.clone_from(&source.x);
+        self.p.clone_from(&source.p);
+        self.g.clone_from(&source.g);
+        self.e = source.e.clone();
+    }
 }
 
 /// Everything one chain's tree holds during a transition.
@@ -381,8 +574,10 @@ struct Tree<E> {
     h0: f64,
     left: End<E>,
     right: End<E>,
-    /// The whole trajectory as one slot, in spatial order (begin is the left end).
-    span: Spans,
+    /// The points and sums of the U-turn checks.
+    spans: Spans,
+    /// The whole trajectory, in spatial order (begin is the left end).
+    traj: Slot,
     log_w: f64,
     sample_x: Vec<E>,
     sample_g: Vec<E>,
@@ -392,7 +587,8 @@ struct Tree<E> {
     // The subtree being built.
     dir: i8,
     front: End<E>,
-    stack: Spans,
+    /// The subtree's completed stretches, in the order they were made.
+    stack: Vec<Slot>,
     sub_log_w: f64,
     sub_x: Vec<E>,
     sub_g: Vec<E>,
@@ -408,6 +604,8 @@ struct Tree<E> {
     symmetric_sum: f64,
     divergence: Option<Divergence>,
     hit_max: bool,
+    /// Whether the front point's position is finite (checked in the drift's pass).
+    x_finite: bool,
 }
 
 impl<E: Real> End<E> {
@@ -427,7 +625,8 @@ impl<E: Real> Tree<E> {
             h0: 0.0,
             left: End::empty(),
             right: End::empty(),
-            span: Spans::default(),
+            spans: Spans::default(),
+            traj: Slot::point(0),
             log_w: 0.0,
             sample_x: Vec::new(),
             sample_g: Vec::new(),
@@ -436,7 +635,7 @@ impl<E: Real> Tree<E> {
             moved: false,
             dir: 1,
             front: End::empty(),
-            stack: Spans::default(),
+            stack: Vec::new(),
             sub_log_w: f64::NEG_INFINITY,
             sub_x: Vec::new(),
             sub_g: Vec::new(),
@@ -450,6 +649,7 @@ impl<E: Real> Tree<E> {
             symmetric_sum: 0.0,
             divergence: None,
             hit_max: false,
+            x_finite: true,
         }
     }
 }
@@ -458,6 +658,9 @@ impl<E: Real> Tree<E> {
 #[derive(Debug, Clone)]
 pub struct NutsWorkspace<E> {
     mass: Option<PreparedMass<E>>,
+    /// For a mass that is not dense, its inverse per coordinate, as `E` for the drift and as
+    /// `f64` for the velocity (the values the mass's own products use).
+    diagonal: Option<(Vec<E>, Vec<f64>)>,
     eps: Vec<E>,
     sqrt_temperature: Vec<E>,
     temperature: Vec<f64>,
@@ -465,8 +668,6 @@ pub struct NutsWorkspace<E> {
     trees: Vec<Tree<E>>,
     active: Vec<usize>,
     batch: Option<Points<E>>,
-    scratch_f64: Vec<f64>,
-    scratch_v: Vec<f64>,
     /// The active chains' momenta, steps and velocities, side by side (dense masses).
     rows_p: Vec<E>,
     steps: Vec<E>,
@@ -477,6 +678,7 @@ impl<E> Default for NutsWorkspace<E> {
     fn default() -> Self {
         Self {
             mass: None,
+            diagonal: None,
             eps: Vec::new(),
             sqrt_temperature: Vec::new(),
             temperature: Vec::new(),
@@ -484,8 +686,6 @@ impl<E> Default for NutsWorkspace<E> {
             trees: Vec::new(),
             active: Vec::new(),
             batch: None,
-            scratch_f64: Vec::new(),
-            scratch_v: Vec::new(),
             rows_p: Vec::new(),
             steps: Vec::new(),
             rows_v: Vec::new(),
@@ -500,7 +700,9 @@ impl<E: Real> NutsWorkspace<E> {
         state: &ChainState<D, E, Dev>,
     ) -> Result<()> {
         if self.mass.is_none() {
-            self.mass = Some(nuts.mass.prepare::<E>(D)?);
+            let mass = nuts.mass.prepare::<E>(D)?;
+            self.diagonal = mass.diagonal_inverse(D);
+            self.mass = Some(mass);
         }
         let key = (state.params_version(), state.n_chains());
         if self.version == Some(key) {
@@ -546,18 +748,63 @@ impl Kernel for Nuts {
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked just above.
+                return unsafe { self.transition_avx2(target, state, ws, info) };
+            }
+        }
+        self.transition(target, state, ws, info)
+    }
+}
+
+impl Nuts {
+    /// [`Nuts::transition`] compiled for AVX2: the per-coordinate loops of the leapfrog steps and
+    /// their bookkeeping run four `f64` (eight `f32`) at a time. Multiplies and adds stay separate,
+    /// so the draws are the same to the last bit as without AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn transition_avx2<const D: usize, E, Dev, M>(
+        &self,
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        ws: &mut NutsWorkspace<E>,
+        info: &mut [StepInfo],
+    ) -> Result<()>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.transition(target, state, ws, info)
+    }
+
+    /// One transition of every chain: see [`Nuts`].
+    #[inline(always)]
+    fn transition<const D: usize, E, Dev, M>(
+        &self,
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+        ws: &mut NutsWorkspace<E>,
+        info: &mut [StepInfo],
+    ) -> Result<()>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
         ws.refresh(self, state)?;
         let n = state.n_chains();
         let NutsWorkspace {
             mass: Some(mass),
+            diagonal,
             eps,
             sqrt_temperature,
             temperature,
             trees,
             active,
             batch,
-            scratch_f64,
-            scratch_v,
             rows_p,
             steps,
             rows_v,
@@ -566,8 +813,6 @@ impl Kernel for Nuts {
         else {
             return Ok(());
         };
-        scratch_f64.resize(D, 0.0);
-        scratch_v.resize(D, 0.0);
         let (cur, rngs) = state.points_and_rngs_mut();
 
         // Start every chain's tree at its current point with a fresh momentum. The trees keep
@@ -592,15 +837,16 @@ impl Kernel for Nuts {
             start.g.clear();
             start.g.extend_from_slice(&cur.g[rows]);
             start.e = cur.e[c];
-            for (o, v) in scratch_f64.iter_mut().zip(&start.p) {
+            tree.spans.reset(D);
+            let (i, p64, v64) = tree.spans.new_point();
+            for (o, v) in p64.iter_mut().zip(&start.p) {
                 *o = v.as_f64();
             }
-            mass.velocity(&start.p, scratch_v);
-            tree.h0 = cur.e[c].as_f64() + 0.5 * dot(scratch_f64, scratch_v);
+            mass.velocity(&start.p, v64);
+            tree.h0 = cur.e[c].as_f64() + 0.5 * dot(p64, v64);
+            tree.traj = Slot::point(i);
+            tree.stack.clear();
             tree.right.clone_from(&tree.left);
-            tree.span.reset(D);
-            tree.span.push_leaf(scratch_f64, scratch_v);
-            tree.stack.reset(D);
             tree.log_w = 0.0;
             tree.sample_x.clone_from(&tree.left.x);
             tree.sample_g.clone_from(&tree.left.g);
@@ -632,7 +878,7 @@ impl Kernel for Nuts {
                 } else {
                     tree.front.clone_from(&tree.left);
                 }
-                tree.stack.reset(D);
+                tree.stack.clear();
                 tree.sub_log_w = f64::NEG_INFINITY;
                 tree.sub_alive = true;
             }
@@ -645,17 +891,38 @@ impl Kernel for Nuts {
                 if active.is_empty() {
                     break;
                 }
-                // Half kick and drift for the active chains, then one evaluation of their rows.
-                // A dense mass multiplies the momenta of all active chains at once (each row's
-                // result is the one a single-row product gives).
                 let m = active.len();
                 let pts = batch.get_or_insert_with(|| Points::zeros(m, D));
                 pts.resize(m, D);
-                let dense = mass.is_dense();
-                if dense {
-                    rows_p.clear();
-                    steps.clear();
+                if let Some((inv, inv64)) = diagonal {
+                    // Half kick and drift for the active chains, one evaluation of their rows,
+                    // then the second half kick, each chain's coordinates in one pass each.
+                    for (k, &c) in active.iter().enumerate() {
+                        let tree = &mut trees[c];
+                        let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                        let row = &mut pts.x[k * D..(k + 1) * D];
+                        tree.x_finite =
+                            kick_and_drift(&mut tree.front, step * half, step, inv, row);
+                    }
+                    target.evaluate(pts)?;
+                    for (k, &c) in active.iter().enumerate() {
+                        let tree = &mut trees[c];
+                        let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                        tree.front.e = pts.e[k];
+                        // The new point's momentum and velocity go straight into its entry.
+                        let (i, p64, v64) = tree.spans.new_point();
+                        let row = &pts.g[k * D..(k + 1) * D];
+                        let (pv, g_finite) =
+                            kick_and_point(&mut tree.front, row, step * half, inv64, p64, v64);
+                        let finite = tree.x_finite && g_finite;
+                        self.after_leaf(tree, i, pv, finite, temperature[c], &mut rngs[c]);
+                    }
+                    continue;
                 }
+                // A dense mass multiplies the momenta of all active chains at once (each row's
+                // result is the one a single-row product gives).
+                rows_p.clear();
+                steps.clear();
                 for (k, &c) in active.iter().enumerate() {
                     let tree = &mut trees[c];
                     let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
@@ -663,47 +930,39 @@ impl Kernel for Nuts {
                     for (p, g) in tree.front.p.iter_mut().zip(&tree.front.g) {
                         *p -= hs * *g;
                     }
-                    if dense {
-                        rows_p.extend_from_slice(&tree.front.p);
-                        steps.push(step);
-                    } else {
-                        mass.drift(&mut tree.front.x, &tree.front.p, step);
-                    }
+                    rows_p.extend_from_slice(&tree.front.p);
+                    steps.push(step);
                     pts.x[k * D..(k + 1) * D].copy_from_slice(&tree.front.x);
                 }
-                if dense {
-                    mass.drift_batch(&mut pts.x, rows_p, Step::PerChain(steps), D);
-                    for (k, &c) in active.iter().enumerate() {
-                        trees[c].front.x.copy_from_slice(&pts.x[k * D..(k + 1) * D]);
-                    }
-                }
+                mass.drift_batch(&mut pts.x, rows_p, Step::PerChain(steps), D);
                 target.evaluate(pts)?;
+                rows_p.clear();
                 for (k, &c) in active.iter().enumerate() {
                     let tree = &mut trees[c];
                     let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
                     let hs = step * half;
+                    tree.front.x.copy_from_slice(&pts.x[k * D..(k + 1) * D]);
                     tree.front.g.copy_from_slice(&pts.g[k * D..(k + 1) * D]);
                     tree.front.e = pts.e[k];
                     for (p, g) in tree.front.p.iter_mut().zip(&tree.front.g) {
                         *p -= hs * *g;
                     }
+                    rows_p.extend_from_slice(&tree.front.p);
                 }
-                if dense {
-                    rows_p.clear();
-                    for &c in active.iter() {
-                        rows_p.extend_from_slice(&trees[c].front.p);
-                    }
-                    rows_v.resize(m * D, 0.0);
-                    mass.velocity_rows(rows_p, D, rows_v);
-                }
+                rows_v.resize(m * D, 0.0);
+                mass.velocity_rows(rows_p, D, rows_v);
                 for (k, &c) in active.iter().enumerate() {
                     let tree = &mut trees[c];
-                    if dense {
-                        scratch_v.copy_from_slice(&rows_v[k * D..(k + 1) * D]);
-                    } else {
-                        mass.velocity(&tree.front.p, scratch_v);
+                    let (i, p64, v64) = tree.spans.new_point();
+                    for (o, v) in p64.iter_mut().zip(&tree.front.p) {
+                        *o = v.as_f64();
                     }
-                    self.after_leaf(tree, temperature[c], &mut rngs[c], scratch_f64, scratch_v);
+                    v64.copy_from_slice(&rows_v[k * D..(k + 1) * D]);
+                    let pv = dot(p64, v64);
+                    // Without early exits, so the scans vectorise.
+                    let all_finite = |v: &[E]| v.iter().fold(true, |ok, x| ok & x.is_finite());
+                    let finite = all_finite(&tree.front.x) && all_finite(&tree.front.g);
+                    self.after_leaf(tree, i, pv, finite, temperature[c], &mut rngs[c]);
                 }
             }
             // Merge the finished subtrees into their trajectories.
@@ -719,24 +978,27 @@ impl Kernel for Nuts {
                 // Biased progressive sampling: favour the new subtree.
                 let u: f64 = rngs[c].gen();
                 if u.ln() < tree.sub_log_w - tree.log_w {
-                    tree.sample_x.clone_from(&tree.sub_x);
-                    tree.sample_g.clone_from(&tree.sub_g);
+                    // The subtree's sample is rewritten by the next subtree's first point.
+                    std::mem::swap(&mut tree.sample_x, &mut tree.sub_x);
+                    std::mem::swap(&mut tree.sample_g, &mut tree.sub_g);
                     tree.sample_e = tree.sub_e;
                     tree.sample_delta = tree.sub_delta;
                     tree.moved = true;
                 }
                 tree.log_w = log_add_exp(tree.log_w, tree.sub_log_w);
-                // The subtree is the stack's single slot, in the order it was made; put the
-                // trajectory and the subtree side by side in spatial order and join them.
-                let sub_size = tree.stack.top_size().unwrap_or(1);
-                if tree.dir > 0 {
-                    tree.right.clone_from(&tree.front);
-                    tree.span.push_slot(tree.stack.slot(0), sub_size);
+                // The subtree is the stack's single stretch, in the order it was made; put the
+                // trajectory and the subtree side by side in spatial order and join them. The
+                // front becomes the new end (and is rewritten when the next subtree starts).
+                let sub = tree.stack[0];
+                let (lower, upper) = if tree.dir > 0 {
+                    std::mem::swap(&mut tree.right, &mut tree.front);
+                    (tree.traj, sub)
                 } else {
-                    tree.left.clone_from(&tree.front);
-                    tree.span.prepend_reversed(tree.stack.slot(0), sub_size);
-                }
-                let turning = tree.span.join_top();
+                    std::mem::swap(&mut tree.left, &mut tree.front);
+                    (sub.reversed(), tree.traj)
+                };
+                let (traj, turning) = tree.spans.join(lower, upper);
+                tree.traj = traj;
                 if turning {
                     tree.done = true;
                 } else if tree.depth == self.max_depth {
@@ -764,34 +1026,30 @@ impl Kernel for Nuts {
         }
         Ok(())
     }
-}
 
-impl Nuts {
     /// Bookkeeping after a chain's leapfrog step: energy error, divergence, multinomial choice
     /// within the subtree, and the U-turn checks of every subtree that this point completes.
     ///
-    /// `v64` holds the front point's velocity `M^-1 p`.
+    /// Point `point` of the tree's spans holds the front point's momentum and velocity `M^-1 p`
+    /// (which serves both the kinetic energy and the U-turn checks), `pv` is their product
+    /// `p . v`, and `finite` says whether the front's position and gradient are finite.
+    #[inline(always)]
     fn after_leaf<E: Real, R: Rng>(
         &self,
         tree: &mut Tree<E>,
+        point: u32,
+        pv: f64,
+        finite: bool,
         temperature: f64,
         rng: &mut R,
-        p64: &mut [f64],
-        v64: &[f64],
     ) {
         tree.n_leapfrog += 1;
-        // The velocity serves both the kinetic energy p . v / 2 and the U-turn checks.
-        for (o, v) in p64.iter_mut().zip(&tree.front.p) {
-            *o = v.as_f64();
-        }
-        let h = tree.front.e.as_f64() + 0.5 * dot(p64, v64);
+        let h = tree.front.e.as_f64() + 0.5 * pv;
         let delta = (h - tree.h0) / temperature;
-        // Without early exits, so the scans vectorise.
-        let all_finite = |v: &[E]| v.iter().fold(true, |ok, x| ok & x.is_finite());
-        let finite = delta.is_finite() && all_finite(&tree.front.x) && all_finite(&tree.front.g);
-        if !finite {
+        if !(finite && delta.is_finite()) {
             tree.divergence = Some(Divergence::NonFinite);
             tree.sub_alive = false;
+            tree.spans.points.release(point);
             return;
         }
         tree.accept_sum += (-delta).min(0.0).exp();
@@ -800,6 +1058,7 @@ impl Nuts {
         if delta > self.max_energy_error {
             tree.divergence = Some(Divergence::EnergyError);
             tree.sub_alive = false;
+            tree.spans.points.release(point);
             return;
         }
         // Multinomial sampling within the subtree, point by point.
@@ -827,11 +1086,15 @@ impl Nuts {
             tree.sub_delta = delta;
         }
         // Join the new point with the completed subtrees of its size, checking each join.
-        tree.stack.push_leaf(p64, v64);
-        while tree.stack.len() >= 2
-            && tree.stack.sizes[tree.stack.len() - 2] == tree.stack.sizes[tree.stack.len() - 1]
-        {
-            if tree.stack.join_top() {
+        tree.stack.push(Slot::point(point));
+        while let [.., lower, upper] = tree.stack[..] {
+            if lower.size != upper.size {
+                break;
+            }
+            tree.stack.truncate(tree.stack.len() - 2);
+            let (joined, turning) = tree.spans.join(lower, upper);
+            tree.stack.push(joined);
+            if turning {
                 tree.sub_alive = false;
                 return;
             }
@@ -858,6 +1121,151 @@ mod tests {
             dot(vea, &right),
             dot(veb, &right),
         ]
+    }
+
+    #[test]
+    fn the_pair_sums_are_the_six_sums_of_two_single_points() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
+        for d in [1, 2, 3, 4, 5, 7, 8, 13, 100] {
+            let v: Vec<Vec<f64>> = (0..4)
+                .map(|_| (0..d).map(|_| rng.gen_range(-2.0..2.0)).collect())
+                .collect();
+            let (pa, pb, va, vb) = (&v[0], &v[1], &v[2], &v[3]);
+            // A single point's stretch: rho = p, and both ends are the point.
+            let mut ra = pa.clone();
+            let six = uturn_sums(&mut ra, [pb, pb, pa, va, vb, va, vb]);
+            let mut rho = vec![0.0; d];
+            let two = uturn_sums_pair(&mut rho, [pa, pb, va, vb]);
+            let mut rho_portable = vec![0.0; d];
+            let portable = uturn_sums_pair_portable(&mut rho_portable, [pa, pb, va, vb]);
+            assert_eq!(two.map(f64::to_bits), [six[0].to_bits(), six[1].to_bits()]);
+            // The checks across the halves are the whole's for two points.
+            assert_eq!(six[2].to_bits(), six[0].to_bits());
+            assert_eq!(six[5].to_bits(), six[1].to_bits());
+            assert_eq!(two.map(f64::to_bits), portable.map(f64::to_bits));
+            assert_eq!(rho, ra);
+            assert_eq!(rho_portable, ra);
+        }
+    }
+
+    #[test]
+    fn joining_stretches_returns_inner_points_to_the_pool() {
+        let d = 3;
+        let mut spans = Spans::default();
+        spans.reset(d);
+        let point = |spans: &mut Spans, k: f64| {
+            let (i, p, v) = spans.new_point();
+            p.iter_mut().for_each(|x| *x = k);
+            v.iter_mut().for_each(|x| *x = k);
+            Slot::point(i)
+        };
+        let (a, b) = (point(&mut spans, 1.0), point(&mut spans, 2.0));
+        let (ab, turning) = spans.join(a, b);
+        assert!(!turning);
+        let (c, e) = (point(&mut spans, 3.0), point(&mut spans, 4.0));
+        let (ce, _) = spans.join(c, e);
+        let (whole, turning) = spans.join(ab, ce);
+        assert!(!turning);
+        assert_eq!((whole.size, whole.begin, whole.end), (4, a.begin, e.end));
+        // rho is the sum of the four momenta.
+        assert_eq!(spans.rhos.get(whole.rho.unwrap()), &[10.0; 3]);
+        // The two inner points and the upper sum went back, and are handed out again.
+        assert_eq!(spans.points.free.len(), 2);
+        assert_eq!(spans.rhos.free.len(), 1);
+        let before = spans.points.used;
+        point(&mut spans, 5.0);
+        point(&mut spans, 6.0);
+        assert_eq!(spans.points.used, before);
+        // A momentum pointing back turns the trajectory.
+        let f = point(&mut spans, -10.0);
+        let (_, turning) = spans.join(whole.reversed(), f);
+        assert!(turning);
+    }
+
+    /// The fused leapfrog passes against the mass's own kick, drift, velocity and `dot`.
+    fn check_fused<E: Real>(mass: MassMatrix, d: usize, seed: u64) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut draw =
+            |n: usize| -> Vec<E> { (0..n).map(|_| E::of(rng.gen_range(-2.0..2.0))).collect() };
+        let prepared = mass.prepare::<E>(d).unwrap();
+        let (inv, inv64) = prepared.diagonal_inverse(d).unwrap();
+        let (hs, step) = (E::of(0.15), E::of(0.3));
+        let start = End {
+            x: draw(d),
+            p: draw(d),
+            g: draw(d),
+            e: E::zero(),
+        };
+        let g_new = draw(d);
+        // The plain way.
+        let mut plain = start.clone();
+        plain
+            .p
+            .iter_mut()
+            .zip(&plain.g)
+            .for_each(|(p, g)| *p -= hs * *g);
+        prepared.drift(&mut plain.x, &plain.p, step);
+        plain.g.clone_from(&g_new);
+        plain
+            .p
+            .iter_mut()
+            .zip(&plain.g)
+            .for_each(|(p, g)| *p -= hs * *g);
+        let p64: Vec<f64> = plain.p.iter().map(|v| v.as_f64()).collect();
+        let mut v64 = vec![0.0; d];
+        prepared.velocity(&plain.p, &mut v64);
+        let pv = dot(&p64, &v64);
+        // The fused way.
+        let mut fused = start.clone();
+        let mut row = vec![E::zero(); d];
+        assert!(kick_and_drift(&mut fused, hs, step, &inv, &mut row));
+        assert_eq!(row, fused.x);
+        let (mut fp, mut fv) = (vec![0.0; d], vec![0.0; d]);
+        let (fpv, finite) = kick_and_point(&mut fused, &g_new, hs, &inv64, &mut fp, &mut fv);
+        assert!(finite);
+        assert_eq!((fused.x, fused.p, fused.g), (plain.x, plain.p, plain.g));
+        assert_eq!((fp, fv), (p64, v64));
+        assert_eq!(fpv.to_bits(), pv.to_bits());
+    }
+
+    #[test]
+    fn the_fused_leapfrog_passes_give_the_masses_own_values() {
+        for d in [1, 3, 4, 7, 100] {
+            let masses = [
+                MassMatrix::Identity,
+                MassMatrix::Scalar(2.7),
+                MassMatrix::Diagonal((0..d).map(|i| 0.3 + i as f64).collect()),
+            ];
+            for (k, mass) in masses.into_iter().enumerate() {
+                check_fused::<f64>(mass.clone(), d, k as u64);
+                check_fused::<f32>(mass, d, 10 + k as u64);
+            }
+        }
+        assert!(MassMatrix::Dense(vec![1.0, 0.0, 0.0, 1.0])
+            .prepare::<f64>(2)
+            .unwrap()
+            .diagonal_inverse(2)
+            .is_none());
+    }
+
+    #[test]
+    fn a_non_finite_position_or_gradient_is_reported() {
+        let d = 5;
+        let mut front = End {
+            x: vec![1.0f64; d],
+            p: vec![0.5; d],
+            g: vec![0.1; d],
+            e: 0.0,
+        };
+        let (inv, inv64) = (vec![1.0; d], vec![1.0; d]);
+        let mut row = vec![0.0; d];
+        front.x[4] = f64::INFINITY;
+        assert!(!kick_and_drift(&mut front, 0.1, 0.2, &inv, &mut row));
+        let (mut p64, mut v64) = (vec![0.0; d], vec![0.0; d]);
+        let mut g = vec![0.0; d];
+        g[2] = f64::NAN;
+        let (_, finite) = kick_and_point(&mut front, &g, 0.1, &inv64, &mut p64, &mut v64);
+        assert!(!finite);
     }
 
     #[test]
