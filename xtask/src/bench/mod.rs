@@ -4,6 +4,7 @@
 mod cases;
 mod floor;
 mod hardware;
+mod logistic;
 mod nuts;
 #[cfg(feature = "nuts-rs")]
 mod nuts_peer;
