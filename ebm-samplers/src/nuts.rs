@@ -329,33 +329,57 @@ fn uturn_sums_pair(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
     uturn_sums_pair_portable(rho, ab)
 }
 
-/// [`uturn_sums_pair_portable`] compiled for AVX2 (separate multiplies and adds, as there).
+/// [`uturn_sums_pair_portable`] in 256-bit registers: lane `l` of each register is lane `l` of the
+/// portable accumulators, and every operation is the same separate multiply and add.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn uturn_sums_pair_avx2(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
-    uturn_sums_pair_portable(rho, ab)
+    use std::arch::x86_64::*;
+    let [pa, pb, va, vb] = ab;
+    let d = rho.len();
+    assert!(ab.iter().all(|v| v.len() == d), "slices of one length");
+    let full = d / 4 * 4;
+    let (mut acc_a, mut acc_b) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    let mut c = 0;
+    while c < full {
+        // SAFETY: c + 4 <= full <= d, the length of every slice (asserted above); unaligned
+        // loads and stores.
+        unsafe {
+            let ld = |v: &[f64]| _mm256_loadu_pd(v.as_ptr().add(c));
+            let r = _mm256_add_pd(ld(pa), ld(pb));
+            acc_a = _mm256_add_pd(acc_a, _mm256_mul_pd(ld(va), r));
+            acc_b = _mm256_add_pd(acc_b, _mm256_mul_pd(ld(vb), r));
+            _mm256_storeu_pd(rho.as_mut_ptr().add(c), r);
+        }
+        c += 4;
+    }
+    let mut lanes = [[0.0f64; 4]; 2];
+    // SAFETY: each row of `lanes` holds four f64.
+    unsafe {
+        _mm256_storeu_pd(lanes[0].as_mut_ptr(), acc_a);
+        _mm256_storeu_pd(lanes[1].as_mut_ptr(), acc_b);
+    }
+    for i in full..d {
+        let r = pa[i] + pb[i];
+        lanes[0][0] += va[i] * r;
+        lanes[1][0] += vb[i] * r;
+        rho[i] = r;
+    }
+    lanes.map(|v| (v[0] + v[1]) + (v[2] + v[3]))
 }
 
 /// Four lanes per sum, lane `l` taking the coordinates `4 k + l`, the rest into lane 0.
-#[inline(always)]
 fn uturn_sums_pair_portable(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
     let [pa, pb, va, vb] = ab;
     let d = rho.len();
     assert!(ab.iter().all(|v| v.len() == d), "slices of one length");
     let full = d / 4 * 4;
     let mut acc = [[0.0f64; 4]; 2];
-    for c in (0..full).step_by(4) {
-        let r: [f64; 4] = std::array::from_fn(|l| pa[c + l] + pb[c + l]);
-        for l in 0..4 {
-            acc[0][l] += va[c + l] * r[l];
-            acc[1][l] += vb[c + l] * r[l];
-        }
-        rho[c..c + 4].copy_from_slice(&r);
-    }
-    for i in full..d {
+    for i in 0..d {
+        let l = if i < full { i % 4 } else { 0 };
         let r = pa[i] + pb[i];
-        acc[0][0] += va[i] * r;
-        acc[1][0] += vb[i] * r;
+        acc[0][l] += va[i] * r;
+        acc[1][l] += vb[i] * r;
         rho[i] = r;
     }
     acc.map(|v| (v[0] + v[1]) + (v[2] + v[3]))
@@ -492,14 +516,32 @@ fn kick_and_drift<E: Real>(front: &mut End<E>, hs: E, step: E, inv: &[E], row: &
     let d = row.len();
     let (x, p, g) = (&mut front.x[..d], &mut front.p[..d], &front.g[..d]);
     let inv = &inv[..d];
-    let mut finite = true;
-    for i in 0..d {
-        p[i] -= hs * g[i];
-        x[i] += step * inv[i] * p[i];
-        row[i] = x[i];
-        finite &= x[i].is_finite();
+    let lanes = x.iter_mut().zip(p.iter_mut()).zip(g);
+    for (((x, p), g), (m, o)) in lanes.zip(inv.iter().zip(row.iter_mut())) {
+        *p -= hs * *g;
+        *x += step * *m * *p;
+        *o = *x;
     }
-    finite
+    all_finite(row)
+}
+
+/// Whether every value of `v` is finite: `v - v` is 0 for a finite value and NaN otherwise, summed
+/// in eight lanes (a pass of vector additions, where testing each value was not vectorised).
+#[inline(always)]
+// `x - x` is the test itself.
+#[allow(clippy::eq_op)]
+fn all_finite<E: Real>(v: &[E]) -> bool {
+    let mut acc = [E::zero(); 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += c[l] - c[l];
+        }
+    }
+    for &x in chunks.remainder() {
+        acc[0] += x - x;
+    }
+    acc.iter().all(|a| a.is_finite())
 }
 
 /// The second half kick of a leapfrog step with a mass that is not dense, and the new point's
@@ -519,11 +561,10 @@ fn kick_and_point<E: Real>(
     let (inv64, p64, v64) = (&inv64[..d], &mut p64[..d], &mut v64[..d]);
     // Simple loops, each of which vectorises.
     fg.copy_from_slice(g);
-    let mut finite = true;
     for (p, g) in p.iter_mut().zip(g) {
         *p -= hs * *g;
-        finite &= g.is_finite();
     }
+    let finite = all_finite(g);
     for ((o, v), (p, m)) in p64.iter_mut().zip(v64.iter_mut()).zip(p.iter().zip(inv64)) {
         *o = p.as_f64();
         *v = m * *o;
@@ -709,9 +750,15 @@ impl<E: Real> NutsWorkspace<E> {
             return Ok(());
         }
         check_positive_temperatures(state.temperatures())?;
-        self.eps = state.step_sizes().iter().map(|&h| E::of(h)).collect();
-        self.temperature = state.temperatures().to_vec();
-        self.sqrt_temperature = self.temperature.iter().map(|t| E::of(t.sqrt())).collect();
+        // Into the buffers held: a warm-up changes the step sizes at every draw.
+        self.eps.clear();
+        self.eps
+            .extend(state.step_sizes().iter().map(|&h| E::of(h)));
+        self.temperature.clear();
+        self.temperature.extend_from_slice(state.temperatures());
+        self.sqrt_temperature.clear();
+        let roots = self.temperature.iter().map(|t| E::of(t.sqrt()));
+        self.sqrt_temperature.extend(roots);
         self.version = Some(key);
         Ok(())
     }
@@ -960,7 +1007,6 @@ impl Nuts {
                     v64.copy_from_slice(&rows_v[k * D..(k + 1) * D]);
                     let pv = dot(p64, v64);
                     // Without early exits, so the scans vectorise.
-                    let all_finite = |v: &[E]| v.iter().fold(true, |ok, x| ok & x.is_finite());
                     let finite = all_finite(&tree.front.x) && all_finite(&tree.front.g);
                     self.after_leaf(tree, i, pv, finite, temperature[c], &mut rngs[c]);
                 }

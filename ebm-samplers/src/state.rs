@@ -315,7 +315,11 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
             });
         }
         for (i, &v) in values.iter().enumerate() {
-            valid(&format!("{name}[{i}]"), v)?;
+            // The indexed name is formatted only for the error (this runs at every draw of a
+            // warm-up).
+            if valid(name, v).is_err() {
+                valid(&format!("{name}[{i}]"), v)?;
+            }
         }
         Ok(())
     }
