@@ -35,6 +35,35 @@ fn dual_averaging_moves_the_step_toward_the_target() {
     assert!((fin - 0.2231).abs() < 0.01, "{fin}");
 }
 
+#[test]
+fn recentring_moves_the_iterate_without_the_swings_of_a_fresh_start() {
+    // Acceptance exp(-eps / s): at scale s the step size with acceptance 0.8 is 0.223 s.
+    let accept = |eps: f64, s: f64| (-eps / s).exp();
+    let mut da = DualAveraging::new(1.0, 0.8).unwrap();
+    let mut eps: f64 = 1.0;
+    for _ in 0..300 {
+        eps = da.update(accept(eps, 1.0));
+    }
+    assert!((eps - 0.223).abs() < 0.02, "{eps}");
+    // The scale doubles (a new mass matrix), and so does the initial step size a search finds.
+    assert!(da.recentre(0.0).is_err() && da.recentre(f64::NAN).is_err());
+    let next = da.recentre(2.0).unwrap();
+    assert_eq!(da.final_step_size(), next);
+    // The iterate doubles too, landing near the new target at once; a fresh start at 2.0 on
+    // target would jump to about 10 x 2.0.
+    assert!((next - 0.446).abs() < 0.05, "{next}");
+    let fresh = DualAveraging::new(2.0, 0.8).unwrap().update(0.8);
+    assert!(fresh > 15.0, "{fresh}");
+    // The adaptation stays on the new target, and the final step size averages only the iterates
+    // since the centre.
+    eps = next;
+    for _ in 0..500 {
+        eps = da.update(accept(eps, 2.0));
+    }
+    let fin = da.final_step_size();
+    assert!((fin - 0.4463).abs() < 0.02, "{fin}");
+}
+
 /// `(chain, draw)` slices of coordinate `i` of a trace.
 fn coordinate<const D: usize>(trace: &Trace<D, f64>, i: usize) -> Vec<Vec<f64>> {
     (0..trace.n_chains())
