@@ -265,13 +265,107 @@ impl LogReg {
     }
 }
 
+/// Timed runs of each NUTS row (ours and the peer's), all from the same seeds, so with the same
+/// draws every time. The suite runs this many times over, a row after every other, so that a
+/// burst of load on a shared machine does not fall on all runs of one row; each row reports its
+/// fastest run, as the other cases report their minimum.
+pub const TIMED_RUNS: usize = 3;
+
+/// One row of the NUTS table: a sampler's run of one case.
+pub struct Row {
+    pub name: &'static str,
+    pub mass: &'static str,
+    pub chains: usize,
+    pub warmup_s: f64,
+    pub sampling_s: f64,
+    /// The seconds the ESS per second divides by (warm-up and sampling, or the peer's wall time).
+    pub total_s: f64,
+    pub warm_grads: u64,
+    pub grads: u64,
+    pub min_bulk: f64,
+    pub energy_ess: f64,
+    pub max_rhat: f64,
+    pub divergences: usize,
+    /// Mean tree depth, where the sampler reports it.
+    pub depth: Option<f64>,
+    /// A note after the row (the peer's name and threads).
+    pub note: String,
+    /// Further figures for the JSON record.
+    pub extra: serde_json::Map<String, Value>,
+}
+
+impl Row {
+    fn per_1k(&self) -> f64 {
+        self.min_bulk / self.grads as f64 * 1000.0
+    }
+
+    fn per_s(&self) -> f64 {
+        self.min_bulk / self.total_s
+    }
+
+    /// Keeps the times of `other`, another run of the same row, when it was faster.
+    fn keep_faster(&mut self, other: Row) {
+        if other.total_s < self.total_s {
+            (self.warmup_s, self.sampling_s, self.total_s) =
+                (other.warmup_s, other.sampling_s, other.total_s);
+        }
+    }
+
+    fn print(&self) {
+        let depth = self
+            .depth
+            .map_or_else(|| "-".to_string(), |d| format!("{d:.2}"));
+        println!(
+            "{:<15} {:<5} {:>6} {:>8.3} s {:>8.3} s {:>9} {:>9} {:>8.0} {:>8.0} {:>7.4} {:>4} {:>6} {:>9.1} {:>10.0}{}",
+            self.name,
+            self.mass,
+            self.chains,
+            self.warmup_s,
+            self.sampling_s,
+            self.warm_grads,
+            self.grads,
+            self.min_bulk,
+            self.energy_ess,
+            self.max_rhat,
+            self.divergences,
+            depth,
+            self.per_1k(),
+            self.per_s(),
+            self.note
+        );
+    }
+
+    fn json(&self) -> Value {
+        let mut v = json!({
+            "chains": self.chains,
+            "mass": self.mass,
+            "warmup_s": self.warmup_s,
+            "sampling_s": self.sampling_s,
+            "warmup_grads": self.warm_grads,
+            "sampling_grads": self.grads,
+            "min_bulk_ess": self.min_bulk,
+            "energy_bulk_ess": self.energy_ess,
+            "max_r_hat": self.max_rhat,
+            "divergences": self.divergences,
+            "mean_tree_depth": self.depth,
+            "min_ess_per_1k_grads": self.per_1k(),
+            "min_ess_per_s": self.per_s(),
+            "timed_runs": TIMED_RUNS,
+        });
+        if let Value::Object(m) = &mut v {
+            m.extend(self.extra.clone());
+        }
+        v
+    }
+}
+
 /// One case with one mass adaptation: the figures of the issue.
 fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
-    name: &str,
+    name: &'static str,
     model: &M,
     x0: &Batch<D, f64>,
     mass: MassAdaptation,
-) -> Result<Value, String> {
+) -> Result<Row, String> {
     let run = Warmup {
         seed: 2026,
         mass,
@@ -302,54 +396,39 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
         .collect();
     let refs: Vec<&[f64]> = energy.iter().map(|c| c.as_slice()).collect();
     let energy_ess = ess_bulk(&refs).map_err(|e| e.to_string())?;
-    let warm_grads = run.warmup.stats.gradient_evaluations();
-    let grads = run.draws.stats.gradient_evaluations();
     let (tw, ts) = (
         run.warmup_time.as_secs_f64(),
         run.sampling_time.as_secs_f64(),
     );
-    let label = match mass {
+    let mut extra = serde_json::Map::new();
+    extra.insert("step_sizes".into(), json!(run.step_sizes));
+    Ok(Row {
+        name,
+        mass: mass_label(mass),
+        chains: n,
+        warmup_s: tw,
+        sampling_s: ts,
+        total_s: tw + ts,
+        warm_grads: run.warmup.stats.gradient_evaluations(),
+        grads: run.draws.stats.gradient_evaluations(),
+        min_bulk,
+        energy_ess,
+        max_rhat: summary.max_r_hat(),
+        divergences: run.draws.stats.divergences(),
+        depth: Some(run.draws.stats.mean_tree_depth()),
+        note: String::new(),
+        extra,
+    })
+}
+
+fn mass_label(mass: MassAdaptation) -> &'static str {
+    match mass {
         MassAdaptation::Dense => "dense",
         MassAdaptation::GradientDense => "gdens",
         MassAdaptation::GradientDiagonal => "diag",
         MassAdaptation::Diagonal => "stan",
         MassAdaptation::Off => "none",
-    };
-    let per_1k = min_bulk / grads as f64 * 1000.0;
-    let per_s = min_bulk / (tw + ts);
-    println!(
-        "{:<15} {:<5} {:>6} {:>8.3} s {:>8.3} s {:>9} {:>9} {:>8.0} {:>8.0} {:>7.4} {:>4} {:>6.2} {:>9.1} {:>10.0}",
-        name,
-        label,
-        n,
-        tw,
-        ts,
-        warm_grads,
-        grads,
-        min_bulk,
-        energy_ess,
-        summary.max_r_hat(),
-        run.draws.stats.divergences(),
-        run.draws.stats.mean_tree_depth(),
-        per_1k,
-        per_s
-    );
-    Ok(json!({
-        "chains": n,
-        "mass": label,
-        "warmup_s": tw,
-        "sampling_s": ts,
-        "warmup_grads": warm_grads,
-        "sampling_grads": grads,
-        "min_bulk_ess": min_bulk,
-        "energy_bulk_ess": energy_ess,
-        "max_r_hat": summary.max_r_hat(),
-        "divergences": run.draws.stats.divergences(),
-        "mean_tree_depth": run.draws.stats.mean_tree_depth(),
-        "min_ess_per_1k_grads": per_1k,
-        "min_ess_per_s": per_s,
-        "step_sizes": run.step_sizes,
-    }))
+    }
 }
 
 /// Runs `f` on a pool of one thread: the 4-chain rows run on one core, as the peer's 4-chain rows
@@ -362,11 +441,66 @@ fn one_thread<T: Send>(f: impl FnOnce() -> Result<T, String> + Send) -> Result<T
         .install(f)
 }
 
+/// A row to measure: its key in the JSON record and the run that measures it.
+type Job<'a> = (String, Box<dyn Fn() -> Result<Row, String> + 'a>);
+
 /// Runs the NUTS cases and prints their table; returns the figures by case.
 pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String> {
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
+    let (diag, corr, logreg) = (&Diag::new(), &Corr::new(), &LogReg::new());
+    let (x_diag, x_corr) = (&starts::<100>(1, 4), &starts::<100>(2, 4));
+    let (x_logreg, x_logreg64) = (&starts::<25>(3, 4), &starts::<25>(3, 64));
+    let mut jobs: Vec<Job> = Vec::new();
+    for mass in [
+        MassAdaptation::GradientDiagonal,
+        MassAdaptation::Diagonal,
+        MassAdaptation::Dense,
+        MassAdaptation::GradientDense,
+    ] {
+        let suffix = match mass {
+            MassAdaptation::Dense => "_dense",
+            MassAdaptation::GradientDense => "_gradient_dense",
+            MassAdaptation::Diagonal => "_stan_diag",
+            _ => "_diag",
+        };
+        if wanted("gauss100_diag") {
+            jobs.push((
+                format!("gauss100_diag{suffix}"),
+                Box::new(move || one_thread(|| measure("gauss100_diag", diag, x_diag, mass))),
+            ));
+        }
+        if wanted("gauss100_corr") {
+            jobs.push((
+                format!("gauss100_corr{suffix}"),
+                Box::new(move || one_thread(|| measure("gauss100_corr", corr, x_corr, mass))),
+            ));
+        }
+        if wanted("logreg25") {
+            jobs.push((
+                format!("logreg25{suffix}"),
+                Box::new(move || one_thread(|| measure("logreg25", logreg, x_logreg, mass))),
+            ));
+            jobs.push((
+                format!("logreg25_64{suffix}"),
+                Box::new(move || measure("logreg25", logreg, x_logreg64, mass)),
+            ));
+        }
+    }
+    peers(&wanted, &mut jobs);
+    let mut rows: Vec<Row> = Vec::with_capacity(jobs.len());
+    for rep in 0..TIMED_RUNS {
+        for (k, (_, job)) in jobs.iter().enumerate() {
+            let row = job()?;
+            if rep == 0 {
+                rows.push(row);
+            } else {
+                rows[k].keep_faster(row);
+            }
+        }
+    }
     println!();
     println!(
-        "NUTS cases: float64, 1000 warm-up + 1000 draws, target acceptance 0.8, max depth 10 (ESS over the draws; per-second figures include warm-up)"
+        "NUTS cases: float64, 1000 warm-up + 1000 draws, target acceptance 0.8, max depth 10 (ESS over the draws; per-second figures include warm-up; times: the fastest of {TIMED_RUNS} runs from the same seeds)"
     );
     println!(
         "{:<15} {:<5} {:>6} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>7} {:>4} {:>6} {:>9} {:>10}",
@@ -386,88 +520,57 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
         "ESS/s"
     );
     let mut out = serde_json::Map::new();
-    let wanted = |name: &str| only.is_none_or(|o| o == name);
-    for mass in [
-        MassAdaptation::GradientDiagonal,
-        MassAdaptation::Diagonal,
-        MassAdaptation::Dense,
-        MassAdaptation::GradientDense,
-    ] {
-        let suffix = match mass {
-            MassAdaptation::Dense => "_dense",
-            MassAdaptation::GradientDense => "_gradient_dense",
-            MassAdaptation::Diagonal => "_stan_diag",
-            _ => "_diag",
-        };
-        if wanted("gauss100_diag") {
-            let v =
-                one_thread(|| measure("gauss100_diag", &Diag::new(), &starts::<100>(1, 4), mass))?;
-            out.insert(format!("gauss100_diag{suffix}"), v);
-        }
-        if wanted("gauss100_corr") {
-            let v =
-                one_thread(|| measure("gauss100_corr", &Corr::new(), &starts::<100>(2, 4), mass))?;
-            out.insert(format!("gauss100_corr{suffix}"), v);
-        }
-        if wanted("logreg25") {
-            let model = LogReg::new();
-            let v = one_thread(|| measure("logreg25", &model, &starts::<25>(3, 4), mass))?;
-            out.insert(format!("logreg25{suffix}"), v);
-            let v = measure("logreg25", &model, &starts::<25>(3, 64), mass)?;
-            out.insert(format!("logreg25_64{suffix}"), v);
-        }
+    for ((key, _), row) in jobs.iter().zip(&rows) {
+        row.print();
+        out.insert(key.clone(), row.json());
     }
-    peers(&wanted, &mut out)?;
+    if !cfg!(feature = "nuts-rs") {
+        println!(
+            "(nuts-rs peer rows: run with `cargo run --release -p xtask --features nuts-rs -- bench`)"
+        );
+    }
     Ok(out)
 }
 
 /// nuts-rs on the same density code and starting points: 4 chains one after another on one thread,
 /// and on `logreg25` 64 chains over two threads.
 #[cfg(feature = "nuts-rs")]
-fn peers(
-    wanted: &dyn Fn(&str) -> bool,
-    out: &mut serde_json::Map<String, Value>,
-) -> Result<(), String> {
+fn peers<'a>(wanted: &dyn Fn(&str) -> bool, jobs: &mut Vec<Job<'a>>) {
     use super::nuts_peer::measure as peer;
     if wanted("gauss100_diag") {
-        let v = peer(
-            "gauss100_diag",
-            &Diag::new(),
-            &starts::<100>(1, 4).as_vec(),
-            1,
-        )?;
-        out.insert("gauss100_diag_nuts_rs".into(), v);
+        let x = starts::<100>(1, 4).as_vec();
+        let model = Diag::new();
+        jobs.push((
+            "gauss100_diag_nuts_rs".into(),
+            Box::new(move || peer("gauss100_diag", &model, &x, 1)),
+        ));
     }
     if wanted("gauss100_corr") {
-        let v = peer(
-            "gauss100_corr",
-            &Corr::new(),
-            &starts::<100>(2, 4).as_vec(),
-            1,
-        )?;
-        out.insert("gauss100_corr_nuts_rs".into(), v);
+        let x = starts::<100>(2, 4).as_vec();
+        let model = Corr::new();
+        jobs.push((
+            "gauss100_corr_nuts_rs".into(),
+            Box::new(move || peer("gauss100_corr", &model, &x, 1)),
+        ));
     }
     if wanted("logreg25") {
-        let model = LogReg::new();
-        let v = peer("logreg25", &model, &starts::<25>(3, 4).as_vec(), 1)?;
-        out.insert("logreg25_nuts_rs".into(), v);
-        let v = peer("logreg25", &model, &starts::<25>(3, 64).as_vec(), 2)?;
-        out.insert("logreg25_64_nuts_rs".into(), v);
+        let model = std::sync::Arc::new(LogReg::new());
+        let (x4, x64) = (starts::<25>(3, 4).as_vec(), starts::<25>(3, 64).as_vec());
+        let m = model.clone();
+        jobs.push((
+            "logreg25_nuts_rs".into(),
+            Box::new(move || peer("logreg25", &*m, &x4, 1)),
+        ));
+        jobs.push((
+            "logreg25_64_nuts_rs".into(),
+            Box::new(move || peer("logreg25", &*model, &x64, 2)),
+        ));
     }
-    Ok(())
 }
 
 /// Without the `nuts-rs` feature the peer rows are left out.
 #[cfg(not(feature = "nuts-rs"))]
-fn peers(
-    _wanted: &dyn Fn(&str) -> bool,
-    _out: &mut serde_json::Map<String, Value>,
-) -> Result<(), String> {
-    println!(
-        "(nuts-rs peer rows: run with `cargo run --release -p xtask --features nuts-rs -- bench`)"
-    );
-    Ok(())
-}
+fn peers(_wanted: &dyn Fn(&str) -> bool, _jobs: &mut Vec<Job<'_>>) {}
 
 #[cfg(test)]
 mod tests {

@@ -4,11 +4,12 @@
 //! with nuts-rs's defaults (diagonal adaptation, target 0.8, max depth 10, 1000 tune + 1000 draws),
 //! and its draws go through the same ESS and R-hat code as ours.
 
+use super::nuts::Row;
 use ebm_core::prelude::*;
 use ebm_samplers::diagnostics::{ess_bulk, rhat};
 use nuts_rs::rand::{rngs::StdRng, SeedableRng};
 use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -123,17 +124,18 @@ fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
     Ok(out)
 }
 
-/// Runs nuts-rs on `model` from `x0` (row-major, `chains x D`), its chains spread over `threads`
-/// threads (each runs its chains one after another); prints a row like ours.
-pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
-    name: &str,
+/// Every chain's run, by thread.
+type ThreadRuns = Vec<Result<Vec<(usize, ChainRun)>, String>>;
+
+/// One timed run of all chains, spread over `threads` threads.
+fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     model: &M,
     x0: &[f64],
     threads: usize,
-) -> Result<Value, String> {
+) -> (f64, ThreadRuns) {
     let n = x0.len() / D;
     let clock = Instant::now();
-    let per_thread: Vec<Result<Vec<(usize, ChainRun)>, String>> = std::thread::scope(|s| {
+    let per_thread: ThreadRuns = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
                 s.spawn(move || {
@@ -152,7 +154,19 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
             })
             .collect()
     });
-    let wall = clock.elapsed().as_secs_f64();
+    (clock.elapsed().as_secs_f64(), per_thread)
+}
+
+/// Runs nuts-rs on `model` from `x0` (row-major, `chains x D`), its chains spread over `threads`
+/// threads (each runs its chains one after another); returns a row like ours.
+pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
+    name: &'static str,
+    model: &M,
+    x0: &[f64],
+    threads: usize,
+) -> Result<Row, String> {
+    let n = x0.len() / D;
+    let (wall, per_thread) = timed_run(model, x0, threads);
     let mut runs: Vec<(usize, ChainRun)> = Vec::with_capacity(n);
     let (mut tw, mut ts) = (0.0f64, 0.0f64);
     for r in per_thread {
@@ -195,44 +209,30 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     let steps: u64 = runs.iter().map(|r| r.steps).sum();
     let divergences: usize = runs.iter().map(|r| r.divergences).sum();
     let leapfrog_per_draw = steps as f64 / (n * 1000) as f64;
-    let per_1k = min_bulk / grads as f64 * 1000.0;
-    let per_s = min_bulk / wall;
-    println!(
-        "{:<15} {:<5} {:>6} {:>8.3} s {:>8.3} s {:>9} {:>9} {:>8.0} {:>8.0} {:>7.4} {:>4} {:>6} {:>9.1} {:>10.0}  nuts-rs 0.19.1, {} thread(s), {:.1} leapfrog/draw",
+    let mut extra = serde_json::Map::new();
+    extra.insert("peer".into(), json!("nuts-rs 0.19.1"));
+    extra.insert("threads".into(), json!(threads));
+    extra.insert("wall_s".into(), json!(wall));
+    extra.insert("leapfrog_per_draw".into(), json!(leapfrog_per_draw));
+    let step_sizes: Vec<f64> = runs.iter().map(|r| r.step_size).collect();
+    extra.insert("step_sizes".into(), json!(step_sizes));
+    Ok(Row {
         name,
-        "diag",
-        n,
-        tw,
-        ts,
+        mass: "diag",
+        chains: n,
+        warmup_s: tw,
+        sampling_s: ts,
+        total_s: wall,
         warm_grads,
         grads,
         min_bulk,
         energy_ess,
         max_rhat,
         divergences,
-        "-",
-        per_1k,
-        per_s,
-        threads,
-        leapfrog_per_draw
-    );
-    Ok(json!({
-        "peer": "nuts-rs 0.19.1",
-        "chains": n,
-        "threads": threads,
-        "mass": "diag",
-        "warmup_s": tw,
-        "sampling_s": ts,
-        "wall_s": wall,
-        "warmup_grads": warm_grads,
-        "sampling_grads": grads,
-        "min_bulk_ess": min_bulk,
-        "energy_bulk_ess": energy_ess,
-        "max_r_hat": max_rhat,
-        "divergences": divergences,
-        "leapfrog_per_draw": leapfrog_per_draw,
-        "min_ess_per_1k_grads": per_1k,
-        "min_ess_per_s": per_s,
-        "step_sizes": runs.iter().map(|r| r.step_size).collect::<Vec<_>>(),
-    }))
+        depth: None,
+        note: format!(
+            "  nuts-rs 0.19.1, {threads} thread(s), {leapfrog_per_draw:.1} leapfrog/draw"
+        ),
+        extra,
+    })
 }
