@@ -1296,8 +1296,9 @@ mod tests {
 
     #[test]
     fn a_non_finite_position_or_gradient_is_reported() {
-        let d = 5;
-        let mut front = End {
+        // 13 coordinates: one pass of eight lanes and a remainder of five, a bad value in each.
+        let d = 13;
+        let fresh = || End {
             x: vec![1.0f64; d],
             p: vec![0.5; d],
             g: vec![0.1; d],
@@ -1305,13 +1306,78 @@ mod tests {
         };
         let (inv, inv64) = (vec![1.0; d], vec![1.0; d]);
         let mut row = vec![0.0; d];
-        front.x[4] = f64::INFINITY;
-        assert!(!kick_and_drift(&mut front, 0.1, 0.2, &inv, &mut row));
-        let (mut p64, mut v64) = (vec![0.0; d], vec![0.0; d]);
-        let mut g = vec![0.0; d];
-        g[2] = f64::NAN;
-        let (_, finite) = kick_and_point(&mut front, &g, 0.1, &inv64, &mut p64, &mut v64);
-        assert!(!finite);
+        assert!(kick_and_drift(&mut fresh(), 0.1, 0.2, &inv, &mut row));
+        for (i, bad) in [(3, f64::INFINITY), (12, f64::NAN), (7, f64::NEG_INFINITY)] {
+            let mut front = fresh();
+            front.x[i] = bad;
+            assert!(
+                !kick_and_drift(&mut front, 0.1, 0.2, &inv, &mut row),
+                "x[{i}]"
+            );
+            let (mut p64, mut v64) = (vec![0.0; d], vec![0.0; d]);
+            let mut g = vec![0.0; d];
+            assert!(kick_and_point(&mut fresh(), &g, 0.1, &inv64, &mut p64, &mut v64).1);
+            g[i] = bad;
+            let (_, finite) = kick_and_point(&mut fresh(), &g, 0.1, &inv64, &mut p64, &mut v64);
+            assert!(!finite, "g[{i}]");
+        }
+    }
+
+    /// The transition compiled for AVX2 against the plain one, from the same state: the same
+    /// draws to the last bit, with a diagonal and a dense mass, in `f64` and `f32`.
+    #[cfg(target_arch = "x86_64")]
+    fn check_avx2_transition<E: Real>(mass: MassMatrix)
+    where
+        Cpu: Device<E>,
+    {
+        use crate::kernel::Target;
+        use ebm_models::GaussianModel;
+        if !std::arch::is_x86_feature_detected!("avx2") {
+            eprintln!("no AVX2 on this processor: nothing to compare");
+            return;
+        }
+        let dev = Cpu::default();
+        let cov = [2.0, 0.3, 0.1, 0.3, 1.0, 0.2, 0.1, 0.2, 0.5];
+        let model = GaussianModel::<3, E>::from_slices(
+            &dev,
+            &[E::of(1.0), E::zero(), E::of(-1.0)],
+            &cov.map(E::of),
+        )
+        .unwrap();
+        let x0: Batch<3, E> = dev.zeros_like(&(5, Const::<3>));
+        let nuts = Nuts::new(0.4).unwrap().with_mass(mass).unwrap();
+        let mut plain_state = nuts.init(&model, &x0, 11).unwrap();
+        let mut avx_state = plain_state.clone();
+        let (mut t1, mut t2) = (Target::new(&model, &dev), Target::new(&model, &dev));
+        let (mut w1, mut w2) = (NutsWorkspace::default(), NutsWorkspace::default());
+        let (mut i1, mut i2) = (vec![StepInfo::default(); 5], vec![StepInfo::default(); 5]);
+        for _ in 0..40 {
+            nuts.transition(&mut t1, &mut plain_state, &mut w1, &mut i1)
+                .unwrap();
+            // SAFETY: the CPU supports AVX2, checked above.
+            unsafe { nuts.transition_avx2(&mut t2, &mut avx_state, &mut w2, &mut i2) }.unwrap();
+            assert_eq!(i1, i2);
+        }
+        let bits = |s: &ChainState<3, E, Cpu>| {
+            s.positions()
+                .iter()
+                .map(|v| v.as_f64().to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&plain_state), bits(&avx_state));
+        // The chains moved.
+        assert!(plain_state.positions().iter().any(|v| *v != E::zero()));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_transition_gives_the_plain_draws() {
+        let dense = MassMatrix::Dense(vec![2.0, 0.5, 0.0, 0.5, 1.0, 0.1, 0.0, 0.1, 0.8]);
+        let diagonal = MassMatrix::Diagonal(vec![0.5, 1.0, 2.0]);
+        for mass in [diagonal, dense] {
+            check_avx2_transition::<f64>(mass.clone());
+            check_avx2_transition::<f32>(mass);
+        }
     }
 
     #[test]

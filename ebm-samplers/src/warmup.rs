@@ -100,7 +100,16 @@ impl DualAveraging {
         Ok(self.log_eps.exp())
     }
 
-    /// The averaged step size: the one to keep when adaptation ends.
+    /// Starts the average that becomes the final step size again from the next update, leaving
+    /// the iterate and its centre where they are (after a mass-matrix update without a new
+    /// initial step size).
+    pub fn restart_average(&mut self) {
+        self.log_eps_bar = 0.0;
+        self.s = 0.0;
+    }
+
+    /// The averaged step size: the one to keep when adaptation ends. Before any update since the
+    /// last [`DualAveraging::recentre`] or [`DualAveraging::restart_average`], the current iterate.
     pub fn final_step_size(&self) -> f64 {
         if self.s == 0.0 {
             self.log_eps.exp()
@@ -242,8 +251,8 @@ impl Adaptable for Mala {
 /// Stan's warm-up schedule: an initial fast interval (step size only), slow windows that double in
 /// length and end with a mass-matrix update, and a final fast interval.
 ///
-/// With the defaults (75, 25, 50) and 1000 warm-up steps the windows end at steps 100, 150, 250,
-/// 450 and 950. Warm-ups shorter than 150 steps are scaled: 15% initial, 75% one window, 10%
+/// With Stan's values (75, 25, 50; [`Warmup`]'s default final interval is 150) and 1000 warm-up
+/// steps the windows end at steps 100, 150, 250, 450 and 950. Warm-ups shorter than 150 steps are scaled: 15% initial, 75% one window, 10%
 /// final, as Stan does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowSchedule {
@@ -933,15 +942,21 @@ impl Warmup {
                             workspace = K::Workspace::<E>::default();
                         }
                         if self.find_initial_step_size {
+                            // A new initial step size for the new mass: the adaptation's centre
+                            // moves there.
                             let eps = initial_step_sizes(&kernel, &mut target, &mut state)?;
-                            state.set_step_sizes(&eps)?;
+                            let next = averaging
+                                .iter_mut()
+                                .zip(&eps)
+                                .map(|(da, &e)| da.recentre(e))
+                                .collect::<Result<Vec<f64>>>()?;
+                            state.set_step_sizes(&next)?;
+                        } else {
+                            // The iterate carries on; only the average starts again.
+                            averaging
+                                .iter_mut()
+                                .for_each(DualAveraging::restart_average);
                         }
-                        let next = averaging
-                            .iter_mut()
-                            .zip(state.step_sizes())
-                            .map(|(da, &e)| da.recentre(e))
-                            .collect::<Result<Vec<f64>>>()?;
-                        state.set_step_sizes(&next)?;
                     }
                     window = WindowEstimate::new(D, mass_adapt);
                     next_window += 1;

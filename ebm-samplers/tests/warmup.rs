@@ -49,6 +49,12 @@ fn recentring_moves_the_iterate_without_the_swings_of_a_fresh_start() {
     assert!(da.recentre(0.0).is_err() && da.recentre(f64::NAN).is_err());
     let next = da.recentre(2.0).unwrap();
     assert_eq!(da.final_step_size(), next);
+    // The average starts again: after one update it is that update's iterate (a carried-on
+    // average, 300 updates old, would barely move).
+    let one = da.clone().update(accept(next, 2.0));
+    let mut after_one = da.clone();
+    after_one.update(accept(next, 2.0));
+    assert_eq!(after_one.final_step_size(), one);
     // The iterate doubles too, landing near the new target at once; a fresh start at 2.0 on
     // target would jump to about 10 x 2.0.
     assert!((next - 0.446).abs() < 0.05, "{next}");
@@ -151,6 +157,47 @@ fn nuts_with_warmup_samples_a_badly_scaled_gaussian() {
             );
         }
     }
+}
+
+#[test]
+fn without_the_step_size_search_the_step_size_carries_on_through_each_window_end() {
+    // The kernel's step size (10) is far from the tuned one; with the search off, each window end
+    // only restarts the average, so the iterate does not jump by the tuned / initial ratio.
+    const D: usize = 10;
+    let sd: Vec<f64> = (0..D)
+        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / 9.0))
+        .collect();
+    let cov: Vec<f64> = (0..D * D)
+        .map(|k| {
+            if k / D == k % D {
+                sd[k / D].powi(2)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 5));
+    let run = Warmup {
+        find_initial_step_size: false,
+        ..settings(5)
+    }
+    .run(&Nuts::new(10.0).unwrap(), &model, &x0)
+    .unwrap();
+    let n = 4;
+    let eps = &run.warmup_step_sizes;
+    for end in WindowSchedule::new(1000, 75, 25, 150).window_ends {
+        for c in 0..n {
+            let (before, after) = (eps[(end - 1) * n + c], eps[end * n + c]);
+            assert!(
+                (1.0 / 3.0..3.0).contains(&(after / before)),
+                "window end {end}, chain {c}: {before} then {after}"
+            );
+        }
+    }
+    let accept = run.draws.stats.mean_accept_prob();
+    assert!((accept - 0.8).abs() < 0.05, "{accept}");
 }
 
 #[test]

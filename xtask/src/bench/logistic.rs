@@ -59,8 +59,9 @@ pub fn terms(eta: &mut [f64], y: &[f64]) -> f64 {
     assert_eq!(eta.len(), y.len(), "one label per observation");
     #[cfg(target_arch = "x86_64")]
     {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports AVX-512F (and so FMA), checked just above.
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx2") && has!("fma") {
+            // SAFETY: the CPU supports AVX-512F, AVX2 and FMA, checked just above.
             return unsafe { terms_avx512(eta, y) };
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -194,9 +195,9 @@ mod tests {
                 assert_eq!(unsafe { terms_avx2(&mut v, &y) }.to_bits(), sum.to_bits());
                 assert_eq!(v, got);
             }
-            if has!("avx512f") {
+            if has!("avx512f") && has!("avx2") && has!("fma") {
                 let mut v = eta.clone();
-                // SAFETY: the CPU supports AVX-512F, checked just above.
+                // SAFETY: the CPU supports AVX-512F, AVX2 and FMA, checked just above.
                 assert_eq!(unsafe { terms_avx512(&mut v, &y) }.to_bits(), sum.to_bits());
                 assert_eq!(v, got);
             }

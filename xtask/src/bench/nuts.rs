@@ -303,12 +303,22 @@ impl Row {
         self.min_bulk / self.total_s
     }
 
-    /// Keeps the times of `other`, another run of the same row, when it was faster.
-    fn keep_faster(&mut self, other: Row) {
+    /// Keeps the times of `other`, another run of the same row, when it was faster. The runs
+    /// start from the same seeds, so they must agree on everything but the times.
+    fn keep_faster(&mut self, other: Row) -> Result<(), String> {
+        if (other.grads, other.warm_grads, other.min_bulk.to_bits())
+            != (self.grads, self.warm_grads, self.min_bulk.to_bits())
+        {
+            return Err(format!(
+                "{} ({}, {} chains): a repeated run from the same seeds gave other draws",
+                self.name, self.mass, self.chains
+            ));
+        }
         if other.total_s < self.total_s {
             (self.warmup_s, self.sampling_s, self.total_s) =
                 (other.warmup_s, other.sampling_s, other.total_s);
         }
+        Ok(())
     }
 
     fn print(&self) {
@@ -341,6 +351,7 @@ impl Row {
             "mass": self.mass,
             "warmup_s": self.warmup_s,
             "sampling_s": self.sampling_s,
+            "total_s": self.total_s,
             "warmup_grads": self.warm_grads,
             "sampling_grads": self.grads,
             "min_bulk_ess": self.min_bulk,
@@ -494,7 +505,7 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
             if rep == 0 {
                 rows.push(row);
             } else {
-                rows[k].keep_faster(row);
+                rows[k].keep_faster(row)?;
             }
         }
     }

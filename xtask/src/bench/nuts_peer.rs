@@ -212,7 +212,6 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     let mut extra = serde_json::Map::new();
     extra.insert("peer".into(), json!("nuts-rs 0.19.1"));
     extra.insert("threads".into(), json!(threads));
-    extra.insert("wall_s".into(), json!(wall));
     extra.insert("leapfrog_per_draw".into(), json!(leapfrog_per_draw));
     let step_sizes: Vec<f64> = runs.iter().map(|r| r.step_size).collect();
     extra.insert("step_sizes".into(), json!(step_sizes));
