@@ -57,7 +57,7 @@ pub use kernel::{
 pub use langevin::{LangevinDynamics, LangevinWorkspace};
 pub use mala::{Mala, MalaWorkspace};
 pub use mass::MassMatrix;
-pub use nuts::{Nuts, NutsWorkspace};
+pub use nuts::{Nuts, NutsWorkspace, UTurn};
 pub use options::RunOptions;
 pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
 pub use progress::Progress;
@@ -153,6 +153,6 @@ pub mod prelude {
         observer_fn, AdaptedRun, ChainState, Divergence, Driver, Flow, HamiltonianMonteCarlo,
         Kernel, LangevinDynamics, Mala, MassAdaptation, MassMatrix, Nuts, Observer,
         ReplicaExchange, RunOptions, RunStats, SampleOutput, Sampler, StepDiagnostics, StepInfo,
-        StepView, SwapScheme, Warmup,
+        StepView, SwapScheme, UTurn, Warmup,
     };
 }

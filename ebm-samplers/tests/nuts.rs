@@ -61,6 +61,54 @@ fn a_nuts_transition_leaves_exact_draws_exact() {
 }
 
 #[test]
+fn a_nuts_transition_by_the_position_criterion_leaves_exact_draws_exact() {
+    let (mean, cov) = ([1.0, -1.0], [1.0, 0.5, 0.5, 2.0]);
+    let nuts = Nuts::new(0.4).unwrap().with_uturn(UTurn::Position);
+    check_invariance::<2>(&mean, &cov, &nuts, "NUTS 2-D, position criterion");
+    let entries: Vec<f64> = (0..25).map(|k| ((k * 7 % 11) as f64 - 5.0) / 6.0).collect();
+    let cov5 = random_spd(&entries, 5, 0.3);
+    let prec = ebm_core::linalg::spd_inverse("cov", &cov5, 5).unwrap();
+    let nuts = Nuts::new(0.3)
+        .unwrap()
+        .with_mass(MassMatrix::Dense(prec))
+        .unwrap()
+        .with_uturn(UTurn::Position);
+    check_invariance::<5>(
+        &[0.5, -0.5, 1.0, 0.0, 2.0],
+        &cov5,
+        &nuts,
+        "NUTS 5-D dense mass, position criterion",
+    );
+}
+
+#[test]
+fn the_position_criterion_stops_sooner_where_the_mass_does_not_whiten() {
+    // 10-D, correlations 0.9^|i-j|, a unit mass: the momentum criterion runs longer.
+    const D: usize = 10;
+    let cov: Vec<f64> = (0..D * D)
+        .map(|k| 0.9f64.powi((k / D).abs_diff(k % D) as i32))
+        .collect();
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &cov, 200, 4));
+    let steps = |uturn: UTurn| {
+        let nuts = Nuts::new(0.25).unwrap().with_uturn(uturn);
+        let out = nuts.run(&model, &x0, &RunOptions::new(20).seed(9)).unwrap();
+        let stats = out.chain_stats.unwrap();
+        assert_eq!(stats.total_divergences(), 0);
+        stats.total_gradient_evaluations() as f64 / (200.0 * 20.0)
+    };
+    let (momentum, position) = (steps(UTurn::Momentum), steps(UTurn::Position));
+    eprintln!("leapfrog steps per draw: momentum {momentum:.1}, position {position:.1}");
+    // About three quarters; a criterion that read backward subtrees in the order they were made
+    // would stop them at their first join and take about a third.
+    assert!(
+        position < 0.85 * momentum && position > 0.5 * momentum,
+        "{position} vs {momentum}"
+    );
+}
+
+#[test]
 fn nuts_reports_tree_depth_leapfrog_steps_and_max_depth() {
     let dev = Cpu::default();
     // Widely different scales with a small step: long trees that hit a low maximum depth.

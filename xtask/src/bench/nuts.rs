@@ -376,6 +376,7 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
     model: &M,
     x0: &Batch<D, f64>,
     mass: MassAdaptation,
+    uturn: UTurn,
 ) -> Result<Row, String> {
     let run = Warmup {
         seed: 2026,
@@ -384,7 +385,7 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
         keep_warmup: false,
         ..Warmup::default()
     }
-    .run(&Nuts::default(), model, x0)
+    .run(&Nuts::default().with_uturn(uturn), model, x0)
     .map_err(|e| e.to_string())?;
     let summary = run.summary().map_err(|e| e.to_string())?;
     let min_bulk = summary
@@ -415,7 +416,11 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
     extra.insert("step_sizes".into(), json!(run.step_sizes));
     Ok(Row {
         name,
-        mass: mass_label(mass),
+        mass: if uturn == UTurn::Position {
+            "pos"
+        } else {
+            mass_label(mass)
+        },
         chains: n,
         warmup_s: tw,
         sampling_s: ts,
@@ -462,39 +467,49 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
     let (x_diag, x_corr) = (&starts::<100>(1, 4), &starts::<100>(2, 4));
     let (x_logreg, x_logreg64) = (&starts::<25>(3, 4), &starts::<25>(3, 64));
     let mut jobs: Vec<Job> = Vec::new();
-    for mass in [
-        MassAdaptation::GradientDiagonal,
-        MassAdaptation::Diagonal,
-        MassAdaptation::Dense,
-        MassAdaptation::GradientDense,
+    // The four mass adaptations, and the default diagonal one with the position U-turn criterion
+    // (rows `pos`).
+    for (mass, uturn) in [
+        (MassAdaptation::GradientDiagonal, UTurn::Momentum),
+        (MassAdaptation::Diagonal, UTurn::Momentum),
+        (MassAdaptation::Dense, UTurn::Momentum),
+        (MassAdaptation::GradientDense, UTurn::Momentum),
+        (MassAdaptation::GradientDiagonal, UTurn::Position),
     ] {
-        let suffix = match mass {
-            MassAdaptation::Dense => "_dense",
-            MassAdaptation::GradientDense => "_gradient_dense",
-            MassAdaptation::Diagonal => "_stan_diag",
+        let suffix = match (mass, uturn) {
+            (_, UTurn::Position) => "_diag_position",
+            (MassAdaptation::Dense, _) => "_dense",
+            (MassAdaptation::GradientDense, _) => "_gradient_dense",
+            (MassAdaptation::Diagonal, _) => "_stan_diag",
             _ => "_diag",
         };
         if wanted("gauss100_diag") {
             jobs.push((
                 format!("gauss100_diag{suffix}"),
-                Box::new(move || one_thread(|| measure("gauss100_diag", diag, x_diag, mass))),
+                Box::new(move || {
+                    one_thread(|| measure("gauss100_diag", diag, x_diag, mass, uturn))
+                }),
             ));
         }
         if wanted("gauss100_corr") {
             jobs.push((
                 format!("gauss100_corr{suffix}"),
-                Box::new(move || one_thread(|| measure("gauss100_corr", corr, x_corr, mass))),
+                Box::new(move || {
+                    one_thread(|| measure("gauss100_corr", corr, x_corr, mass, uturn))
+                }),
             ));
         }
         if wanted("logreg25") {
             jobs.push((
                 format!("logreg25{suffix}"),
-                Box::new(move || one_thread(|| measure("logreg25", logreg, x_logreg, mass))),
+                Box::new(move || one_thread(|| measure("logreg25", logreg, x_logreg, mass, uturn))),
             ));
-            jobs.push((
-                format!("logreg25_64{suffix}"),
-                Box::new(move || measure("logreg25", logreg, x_logreg64, mass)),
-            ));
+            if uturn == UTurn::Momentum {
+                jobs.push((
+                    format!("logreg25_64{suffix}"),
+                    Box::new(move || measure("logreg25", logreg, x_logreg64, mass, uturn)),
+                ));
+            }
         }
     }
     peers(&wanted, &mut jobs);
