@@ -40,45 +40,36 @@ fn check_invariance<const D: usize>(mean: &[f64], cov: &[f64], nuts: &Nuts, what
     );
 }
 
-#[test]
-fn a_nuts_transition_leaves_exact_draws_exact() {
+/// Invariance of exact draws for NUTS with U-turn criterion `uturn`: a 2-D Gaussian with a unit
+/// mass, and a correlated 5-D Gaussian with a dense mass matrix.
+fn check_invariance_of(uturn: UTurn) {
     let (mean, cov) = ([1.0, -1.0], [1.0, 0.5, 0.5, 2.0]);
-    check_invariance::<2>(&mean, &cov, &Nuts::new(0.4).unwrap(), "NUTS 2-D");
-    // A correlated 5-D Gaussian with a dense mass matrix.
+    let nuts = Nuts::new(0.4).unwrap().with_uturn(uturn);
+    check_invariance::<2>(&mean, &cov, &nuts, &format!("NUTS 2-D, {uturn:?}"));
     let entries: Vec<f64> = (0..25).map(|k| ((k * 7 % 11) as f64 - 5.0) / 6.0).collect();
     let cov5 = random_spd(&entries, 5, 0.3);
     let prec = ebm_core::linalg::spd_inverse("cov", &cov5, 5).unwrap();
     let nuts = Nuts::new(0.3)
         .unwrap()
         .with_mass(MassMatrix::Dense(prec))
-        .unwrap();
+        .unwrap()
+        .with_uturn(uturn);
     check_invariance::<5>(
         &[0.5, -0.5, 1.0, 0.0, 2.0],
         &cov5,
         &nuts,
-        "NUTS 5-D dense mass",
+        &format!("NUTS 5-D dense mass, {uturn:?}"),
     );
 }
 
 #[test]
+fn a_nuts_transition_leaves_exact_draws_exact() {
+    check_invariance_of(UTurn::Momentum);
+}
+
+#[test]
 fn a_nuts_transition_by_the_position_criterion_leaves_exact_draws_exact() {
-    let (mean, cov) = ([1.0, -1.0], [1.0, 0.5, 0.5, 2.0]);
-    let nuts = Nuts::new(0.4).unwrap().with_uturn(UTurn::Position);
-    check_invariance::<2>(&mean, &cov, &nuts, "NUTS 2-D, position criterion");
-    let entries: Vec<f64> = (0..25).map(|k| ((k * 7 % 11) as f64 - 5.0) / 6.0).collect();
-    let cov5 = random_spd(&entries, 5, 0.3);
-    let prec = ebm_core::linalg::spd_inverse("cov", &cov5, 5).unwrap();
-    let nuts = Nuts::new(0.3)
-        .unwrap()
-        .with_mass(MassMatrix::Dense(prec))
-        .unwrap()
-        .with_uturn(UTurn::Position);
-    check_invariance::<5>(
-        &[0.5, -0.5, 1.0, 0.0, 2.0],
-        &cov5,
-        &nuts,
-        "NUTS 5-D dense mass, position criterion",
-    );
+    check_invariance_of(UTurn::Position);
 }
 
 #[test]

@@ -113,6 +113,22 @@ fn check_moments<const D: usize>(trace: &Trace<D, f64>, mean: &[f64], var: &[f64
     }
 }
 
+/// A `D`-dimensional Gaussian, mean 0, independent coordinates with standard deviations
+/// `10^(-1 + 2 i / (D - 1))`: 0.1 to 10.
+fn scaled_gaussian<const D: usize>(dev: &Cpu) -> GaussianModel<D, f64> {
+    let sd = |i: usize| 10f64.powf(-1.0 + 2.0 * i as f64 / (D - 1) as f64);
+    let cov: Vec<f64> = (0..D * D)
+        .map(|k| {
+            if k / D == k % D {
+                sd(k / D).powi(2)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    GaussianModel::<D, f64>::from_slices(dev, &[0.0; D], &cov).unwrap()
+}
+
 fn settings(seed: u64) -> Warmup {
     Warmup {
         seed,
@@ -164,20 +180,8 @@ fn without_the_step_size_search_the_step_size_carries_on_through_each_window_end
     // The kernel's step size (10) is far from the tuned one; with the search off, each window end
     // only restarts the average, so the iterate does not jump by the tuned / initial ratio.
     const D: usize = 10;
-    let sd: Vec<f64> = (0..D)
-        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / 9.0))
-        .collect();
-    let cov: Vec<f64> = (0..D * D)
-        .map(|k| {
-            if k / D == k % D {
-                sd[k / D].powi(2)
-            } else {
-                0.0
-            }
-        })
-        .collect();
     let dev = Cpu::default();
-    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let model = scaled_gaussian::<D>(&dev);
     let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 5));
     let run = Warmup {
         find_initial_step_size: false,
@@ -351,19 +355,7 @@ fn the_adapted_acceptance_is_near_its_target() {
     // NUTS: warm-up drives the trajectory's mean symmetric acceptance statistic to the target;
     // after warm-up (step size jittered by +-10%) that statistic stays within 0.05 of it.
     const D: usize = 100;
-    let sd: Vec<f64> = (0..D)
-        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / 99.0))
-        .collect();
-    let cov: Vec<f64> = (0..D * D)
-        .map(|k| {
-            if k / D == k % D {
-                sd[k / D].powi(2)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let model = scaled_gaussian::<D>(&dev);
     let x0: Batch<D, f64> = dev.zeros_like(&(4, Const::<D>));
     let run = settings(4).run(&Nuts::default(), &model, &x0).unwrap();
     let sym: Vec<f64> = (0..4)
