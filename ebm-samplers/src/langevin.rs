@@ -204,8 +204,8 @@ fn langevin_update<const D: usize, E: Real>(
 
 /// The first non-finite coordinate of the host state, as `(chain, dim, value)`.
 pub(crate) fn first_non_finite<const D: usize, E: Real>(x: &[E]) -> Option<(usize, usize, f64)> {
-    // A branch-free pass over the whole batch (it vectorises); the position only on failure.
-    if x.iter().fold(true, |ok, v| ok & v.is_finite()) {
+    // A branch-free pass over the whole batch; the position only on failure.
+    if crate::state::all_finite(x) {
         return None;
     }
     x.iter()

@@ -6,7 +6,7 @@ use crate::kernel::{
 };
 use crate::mala::check_positive_temperatures;
 use crate::mass::{MassMatrix, PreparedMass};
-use crate::state::{ChainState, Points};
+use crate::state::{all_finite, ChainState, Points};
 use ebm_core::check;
 use ebm_core::prelude::*;
 use rand::Rng;
@@ -641,25 +641,6 @@ fn kick_and_drift<E: Real>(front: &mut End<E>, hs: E, step: E, inv: &[E], row: &
     all_finite(row)
 }
 
-/// Whether every value of `v` is finite: `v - v` is 0 for a finite value and NaN otherwise, summed
-/// in eight lanes (a pass of vector additions, where testing each value was not vectorised).
-#[inline(always)]
-// `x - x` is the test itself.
-#[allow(clippy::eq_op)]
-fn all_finite<E: Real>(v: &[E]) -> bool {
-    let mut acc = [E::zero(); 8];
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        for l in 0..8 {
-            acc[l] += c[l] - c[l];
-        }
-    }
-    for &x in chunks.remainder() {
-        acc[0] += x - x;
-    }
-    acc.iter().all(|a| a.is_finite())
-}
-
 /// The second half kick of a leapfrog step with a mass that is not dense, and the new point's
 /// entry, in one pass: the gradient `g` into the front, `p -= hs g`, `p64 = p` and the velocity
 /// `v64 = m^-1 p` in `f64`. Returns `p . v`, summed as [`dot`] sums, and whether `g` is finite.
@@ -1125,8 +1106,7 @@ impl Nuts {
                     }
                     v64.copy_from_slice(&rows_v[k * D..(k + 1) * D]);
                     let pv = dot(p64, v64);
-                    // Without early exits, so the scans vectorise.
-                    let finite = all_finite(&tree.front.x) && all_finite(&tree.front.g);
+                    let finite = pts.row_finite(k, D);
                     tree.spans.set_position(i, &tree.front.x);
                     self.after_leaf(tree, i, pv, finite, temperature[c], &mut rngs[c]);
                 }

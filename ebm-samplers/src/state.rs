@@ -52,12 +52,31 @@ impl<E: Real> Points<E> {
     }
 
     /// Whether chain `c`'s energy, position and gradient are all finite.
-    #[inline]
+    #[inline(always)]
     pub fn row_finite(&self, c: usize, d: usize) -> bool {
         self.e[c].is_finite()
-            && self.x[c * d..(c + 1) * d].iter().all(|v| v.is_finite())
-            && self.g[c * d..(c + 1) * d].iter().all(|v| v.is_finite())
+            && all_finite(&self.x[c * d..(c + 1) * d])
+            && all_finite(&self.g[c * d..(c + 1) * d])
     }
+}
+
+/// Whether every value of `v` is finite: `v - v` is 0 for a finite value and NaN otherwise, summed
+/// in eight lanes (a pass of vector additions, where testing each value was not vectorised).
+#[inline(always)]
+// `x - x` is the test itself.
+#[allow(clippy::eq_op)]
+pub(crate) fn all_finite<E: Real>(v: &[E]) -> bool {
+    let mut acc = [E::zero(); 8];
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        for l in 0..8 {
+            acc[l] += c[l] - c[l];
+        }
+    }
+    for &x in chunks.remainder() {
+        acc[0] += x - x;
+    }
+    acc.iter().all(|a| a.is_finite())
 }
 
 /// A [`ChainState`] taken apart for a kernel's step ([`ChainState::parts_mut`]).
