@@ -252,8 +252,8 @@ impl Adaptable for Mala {
 /// length and end with a mass-matrix update, and a final fast interval.
 ///
 /// With Stan's values (75, 25, 50; [`Warmup`]'s default final interval is 150) and 1000 warm-up
-/// steps the windows end at steps 100, 150, 250, 450 and 950. Warm-ups shorter than 150 steps are scaled: 15% initial, 75% one window, 10%
-/// final, as Stan does.
+/// steps the windows end at steps 100, 150, 250, 450 and 950. Warm-ups shorter than 150 steps are
+/// scaled: 15% initial, 75% one window, 10% final, as Stan does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WindowSchedule {
     /// The warm-up steps after which the mass matrix is re-estimated (ends of the slow windows).

@@ -512,7 +512,34 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
             }
         }
     }
-    peers(&wanted, &mut jobs);
+    // nuts-rs on the same density code and starting points: 4 chains one after another on one
+    // thread, and on `logreg25` 64 chains over two threads.
+    #[cfg(feature = "nuts-rs")]
+    {
+        use super::nuts_peer::measure as peer;
+        if wanted("gauss100_diag") {
+            jobs.push((
+                "gauss100_diag_nuts_rs".into(),
+                Box::new(move || peer("gauss100_diag", diag, x_diag, 1)),
+            ));
+        }
+        if wanted("gauss100_corr") {
+            jobs.push((
+                "gauss100_corr_nuts_rs".into(),
+                Box::new(move || peer("gauss100_corr", corr, x_corr, 1)),
+            ));
+        }
+        if wanted("logreg25") {
+            jobs.push((
+                "logreg25_nuts_rs".into(),
+                Box::new(move || peer("logreg25", logreg, x_logreg, 1)),
+            ));
+            jobs.push((
+                "logreg25_64_nuts_rs".into(),
+                Box::new(move || peer("logreg25", logreg, x_logreg64, 2)),
+            ));
+        }
+    }
     let mut rows: Vec<Row> = Vec::with_capacity(jobs.len());
     for rep in 0..TIMED_RUNS {
         for (k, (_, job)) in jobs.iter().enumerate() {
@@ -557,46 +584,6 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
     }
     Ok(out)
 }
-
-/// nuts-rs on the same density code and starting points: 4 chains one after another on one thread,
-/// and on `logreg25` 64 chains over two threads.
-#[cfg(feature = "nuts-rs")]
-fn peers<'a>(wanted: &dyn Fn(&str) -> bool, jobs: &mut Vec<Job<'a>>) {
-    use super::nuts_peer::measure as peer;
-    if wanted("gauss100_diag") {
-        let x = starts::<100>(1, 4).as_vec();
-        let model = Diag::new();
-        jobs.push((
-            "gauss100_diag_nuts_rs".into(),
-            Box::new(move || peer("gauss100_diag", &model, &x, 1)),
-        ));
-    }
-    if wanted("gauss100_corr") {
-        let x = starts::<100>(2, 4).as_vec();
-        let model = Corr::new();
-        jobs.push((
-            "gauss100_corr_nuts_rs".into(),
-            Box::new(move || peer("gauss100_corr", &model, &x, 1)),
-        ));
-    }
-    if wanted("logreg25") {
-        let model = std::sync::Arc::new(LogReg::new());
-        let (x4, x64) = (starts::<25>(3, 4).as_vec(), starts::<25>(3, 64).as_vec());
-        let m = model.clone();
-        jobs.push((
-            "logreg25_nuts_rs".into(),
-            Box::new(move || peer("logreg25", &*m, &x4, 1)),
-        ));
-        jobs.push((
-            "logreg25_64_nuts_rs".into(),
-            Box::new(move || peer("logreg25", &*model, &x64, 2)),
-        ));
-    }
-}
-
-/// Without the `nuts-rs` feature the peer rows are left out.
-#[cfg(not(feature = "nuts-rs"))]
-fn peers(_wanted: &dyn Fn(&str) -> bool, _jobs: &mut Vec<Job<'_>>) {}
 
 #[cfg(test)]
 mod tests {

@@ -157,16 +157,17 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     (clock.elapsed().as_secs_f64(), per_thread)
 }
 
-/// Runs nuts-rs on `model` from `x0` (row-major, `chains x D`), its chains spread over `threads`
+/// Runs nuts-rs on `model` from the rows of `x0` (one chain each), its chains spread over `threads`
 /// threads (each runs its chains one after another); returns a row like ours.
 pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     name: &'static str,
     model: &M,
-    x0: &[f64],
+    x0: &Batch<D, f64>,
     threads: usize,
 ) -> Result<Row, String> {
+    let x0 = x0.as_vec();
     let n = x0.len() / D;
-    let (wall, per_thread) = timed_run(model, x0, threads);
+    let (wall, per_thread) = timed_run(model, &x0, threads);
     let mut runs: Vec<(usize, ChainRun)> = Vec::with_capacity(n);
     let (mut tw, mut ts) = (0.0f64, 0.0f64);
     for r in per_thread {
