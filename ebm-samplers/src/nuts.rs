@@ -758,6 +758,15 @@ impl<E: Real> End<E> {
 }
 
 impl<E: Real> Tree<E> {
+    /// The leapfrog step `eps` in the subtree's direction.
+    fn signed(&self, eps: E) -> E {
+        if self.dir > 0 {
+            eps
+        } else {
+            -eps
+        }
+    }
+
     fn empty() -> Self {
         Self {
             h0: 0.0,
@@ -1045,7 +1054,7 @@ impl Nuts {
                     // then the second half kick, each chain's coordinates in one pass each.
                     for (k, &c) in active.iter().enumerate() {
                         let tree = &mut trees[c];
-                        let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                        let step = tree.signed(eps[c]);
                         let row = &mut pts.x[k * D..(k + 1) * D];
                         tree.x_finite =
                             kick_and_drift(&mut tree.front, step * half, step, inv, row);
@@ -1053,7 +1062,7 @@ impl Nuts {
                     target.evaluate(pts)?;
                     for (k, &c) in active.iter().enumerate() {
                         let tree = &mut trees[c];
-                        let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                        let step = tree.signed(eps[c]);
                         tree.front.e = pts.e[k];
                         // The new point's momentum and velocity go straight into its entry.
                         let (i, p64, v64) = tree.spans.new_point();
@@ -1072,7 +1081,7 @@ impl Nuts {
                 steps.clear();
                 for (k, &c) in active.iter().enumerate() {
                     let tree = &mut trees[c];
-                    let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                    let step = tree.signed(eps[c]);
                     let hs = step * half;
                     for (p, g) in tree.front.p.iter_mut().zip(&tree.front.g) {
                         *p -= hs * *g;
@@ -1086,7 +1095,7 @@ impl Nuts {
                 rows_p.clear();
                 for (k, &c) in active.iter().enumerate() {
                     let tree = &mut trees[c];
-                    let step = if tree.dir > 0 { eps[c] } else { -eps[c] };
+                    let step = tree.signed(eps[c]);
                     let hs = step * half;
                     tree.front.x.copy_from_slice(&pts.x[k * D..(k + 1) * D]);
                     tree.front.g.copy_from_slice(&pts.g[k * D..(k + 1) * D]);

@@ -64,8 +64,7 @@ pub fn terms(eta: &mut [f64], y: &[f64]) -> f64 {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA, checked just above.
             return unsafe { terms_avx512(eta, y) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
+        if has!("avx2") && has!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA, checked just above.
             return unsafe { terms_avx2(eta, y) };
         }
