@@ -114,19 +114,16 @@ fn check_moments<const D: usize>(trace: &Trace<D, f64>, mean: &[f64], var: &[f64
 }
 
 /// A `D`-dimensional Gaussian, mean 0, independent coordinates with standard deviations
-/// `10^(-1 + 2 i / (D - 1))`: 0.1 to 10.
-fn scaled_gaussian<const D: usize>(dev: &Cpu) -> GaussianModel<D, f64> {
-    let sd = |i: usize| 10f64.powf(-1.0 + 2.0 * i as f64 / (D - 1) as f64);
-    let cov: Vec<f64> = (0..D * D)
-        .map(|k| {
-            if k / D == k % D {
-                sd(k / D).powi(2)
-            } else {
-                0.0
-            }
-        })
+/// `10^(-1 + 2 i / (D - 1))`: 0.1 to 10. Returns the model and its variances.
+fn scaled_gaussian<const D: usize>(dev: &Cpu) -> (GaussianModel<D, f64>, Vec<f64>) {
+    let var: Vec<f64> = (0..D)
+        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (D - 1) as f64).powi(2))
         .collect();
-    GaussianModel::<D, f64>::from_slices(dev, &[0.0; D], &cov).unwrap()
+    let cov: Vec<f64> = (0..D * D)
+        .map(|k| if k / D == k % D { var[k / D] } else { 0.0 })
+        .collect();
+    let model = GaussianModel::<D, f64>::from_slices(dev, &[0.0; D], &cov).unwrap();
+    (model, var)
 }
 
 fn settings(seed: u64) -> Warmup {
@@ -141,17 +138,9 @@ fn settings(seed: u64) -> Warmup {
 fn nuts_with_warmup_samples_a_badly_scaled_gaussian() {
     // 10-D, standard deviations from 0.1 to 10: hopeless without a tuned mass matrix.
     const D: usize = 10;
-    let sd: Vec<f64> = (0..D)
-        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / 9.0))
-        .collect();
-    let mut cov = vec![0.0; D * D];
-    for i in 0..D {
-        cov[i * D + i] = sd[i] * sd[i];
-    }
     let dev = Cpu::default();
-    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let (model, var) = scaled_gaussian::<D>(&dev);
     let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 3));
-    let var: Vec<f64> = sd.iter().map(|s| s * s).collect();
     // Both diagonal estimators: from draws and gradients (the default), and Stan's.
     for mass in [MassAdaptation::GradientDiagonal, MassAdaptation::Diagonal] {
         let run = Warmup {
@@ -181,7 +170,7 @@ fn without_the_step_size_search_the_step_size_carries_on_through_each_window_end
     // only restarts the average, so the iterate does not jump by the tuned / initial ratio.
     const D: usize = 10;
     let dev = Cpu::default();
-    let model = scaled_gaussian::<D>(&dev);
+    let (model, _) = scaled_gaussian::<D>(&dev);
     let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 5));
     let run = Warmup {
         find_initial_step_size: false,
@@ -208,15 +197,8 @@ fn without_the_step_size_search_the_step_size_carries_on_through_each_window_end
 fn starting_from_the_gradients_scale_shortens_the_first_trajectories() {
     // Scales 0.1 to 10 started at U(-2, 2): with a unit mass the first trees run long.
     const D: usize = 20;
-    let sd: Vec<f64> = (0..D)
-        .map(|i| 10f64.powf(-1.0 + 2.0 * i as f64 / (D - 1) as f64))
-        .collect();
-    let mut cov = vec![0.0; D * D];
-    for i in 0..D {
-        cov[i * D + i] = sd[i] * sd[i];
-    }
     let dev = Cpu::default();
-    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov).unwrap();
+    let (model, _) = scaled_gaussian::<D>(&dev);
     let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 4.0 / 3.0), 4, 8));
     let grads = |from_gradient: bool| {
         let run = Warmup {
@@ -355,7 +337,7 @@ fn the_adapted_acceptance_is_near_its_target() {
     // NUTS: warm-up drives the trajectory's mean symmetric acceptance statistic to the target;
     // after warm-up (step size jittered by +-10%) that statistic stays within 0.05 of it.
     const D: usize = 100;
-    let model = scaled_gaussian::<D>(&dev);
+    let (model, _) = scaled_gaussian::<D>(&dev);
     let x0: Batch<D, f64> = dev.zeros_like(&(4, Const::<D>));
     let run = settings(4).run(&Nuts::default(), &model, &x0).unwrap();
     let sym: Vec<f64> = (0..4)
