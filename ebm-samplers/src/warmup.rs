@@ -192,6 +192,14 @@ pub trait Adaptable: Kernel + Clone {
     fn adaptation_statistic(&self, info: &StepInfo) -> f64 {
         info.accept_prob()
     }
+
+    /// The kernel warm-up's transitions run with: the kernel itself by default. Warm-up's draws
+    /// are discarded, so a kernel may warm up as a cheaper variant of itself that leaves the same
+    /// target invariant (NUTS ends its trajectories by [`Nuts::warmup_uturn`]). The step size
+    /// and mass matrix tuned on the variant are handed back to the kernel itself for sampling.
+    fn warmup_variant(&self) -> Self {
+        self.clone()
+    }
 }
 
 impl Adaptable for Nuts {
@@ -212,6 +220,11 @@ impl Adaptable for Nuts {
     /// per gradient.
     fn adaptation_statistic(&self, info: &StepInfo) -> f64 {
         info.symmetric_accept_prob()
+    }
+    /// The same sampler ending its trajectories by [`Nuts::warmup_uturn`].
+    fn warmup_variant(&self) -> Self {
+        let uturn = self.warmup_uturn();
+        self.clone().with_uturn(uturn)
     }
 }
 
@@ -845,7 +858,8 @@ impl Warmup {
         let target_accept = self
             .target_accept
             .unwrap_or_else(|| kernel.default_target_accept());
-        let mut kernel = kernel.clone();
+        let sampler = kernel;
+        let mut kernel = sampler.warmup_variant();
         let mut state = kernel.init(model, x0, self.seed)?;
         let n = state.n_chains();
         let mut target = Target::new(model, x0.device());
@@ -978,7 +992,15 @@ impl Warmup {
         let warmup_time = clock.elapsed();
         let clock = std::time::Instant::now();
 
-        // Sampling with the tuned kernel.
+        // Sampling with the kernel itself, given the tuned mass matrix.
+        let kernel = match kernel.mass_matrix() {
+            Some(mass) => sampler
+                .with_adapted_mass(mass.clone())
+                .transpose()?
+                .unwrap_or_else(|| sampler.clone()),
+            None => sampler.clone(),
+        };
+        workspace = K::Workspace::<E>::default();
         let mut draws = Phase {
             trace: Trace::new(n, self.draws / self.thin, self.thin),
             stats: DrawStats::new(n),

@@ -397,3 +397,55 @@ fn bad_warmup_settings_are_errors_naming_them() {
         assert_eq!(invalid_name(w.run(&nuts, &model, &x0).unwrap_err()), name);
     }
 }
+
+#[test]
+fn nuts_warms_up_with_its_warmup_criterion_and_samples_with_its_own() {
+    // A correlated Gaussian under a diagonal mass: the two U-turn criteria give trees of clearly
+    // different lengths, so each phase shows which criterion ran it.
+    const D: usize = 20;
+    let dev = Cpu::default();
+    let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &rho_cov(D, 0.9)).unwrap();
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 9));
+    let run = |nuts: Nuts| {
+        Warmup {
+            warmup: 300,
+            draws: 200,
+            ..settings(9)
+        }
+        .run(&nuts, &model, &x0)
+        .unwrap()
+    };
+    let grads = |stats: &ebm_samplers::warmup::DrawStats| {
+        stats
+            .info
+            .iter()
+            .map(|i| u64::from(i.grad_evals))
+            .sum::<u64>()
+    };
+    let default = run(Nuts::default());
+    let position = run(Nuts::default().with_uturn(UTurn::Position));
+    let momentum = run(Nuts::default().with_warmup_uturn(UTurn::Momentum));
+    // Both warm up by the position criterion: the same warm-up to the last draw, the same tuning.
+    assert_eq!(default.warmup.stats, position.warmup.stats);
+    assert_eq!(default.step_sizes, position.step_sizes);
+    assert_eq!(default.mass, position.mass);
+    // Then each samples with its own criterion, and hands it back.
+    assert_eq!(default.kernel.uturn(), UTurn::Momentum);
+    assert_eq!(default.kernel.warmup_uturn(), UTurn::Position);
+    assert_eq!(position.kernel.uturn(), UTurn::Position);
+    let (d, p) = (grads(&default.draws.stats), grads(&position.draws.stats));
+    assert!(
+        d * 4 > p * 5,
+        "sampling gradients: momentum {d}, position {p}"
+    );
+    // Warm-up by the momentum criterion takes longer trees.
+    let (wp, wm) = (grads(&default.warmup.stats), grads(&momentum.warmup.stats));
+    assert!(
+        wm * 4 > wp * 5,
+        "warm-up gradients: position {wp}, momentum {wm}"
+    );
+    assert_eq!(momentum.kernel.warmup_uturn(), UTurn::Momentum);
+    for r in [&default, &position, &momentum] {
+        assert_eq!(r.draws.stats.divergences(), 0);
+    }
+}
