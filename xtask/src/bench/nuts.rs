@@ -370,23 +370,81 @@ impl Row {
     }
 }
 
-/// One case with one mass adaptation: the figures of the issue.
-fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
-    name: &'static str,
-    model: &M,
-    x0: &Batch<D, f64>,
+/// What one of our rows runs: a mass adaptation and the U-turn criteria of sampling and warm-up.
+#[derive(Clone, Copy, PartialEq)]
+struct Variant {
     mass: MassAdaptation,
     uturn: UTurn,
-) -> Result<Row, String> {
-    let run = Warmup {
-        seed: 2026,
-        mass,
+    warmup_uturn: UTurn,
+}
+
+impl Variant {
+    /// The default criteria (momentum sampling, position warm-up) with `mass`.
+    fn mass(mass: MassAdaptation) -> Self {
+        let nuts = Nuts::default();
+        Self {
+            mass,
+            uturn: nuts.uturn(),
+            warmup_uturn: nuts.warmup_uturn(),
+        }
+    }
+
+    /// The row's label in the table.
+    fn label(self) -> &'static str {
+        match (self.uturn, self.warmup_uturn) {
+            (UTurn::Position, _) => "pos",
+            (_, UTurn::Momentum) => "mwarm",
+            _ => mass_label(self.mass),
+        }
+    }
+
+    /// The row's key in the JSON record, after the case's name.
+    fn suffix(self) -> &'static str {
+        match (self.uturn, self.warmup_uturn, self.mass) {
+            (UTurn::Position, _, _) => "_diag_position",
+            (_, UTurn::Momentum, _) => "_diag_momentum_warmup",
+            (_, _, MassAdaptation::Dense) => "_dense",
+            (_, _, MassAdaptation::GradientDense) => "_gradient_dense",
+            (_, _, MassAdaptation::Diagonal) => "_stan_diag",
+            _ => "_diag",
+        }
+    }
+}
+
+/// Warm-up (`warmup` transitions) and sampling (`draws`) of one case by one variant, from `seed`.
+fn adapted_run<const D: usize, M: Energy<D, f64, Cpu>>(
+    model: &M,
+    x0: &Batch<D, f64>,
+    v: Variant,
+    seed: u64,
+    draws: usize,
+) -> Result<ebm_samplers::AdaptedRun<D, f64, Cpu, Nuts>, String> {
+    Warmup {
+        seed,
+        draws,
+        mass: v.mass,
         progress: false,
         keep_warmup: false,
         ..Warmup::default()
     }
-    .run(&Nuts::default().with_uturn(uturn), model, x0)
-    .map_err(|e| e.to_string())?;
+    .run(
+        &Nuts::default()
+            .with_uturn(v.uturn)
+            .with_warmup_uturn(v.warmup_uturn),
+        model,
+        x0,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// One case with one variant: the figures of the issue.
+fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
+    name: &'static str,
+    model: &M,
+    x0: &Batch<D, f64>,
+    v: Variant,
+) -> Result<Row, String> {
+    let run = adapted_run(model, x0, v, 2026, 1000)?;
     let summary = run.summary().map_err(|e| e.to_string())?;
     let min_bulk = summary
         .rows
@@ -416,11 +474,7 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
     extra.insert("step_sizes".into(), json!(run.step_sizes));
     Ok(Row {
         name,
-        mass: if uturn == UTurn::Position {
-            "pos"
-        } else {
-            mass_label(mass)
-        },
+        mass: v.label(),
         chains: n,
         warmup_s: tw,
         sampling_s: ts,
@@ -467,47 +521,45 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
     let (x_diag, x_corr) = (&starts::<100>(1, 4), &starts::<100>(2, 4));
     let (x_logreg, x_logreg64) = (&starts::<25>(3, 4), &starts::<25>(3, 64));
     let mut jobs: Vec<Job> = Vec::new();
-    // The four mass adaptations, and the default diagonal one with the position U-turn criterion
-    // (rows `pos`).
-    for (mass, uturn) in [
-        (MassAdaptation::GradientDiagonal, UTurn::Momentum),
-        (MassAdaptation::Diagonal, UTurn::Momentum),
-        (MassAdaptation::Dense, UTurn::Momentum),
-        (MassAdaptation::GradientDense, UTurn::Momentum),
-        (MassAdaptation::GradientDiagonal, UTurn::Position),
+    // The four mass adaptations; the default diagonal one also with the position U-turn criterion
+    // throughout (rows `pos`) and with the momentum criterion in warm-up too (rows `mwarm`).
+    let diagonal = Variant::mass(MassAdaptation::GradientDiagonal);
+    for v in [
+        diagonal,
+        Variant::mass(MassAdaptation::Diagonal),
+        Variant::mass(MassAdaptation::Dense),
+        Variant::mass(MassAdaptation::GradientDense),
+        Variant {
+            uturn: UTurn::Position,
+            ..diagonal
+        },
+        Variant {
+            warmup_uturn: UTurn::Momentum,
+            ..diagonal
+        },
     ] {
-        let suffix = match (mass, uturn) {
-            (_, UTurn::Position) => "_diag_position",
-            (MassAdaptation::Dense, _) => "_dense",
-            (MassAdaptation::GradientDense, _) => "_gradient_dense",
-            (MassAdaptation::Diagonal, _) => "_stan_diag",
-            _ => "_diag",
-        };
+        let suffix = v.suffix();
         if wanted("gauss100_diag") {
             jobs.push((
                 format!("gauss100_diag{suffix}"),
-                Box::new(move || {
-                    one_thread(|| measure("gauss100_diag", diag, x_diag, mass, uturn))
-                }),
+                Box::new(move || one_thread(|| measure("gauss100_diag", diag, x_diag, v))),
             ));
         }
         if wanted("gauss100_corr") {
             jobs.push((
                 format!("gauss100_corr{suffix}"),
-                Box::new(move || {
-                    one_thread(|| measure("gauss100_corr", corr, x_corr, mass, uturn))
-                }),
+                Box::new(move || one_thread(|| measure("gauss100_corr", corr, x_corr, v))),
             ));
         }
         if wanted("logreg25") {
             jobs.push((
                 format!("logreg25{suffix}"),
-                Box::new(move || one_thread(|| measure("logreg25", logreg, x_logreg, mass, uturn))),
+                Box::new(move || one_thread(|| measure("logreg25", logreg, x_logreg, v))),
             ));
-            if uturn == UTurn::Momentum {
+            if v.uturn == UTurn::Momentum && v.warmup_uturn == UTurn::Position {
                 jobs.push((
                     format!("logreg25_64{suffix}"),
-                    Box::new(move || measure("logreg25", logreg, x_logreg64, mass, uturn)),
+                    Box::new(move || measure("logreg25", logreg, x_logreg64, v)),
                 ));
             }
         }
@@ -577,12 +629,90 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
         row.print();
         out.insert(key.clone(), row.json());
     }
+    #[cfg(feature = "nuts-rs")]
+    {
+        let mut seeds = serde_json::Map::new();
+        println!();
+        println!(
+            "Warm-up gradient evaluations, mean over {WARMUP_SEEDS} seeds (4 chains, default settings, the starting points above; +- standard error)"
+        );
+        println!(
+            "{:<15} {:>18} {:>18} {:>20}",
+            "case", "ebm", "nuts-rs", "ebm - nuts-rs"
+        );
+        let mut compare = |name: &str,
+                           ours: &dyn Fn(u64) -> Result<u64, String>,
+                           peer: &dyn Fn(u64) -> Result<u64, String>|
+         -> Result<(), String> {
+            if !wanted(name) {
+                return Ok(());
+            }
+            let mut runs = Vec::with_capacity(WARMUP_SEEDS);
+            for k in 0..WARMUP_SEEDS as u64 {
+                let seed = 2026 + 1000 * k;
+                runs.push((ours(seed)? as f64, peer(seed)? as f64));
+            }
+            let (a, b): (Vec<f64>, Vec<f64>) = runs.iter().copied().unzip();
+            let d: Vec<f64> = runs.iter().map(|(x, y)| x - y).collect();
+            let ((ma, sa), (mb, sb), (md, sd)) = (mean_se(&a), mean_se(&b), mean_se(&d));
+            println!(
+                "{name:<15} {ma:>9.0} +- {sa:<5.0} {mb:>9.0} +- {sb:<5.0} {:>+7.2}% +- {:.2}%",
+                100.0 * md / mb,
+                100.0 * sd / mb
+            );
+            seeds.insert(
+                name.to_string(),
+                json!({"seeds": WARMUP_SEEDS, "ebm_mean": ma, "ebm_se": sa, "nuts_rs_mean": mb,
+                       "nuts_rs_se": sb, "difference_mean": md, "difference_se": sd}),
+            );
+            Ok(())
+        };
+        use super::nuts_peer::warmup_gradients as peer;
+        let warm = |r: Result<ebm_samplers::AdaptedRun<100, f64, Cpu, Nuts>, String>| {
+            r.map(|r| r.warmup.stats.gradient_evaluations())
+        };
+        compare(
+            "gauss100_diag",
+            &|seed| one_thread(|| warm(adapted_run(diag, x_diag, diagonal, seed, 1))),
+            &|seed| peer(diag, x_diag, seed),
+        )?;
+        compare(
+            "gauss100_corr",
+            &|seed| one_thread(|| warm(adapted_run(corr, x_corr, diagonal, seed, 1))),
+            &|seed| peer(corr, x_corr, seed),
+        )?;
+        compare(
+            "logreg25",
+            &|seed| {
+                one_thread(|| {
+                    adapted_run(logreg, x_logreg, diagonal, seed, 1)
+                        .map(|r| r.warmup.stats.gradient_evaluations())
+                })
+            },
+            &|seed| peer(logreg, x_logreg, seed),
+        )?;
+        out.insert("warmup_gradients_over_seeds".into(), Value::Object(seeds));
+    }
     if !cfg!(feature = "nuts-rs") {
         println!(
             "(nuts-rs peer rows: run with `cargo run --release -p xtask --features nuts-rs -- bench`)"
         );
     }
     Ok(out)
+}
+
+/// Seeds over which the warm-up's gradient evaluations are compared with the peer's: one 4-chain
+/// warm-up's count varies by about 2% from seed to seed, as much as the difference to measure.
+#[cfg(feature = "nuts-rs")]
+const WARMUP_SEEDS: usize = 16;
+
+/// The mean of `v` and its standard error.
+#[cfg(feature = "nuts-rs")]
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (m, (var / n).sqrt())
 }
 
 #[cfg(test)]

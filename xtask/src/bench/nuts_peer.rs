@@ -84,17 +84,20 @@ struct ChainRun {
     sampling_s: f64,
 }
 
+/// Chain `chain`'s 1000 tuning draws and `draws` draws from `start`, its stream seeded by `seed`.
 fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
     model: &M,
     start: &[f64],
     chain: u64,
+    seed: u64,
+    draws: u64,
 ) -> Result<ChainRun, String> {
     let settings = DiagNutsSettings {
         num_tune: 1000,
-        num_draws: 1000,
+        num_draws: draws,
         ..DiagNutsSettings::default()
     };
-    let mut rng = StdRng::seed_from_u64(2026 + chain);
+    let mut rng = StdRng::seed_from_u64(seed + chain);
     let math = CpuMath::new(Density::<D, M> { model });
     let mut sampler = settings
         .new_chain(chain, math, &mut rng)
@@ -105,7 +108,7 @@ fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
     };
     let clock = Instant::now();
     sampler.set_position(start).map_err(|e| e.to_string())?;
-    for i in 0..2000 {
+    for i in 0..1000 + draws {
         if i == 1000 {
             out.warm_s = clock.elapsed().as_secs_f64();
         }
@@ -141,7 +144,10 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
                 s.spawn(move || {
                     (t..n)
                         .step_by(threads)
-                        .map(|c| Ok((c, run_chain(model, &x0[c * D..(c + 1) * D], c as u64)?)))
+                        .map(|c| {
+                            let x = &x0[c * D..(c + 1) * D];
+                            Ok((c, run_chain(model, x, c as u64, 2026, 1000)?))
+                        })
                         .collect()
                 })
             })
@@ -235,4 +241,17 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
         ),
         extra,
     })
+}
+
+/// The gradient evaluations of nuts-rs's warm-up (1000 tuning draws) of one chain per row of `x0`,
+/// summed over the chains, its streams seeded from `seed`; no draws follow.
+pub fn warmup_gradients<const D: usize, M: Energy<D, f64, Cpu>>(
+    model: &M,
+    x0: &Batch<D, f64>,
+    seed: u64,
+) -> Result<u64, String> {
+    let x0 = x0.as_vec();
+    (0..x0.len() / D)
+        .map(|c| run_chain(model, &x0[c * D..(c + 1) * D], c as u64, seed, 0).map(|r| r.warm_grads))
+        .sum()
 }
