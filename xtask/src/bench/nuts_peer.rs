@@ -84,17 +84,17 @@ struct ChainRun {
     sampling_s: f64,
 }
 
-/// Chain `chain`'s 1000 tuning draws and `draws` draws from `start`, its stream seeded by `seed`.
+/// Chain `chain`'s 1000 tuning draws and 1000 draws from `start`, its stream seeded by
+/// `seed + chain`.
 fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
     model: &M,
     start: &[f64],
     chain: u64,
     seed: u64,
-    draws: u64,
 ) -> Result<ChainRun, String> {
     let settings = DiagNutsSettings {
         num_tune: 1000,
-        num_draws: draws,
+        num_draws: 1000,
         ..DiagNutsSettings::default()
     };
     let mut rng = StdRng::seed_from_u64(seed + chain);
@@ -108,7 +108,7 @@ fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
     };
     let clock = Instant::now();
     sampler.set_position(start).map_err(|e| e.to_string())?;
-    for i in 0..1000 + draws {
+    for i in 0..2000 {
         if i == 1000 {
             out.warm_s = clock.elapsed().as_secs_f64();
         }
@@ -135,6 +135,7 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     model: &M,
     x0: &[f64],
     threads: usize,
+    seed: u64,
 ) -> (f64, ThreadRuns) {
     let n = x0.len() / D;
     let clock = Instant::now();
@@ -146,7 +147,7 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
                         .step_by(threads)
                         .map(|c| {
                             let x = &x0[c * D..(c + 1) * D];
-                            Ok((c, run_chain(model, x, c as u64, 2026, 1000)?))
+                            Ok((c, run_chain(model, x, c as u64, seed)?))
                         })
                         .collect()
                 })
@@ -164,16 +165,18 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
 }
 
 /// Runs nuts-rs on `model` from the rows of `x0` (one chain each), its chains spread over `threads`
-/// threads (each runs its chains one after another); returns a row like ours.
+/// threads (each runs its chains one after another), chain `c`'s stream seeded by `seed + c`;
+/// returns a row like ours.
 pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     name: &'static str,
     model: &M,
     x0: &Batch<D, f64>,
     threads: usize,
+    seed: u64,
 ) -> Result<Row, String> {
     let x0 = x0.as_vec();
     let n = x0.len() / D;
-    let (wall, per_thread) = timed_run(model, &x0, threads);
+    let (wall, per_thread) = timed_run(model, &x0, threads, seed);
     let mut runs: Vec<(usize, ChainRun)> = Vec::with_capacity(n);
     let (mut tw, mut ts) = (0.0f64, 0.0f64);
     for r in per_thread {
@@ -241,17 +244,4 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
         ),
         extra,
     })
-}
-
-/// The gradient evaluations of nuts-rs's warm-up (1000 tuning draws) of one chain per row of `x0`,
-/// summed over the chains, its streams seeded from `seed`; no draws follow.
-pub fn warmup_gradients<const D: usize, M: Energy<D, f64, Cpu>>(
-    model: &M,
-    x0: &Batch<D, f64>,
-    seed: u64,
-) -> Result<u64, String> {
-    let x0 = x0.as_vec();
-    (0..x0.len() / D)
-        .map(|c| run_chain(model, &x0[c * D..(c + 1) * D], c as u64, seed, 0).map(|r| r.warm_grads))
-        .sum()
 }
