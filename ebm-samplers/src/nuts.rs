@@ -95,7 +95,8 @@ impl Nuts {
         })
     }
 
-    /// The same sampler ending its trajectories by `uturn` (default [`UTurn::Momentum`]).
+    /// The same sampler ending its trajectories by `uturn` (default [`UTurn::Momentum`]); during
+    /// [`Warmup`](crate::Warmup) it uses [`Nuts::warmup_uturn`] instead.
     pub fn with_uturn(mut self, uturn: UTurn) -> Self {
         self.uturn = uturn;
         self

@@ -837,6 +837,9 @@ impl Warmup {
 
     /// Starts one chain per row of `x0`, warms up (tuning each chain's step size and, for kernels
     /// with one, the mass matrix pooled over the chains), then samples with the tuned kernel.
+    /// Warm-up's transitions run [`Adaptable::warmup_variant`] of `kernel` (for NUTS, its
+    /// [`Nuts::warmup_uturn`] criterion); sampling runs `kernel` itself with the tuned step sizes
+    /// and mass matrix.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the setting for invalid settings, the errors of
