@@ -115,9 +115,10 @@ impl Nuts {
     /// position criterion ends trajectories earlier where the mass matrix does not whiten the
     /// target, which is the rule during warm-up, at about the same effective sample size per
     /// gradient. On the benchmark's 100-D Gaussian with correlations 0.9 (diagonal adaptation,
-    /// averaged over 24 seeds) warm-up takes 211 000 gradient evaluations instead of 325 000;
-    /// on the 100-D Gaussian with scales 0.1 to 10 and on the logistic regression, where the
-    /// mass matrix whitens the target, the two cost about the same.
+    /// 4 chains, `cargo xtask bench` rows `diag` and `mwarm`) warm-up takes 212 544 gradient
+    /// evaluations instead of 324 084; on the 100-D Gaussian with scales 0.1 to 10 and on the
+    /// logistic regression, where the mass matrix whitens the target, the two cost about the
+    /// same.
     ///
     /// ```
     /// use ebm_samplers::prelude::*;

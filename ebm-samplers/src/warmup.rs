@@ -499,7 +499,9 @@ impl<const D: usize, E: Real> Phase<D, E> {
 /// What [`Warmup::run`] returns.
 #[derive(Debug, Clone)]
 pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
-    /// The kernel as tuned (with the adapted mass matrix).
+    /// The kernel that sampled: the one given to [`Warmup::run`] with the adapted mass matrix
+    /// (its own U-turn criterion, not the warm-up variant's; the tuned step sizes are in
+    /// [`AdaptedRun::state`] and [`AdaptedRun::step_sizes`]).
     pub kernel: K,
     /// The chains after the last draw, with their tuned step sizes: continue them with
     /// [`Kernel::run_from`].

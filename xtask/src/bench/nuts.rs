@@ -411,7 +411,7 @@ impl Variant {
     }
 }
 
-/// One case with one variant: the figures of the issue.
+/// One case with one variant: a row of the NUTS table.
 fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
     name: &'static str,
     model: &M,
@@ -627,7 +627,7 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
             "Over {SEEDS} seeds (4 chains, default diagonal rows, the starting points above; +- standard error; ESS/s: all ESS over all seconds)"
         );
         println!(
-            "{:<15} {:>16} {:>16} {:>17} {:>14} {:>14} {:>8} {:>8}",
+            "{:<15} {:>16} {:>16} {:>18} {:>14} {:>14} {:>9} {:>8}",
             "case",
             "warm grad ebm",
             "nuts-rs",
@@ -663,7 +663,7 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
             };
             let (sa, sb) = (per_s(|r| &r.0), per_s(|r| &r.1));
             println!(
-                "{name:<15} {:>7.0} +- {:<5.0} {:>7.0} +- {:<5.0} {:>+7.2}% +- {:<5.2}% {:>6.1} +- {:<4.1} {:>6.1} +- {:<4.1} {:>8.0} {:>8.0}",
+                "{name:<15} {:>7.0} +- {:<5.0} {:>7.0} +- {:<5.0} {:>+7.2}% +- {:<5.2}% {:>6.1} +- {:<4.1} {:>6.1} +- {:<4.1} {:>9.0} {:>8.0}",
                 wa.0, wa.1, wb.0, wb.1, 100.0 * wd.0 / wb.0, 100.0 * wd.1 / wb.0, ea.0, ea.1, eb.0,
                 eb.1, sa, sb
             );
