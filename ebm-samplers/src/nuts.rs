@@ -1344,13 +1344,21 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn the_pair_sums_are_the_six_sums_of_two_single_points() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(6);
-        for d in [1, 2, 3, 4, 5, 7, 8, 13, 100] {
-            let v: Vec<Vec<f64>> = (0..4)
+    /// For each length that exercises the lanes and the tail, four vectors of that length with
+    /// coordinates uniform in (-2, 2).
+    fn four_vectors(seed: u64) -> impl Iterator<Item = (usize, Vec<Vec<f64>>)> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        [1, 2, 3, 4, 5, 7, 8, 13, 100].into_iter().map(move |d| {
+            let v = (0..4)
                 .map(|_| (0..d).map(|_| rng.gen_range(-2.0..2.0)).collect())
                 .collect();
+            (d, v)
+        })
+    }
+
+    #[test]
+    fn the_pair_sums_are_the_six_sums_of_two_single_points() {
+        for (d, v) in four_vectors(6) {
             let (pa, pb, va, vb) = (&v[0], &v[1], &v[2], &v[3]);
             // A single point's stretch: rho = p, and both ends are the point.
             let mut ra = pa.clone();
@@ -1371,11 +1379,7 @@ mod tests {
 
     #[test]
     fn the_displacement_sums_are_the_two_dot_products_bit_for_bit_on_every_path() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        for d in [1, 2, 3, 4, 5, 7, 8, 13, 100] {
-            let v: Vec<Vec<f64>> = (0..4)
-                .map(|_| (0..d).map(|_| rng.gen_range(-2.0..2.0)).collect())
-                .collect();
+        for (d, v) in four_vectors(11) {
             let (pa, pb, xa, xb) = (&v[0], &v[1], &v[2], &v[3]);
             let fast = displacement_sums([pa, pb, xa, xb]);
             let portable = displacement_sums_portable([pa, pb, xa, xb]);
