@@ -509,61 +509,41 @@ fn uturn_sums_pair(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
     uturn_sums_pair_portable(rho, ab)
 }
 
-/// [`uturn_sums_pair_portable`] in 256-bit registers: lane `l` of each register is lane `l` of the
-/// portable accumulators, and every operation is the same separate multiply and add.
+/// [`uturn_sums_pair_portable`] compiled for AVX2: the same lanes and the same separate
+/// multiplies and adds, so the same bits, in 256-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn uturn_sums_pair_avx2(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
-    use std::arch::x86_64::*;
-    let [pa, pb, va, vb] = ab;
-    let d = rho.len();
-    assert!(ab.iter().all(|v| v.len() == d), "slices of one length");
-    let full = d / 4 * 4;
-    let (mut acc_a, mut acc_b) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-    let mut c = 0;
-    while c < full {
-        // SAFETY: c + 4 <= full <= d, the length of every slice (asserted above); unaligned
-        // loads and stores.
-        unsafe {
-            let ld = |v: &[f64]| _mm256_loadu_pd(v.as_ptr().add(c));
-            let r = _mm256_add_pd(ld(pa), ld(pb));
-            acc_a = _mm256_add_pd(acc_a, _mm256_mul_pd(ld(va), r));
-            acc_b = _mm256_add_pd(acc_b, _mm256_mul_pd(ld(vb), r));
-            _mm256_storeu_pd(rho.as_mut_ptr().add(c), r);
-        }
-        c += 4;
-    }
-    let mut lanes = [[0.0f64; 4]; 2];
-    // SAFETY: each row of `lanes` holds four f64.
-    unsafe {
-        _mm256_storeu_pd(lanes[0].as_mut_ptr(), acc_a);
-        _mm256_storeu_pd(lanes[1].as_mut_ptr(), acc_b);
-    }
-    for i in full..d {
-        let r = pa[i] + pb[i];
-        lanes[0][0] += va[i] * r;
-        lanes[1][0] += vb[i] * r;
-        rho[i] = r;
-    }
-    lanes.map(|v| (v[0] + v[1]) + (v[2] + v[3]))
+    uturn_sums_pair_portable(rho, ab)
 }
 
 /// Four lanes per sum, lane `l` taking the coordinates `4 k + l`, the rest into lane 0.
+#[inline(always)]
 fn uturn_sums_pair_portable(rho: &mut [f64], ab: [&[f64]; 4]) -> [f64; 2] {
     let [pa, pb, va, vb] = ab;
     let d = rho.len();
     assert!(ab.iter().all(|v| v.len() == d), "slices of one length");
-    let full = d / 4 * 4;
-    let mut acc = [[0.0f64; 4]; 2];
-    for i in 0..d {
-        let l = if i < full { i % 4 } else { 0 };
-        let r = pa[i] + pb[i];
-        acc[0][l] += va[i] * r;
-        acc[1][l] += vb[i] * r;
-        rho[i] = r;
+    let (mut sa, mut sb) = ([0.0f64; 4], [0.0f64; 4]);
+    let lanes = rho
+        .chunks_exact_mut(4)
+        .zip(pa.chunks_exact(4).zip(pb.chunks_exact(4)))
+        .zip(va.chunks_exact(4).zip(vb.chunks_exact(4)));
+    for ((r, (pa, pb)), (va, vb)) in lanes {
+        for l in 0..4 {
+            r[l] = pa[l] + pb[l];
+            sa[l] += va[l] * r[l];
+            sb[l] += vb[l] * r[l];
+        }
     }
-    acc.map(|v| (v[0] + v[1]) + (v[2] + v[3]))
+    for i in d / 4 * 4..d {
+        rho[i] = pa[i] + pb[i];
+        sa[0] += va[i] * rho[i];
+        sb[0] += vb[i] * rho[i];
+    }
+    let sum = |s: [f64; 4]| (s[0] + s[1]) + (s[2] + s[3]);
+    [sum(sa), sum(sb)]
 }
+
 /// The six sums of the U-turn checks of a join, in one pass over the coordinates, leaving
 /// `rho = ra + rb` in `ra`: `vba . rho`, `veb . rho` (the whole), `vba . (ra + pbb)`,
 /// `vbb . (ra + pbb)` (the lower half with the upper's first point), `vea . (rb + pea)`,
