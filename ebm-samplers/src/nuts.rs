@@ -357,19 +357,24 @@ impl Spans {
                 || self.displacement_turns(lower.end, upper.end)
                 || self.displacement_turns(lower.begin, upper.begin);
         }
+        (self.joined(lower, upper, None), turning)
+    }
+
+    /// The stretch `lower` then `upper` with summed momentum `rho`; the entries of the points
+    /// that are now inside it go back to the pool.
+    fn joined(&mut self, lower: Slot, upper: Slot, rho: Option<u32>) -> Slot {
         if lower.end != lower.begin {
             self.points.release(lower.end);
         }
         if upper.begin != upper.end {
             self.points.release(upper.begin);
         }
-        let joined = Slot {
+        Slot {
             size: lower.size + upper.size,
             begin: lower.begin,
             end: upper.end,
-            rho: None,
-        };
-        (joined, turning)
+            rho,
+        }
     }
 
     /// Joins `lower` and `upper` (the upper follows the lower) and reports whether the result
@@ -387,13 +392,7 @@ impl Spans {
             let (pa, va) = self.points.get(lower.begin)[..2 * d].split_at(d);
             let (pb, vb) = self.points.get(upper.begin)[..2 * d].split_at(d);
             let s = uturn_sums_pair(self.rhos.get_mut(r), [pa, pb, va, vb]);
-            let joined = Slot {
-                size: 2,
-                begin: lower.begin,
-                end: upper.begin,
-                rho: Some(r),
-            };
-            return (joined, turns(s[0], s[1]));
+            return (self.joined(lower, upper, Some(r)), turns(s[0], s[1]));
         }
         let ra = match lower.rho {
             Some(r) => r,
@@ -429,22 +428,10 @@ impl Spans {
             ],
         );
         let turning = turns(s[0], s[1]) || turns(s[2], s[3]) || turns(s[4], s[5]);
-        if lower.end != lower.begin {
-            self.points.release(lower.end);
-        }
-        if upper.begin != upper.end {
-            self.points.release(upper.begin);
-        }
         if let Some(r) = upper.rho {
             self.rhos.release(r);
         }
-        let joined = Slot {
-            size: lower.size + upper.size,
-            begin: lower.begin,
-            end: upper.end,
-            rho: Some(ra),
-        };
-        (joined, turning)
+        (self.joined(lower, upper, Some(ra)), turning)
     }
 }
 
