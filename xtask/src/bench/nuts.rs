@@ -620,8 +620,6 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
     }
     #[cfg(feature = "nuts-rs")]
     {
-        use super::nuts_peer::measure as peer;
-        let mut seeds = serde_json::Map::new();
         println!();
         println!(
             "Over {SEEDS} seeds (4 chains, default diagonal rows, the starting points above; +- standard error; ESS/s: all ESS over all seconds)"
@@ -637,60 +635,19 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
             "ESS/s ebm",
             "nuts-rs"
         );
-        type Measure<'a> = &'a dyn Fn(u64) -> Result<Row, String>;
-        let mut compare = |name: &str, ours: Measure, theirs: Measure| -> Result<(), String> {
-            if !wanted(name) {
-                return Ok(());
-            }
-            let mut runs = Vec::with_capacity(SEEDS);
-            for k in 0..SEEDS as u64 {
-                let seed = SEED + 1000 * k;
-                runs.push((ours(seed)?, theirs(seed)?));
-            }
-            let warm = |f: fn(&(Row, Row)) -> f64| mean_se(&runs.iter().map(f).collect::<Vec<_>>());
-            let (wa, wb, wd) = (
-                warm(|(a, _)| a.warm_grads as f64),
-                warm(|(_, b)| b.warm_grads as f64),
-                warm(|(a, b)| a.warm_grads as f64 - b.warm_grads as f64),
-            );
-            let (ea, eb) = (warm(|(a, _)| a.per_1k()), warm(|(_, b)| b.per_1k()));
-            let per_s = |f: fn(&(Row, Row)) -> &Row| {
-                let (ess, s) = runs
-                    .iter()
-                    .map(f)
-                    .fold((0.0, 0.0), |(e, t), r| (e + r.min_bulk, t + r.total_s));
-                ess / s
-            };
-            let (sa, sb) = (per_s(|r| &r.0), per_s(|r| &r.1));
-            println!(
-                "{name:<15} {:>7.0} +- {:<5.0} {:>7.0} +- {:<5.0} {:>+7.2}% +- {:<5.2}% {:>6.1} +- {:<4.1} {:>6.1} +- {:<4.1} {:>9.0} {:>8.0}",
-                wa.0, wa.1, wb.0, wb.1, 100.0 * wd.0 / wb.0, 100.0 * wd.1 / wb.0, ea.0, ea.1, eb.0,
-                eb.1, sa, sb
-            );
-            seeds.insert(
-                name.to_string(),
-                json!({"seeds": SEEDS, "warmup_grads_ebm": wa, "warmup_grads_nuts_rs": wb,
-                       "warmup_grads_difference": wd, "ess_per_1k_grads_ebm": ea,
-                       "ess_per_1k_grads_nuts_rs": eb, "ess_per_s_ebm": sa, "ess_per_s_nuts_rs": sb}),
-            );
-            Ok(())
-        };
-        let v = Variant::mass(MassAdaptation::GradientDiagonal);
-        compare(
-            "gauss100_diag",
-            &|seed| one_thread(|| measure("gauss100_diag", diag, x_diag, v, seed)),
-            &|seed| peer("gauss100_diag", diag, x_diag, 1, seed),
-        )?;
-        compare(
-            "gauss100_corr",
-            &|seed| one_thread(|| measure("gauss100_corr", corr, x_corr, v, seed)),
-            &|seed| peer("gauss100_corr", corr, x_corr, 1, seed),
-        )?;
-        compare(
-            "logreg25",
-            &|seed| one_thread(|| measure("logreg25", logreg, x_logreg, v, seed)),
-            &|seed| peer("logreg25", logreg, x_logreg, 1, seed),
-        )?;
+        let mut seeds = serde_json::Map::new();
+        if wanted("gauss100_diag") {
+            let v = over_seeds("gauss100_diag", diag, x_diag, diagonal)?;
+            seeds.insert("gauss100_diag".into(), v);
+        }
+        if wanted("gauss100_corr") {
+            let v = over_seeds("gauss100_corr", corr, x_corr, diagonal)?;
+            seeds.insert("gauss100_corr".into(), v);
+        }
+        if wanted("logreg25") {
+            let v = over_seeds("logreg25", logreg, x_logreg, diagonal)?;
+            seeds.insert("logreg25".into(), v);
+        }
         out.insert("over_seeds".into(), Value::Object(seeds));
     }
     if !cfg!(feature = "nuts-rs") {
@@ -709,6 +666,48 @@ const SEED: u64 = 2026;
 /// by about 8%, as much as the differences to judge.
 #[cfg(feature = "nuts-rs")]
 const SEEDS: usize = 16;
+
+/// Our row `v` and the peer's on one case, each run from [`SEEDS`] seeds (4 chains on one thread):
+/// prints the line of the seed table and returns its figures.
+#[cfg(feature = "nuts-rs")]
+fn over_seeds<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
+    name: &'static str,
+    model: &M,
+    x0: &Batch<D, f64>,
+    v: Variant,
+) -> Result<Value, String> {
+    let mut runs = Vec::with_capacity(SEEDS);
+    for k in 0..SEEDS as u64 {
+        let seed = SEED + 1000 * k;
+        let ours = one_thread(|| measure(name, model, x0, v, seed))?;
+        runs.push((ours, super::nuts_peer::measure(name, model, x0, 1, seed)?));
+    }
+    let mean = |f: fn(&(Row, Row)) -> f64| mean_se(&runs.iter().map(f).collect::<Vec<_>>());
+    let (wa, wb, wd) = (
+        mean(|(a, _)| a.warm_grads as f64),
+        mean(|(_, b)| b.warm_grads as f64),
+        mean(|(a, b)| a.warm_grads as f64 - b.warm_grads as f64),
+    );
+    let (ea, eb) = (mean(|(a, _)| a.per_1k()), mean(|(_, b)| b.per_1k()));
+    let per_s = |f: fn(&(Row, Row)) -> &Row| {
+        let (ess, s) = runs
+            .iter()
+            .map(f)
+            .fold((0.0, 0.0), |(e, t), r| (e + r.min_bulk, t + r.total_s));
+        ess / s
+    };
+    let (sa, sb) = (per_s(|r| &r.0), per_s(|r| &r.1));
+    println!(
+        "{name:<15} {:>7.0} +- {:<5.0} {:>7.0} +- {:<5.0} {:>+7.2}% +- {:<5.2}% {:>6.1} +- {:<4.1} {:>6.1} +- {:<4.1} {:>9.0} {:>8.0}",
+        wa.0, wa.1, wb.0, wb.1, 100.0 * wd.0 / wb.0, 100.0 * wd.1 / wb.0, ea.0, ea.1, eb.0,
+        eb.1, sa, sb
+    );
+    Ok(
+        json!({"seeds": SEEDS, "warmup_grads_ebm": wa, "warmup_grads_nuts_rs": wb,
+              "warmup_grads_difference": wd, "ess_per_1k_grads_ebm": ea,
+              "ess_per_1k_grads_nuts_rs": eb, "ess_per_s_ebm": sa, "ess_per_s_nuts_rs": sb}),
+    )
+}
 
 /// The mean of `v` and its standard error.
 #[cfg(feature = "nuts-rs")]
