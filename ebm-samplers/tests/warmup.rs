@@ -8,7 +8,7 @@ use ebm_core::prelude::*;
 use ebm_diagnostics::{ess_bulk, mcse_mean};
 use ebm_models::{GaussianMixture, GaussianModel};
 use ebm_samplers::prelude::*;
-use ebm_samplers::warmup::{DualAveraging, WindowSchedule};
+use ebm_samplers::warmup::{Adaptable, DualAveraging, WindowSchedule};
 use ebm_samplers::Trace;
 
 #[test]
@@ -448,4 +448,61 @@ fn nuts_warms_up_with_its_warmup_criterion_and_samples_with_its_own() {
     for r in [&default, &position, &momentum] {
         assert_eq!(r.draws.stats.divergences(), 0);
     }
+}
+
+#[test]
+fn the_step_size_is_searched_again_after_the_first_transition() {
+    // Chains started far out (U(-2, 2) against scales down to 0.1). Both runs make the same
+    // first transition from the same searched step size; then one goes on by dual averaging,
+    // the other searches again from where the chains are and starts dual averaging afresh.
+    const D: usize = 10;
+    let dev = Cpu::default();
+    let (model, _) = scaled_gaussian::<D>(&dev);
+    let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 4.0 / 3.0), 4, 21));
+    let nuts = Nuts::default();
+    let run = |again: bool| {
+        Warmup {
+            search_after_first_transition: again,
+            warmup: 200,
+            draws: 50,
+            ..settings(21)
+        }
+        .run(&nuts, &model, &x0)
+        .unwrap()
+    };
+    let (off, on) = (run(false), run(true));
+    let n = 4;
+    let (w_off, w_on) = (&off.warmup.stats, &on.warmup.stats);
+    assert_eq!(w_off.step_size[..n], w_on.step_size[..n]);
+    assert_eq!(w_off.info[..n], w_on.info[..n]);
+    // The step size of the second transition, and of the third from the second's statistic.
+    let averaged = |eps: f64, info: &StepInfo| {
+        DualAveraging::new(eps, 0.8)
+            .unwrap()
+            .update(nuts.adaptation_statistic(info))
+    };
+    let mut searched = 0;
+    for c in 0..n {
+        let after_dual = averaged(w_off.step_size[c], &w_off.info[c]);
+        assert_eq!(w_off.step_size[n + c], after_dual, "chain {c}");
+        // The search doubles or halves from where dual averaging left the step size.
+        let ratio = w_on.step_size[n + c] / after_dual;
+        assert_eq!(
+            ratio,
+            2f64.powi(ratio.log2().round() as i32),
+            "chain {c}: {ratio}"
+        );
+        searched += usize::from(ratio != 1.0);
+        // Afresh: the third step size follows from the second alone.
+        let third = averaged(w_on.step_size[n + c], &w_on.info[n + c]);
+        assert!(
+            (w_on.step_size[2 * n + c] / third - 1.0).abs() < 1e-12,
+            "chain {c}: {} vs {third}",
+            w_on.step_size[2 * n + c]
+        );
+    }
+    assert!(searched > 0, "no chain's step size moved in the search");
+    assert!(on.search_gradient_evaluations > off.search_gradient_evaluations);
+    // One evaluation per chain at the start, then at least one leapfrog step per search.
+    assert!(off.search_gradient_evaluations > n as u64);
 }
