@@ -280,6 +280,8 @@ pub struct Row {
     pub sampling_s: f64,
     /// The seconds the ESS per second divides by (warm-up and sampling, or the peer's wall time).
     pub total_s: f64,
+    /// Every gradient evaluation before the first draw: the warm-up transitions', the starting
+    /// points' and the step-size searches'.
     pub warm_grads: u64,
     pub grads: u64,
     pub min_bulk: f64,
@@ -461,6 +463,10 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
     );
     let mut extra = serde_json::Map::new();
     extra.insert("step_sizes".into(), json!(run.step_sizes));
+    extra.insert(
+        "warmup_grads_outside_transitions".into(),
+        json!(run.search_gradient_evaluations),
+    );
     Ok(Row {
         name,
         mass: v.label(),
@@ -468,7 +474,7 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
         warmup_s: tw,
         sampling_s: ts,
         total_s: tw + ts,
-        warm_grads: run.warmup.stats.gradient_evaluations(),
+        warm_grads: run.warmup.stats.gradient_evaluations() + run.search_gradient_evaluations,
         grads: run.draws.stats.gradient_evaluations(),
         min_bulk,
         energy_ess,

@@ -11,6 +11,7 @@ use nuts_rs::rand::{rngs::StdRng, SeedableRng};
 use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// The density never fails.
@@ -31,9 +32,11 @@ impl nuts_rs::LogpError for Never {
     }
 }
 
-/// `log p = -E` and its gradient from one of our models, one chain at a time.
+/// `log p = -E` and its gradient from one of our models, one chain at a time, counting the
+/// calls.
 struct Density<'a, const D: usize, M> {
     model: &'a M,
+    calls: &'a AtomicU64,
 }
 
 impl<const D: usize, M> HasDims for Density<'_, D, M> {
@@ -55,6 +58,7 @@ impl<const D: usize, M: Energy<D, f64, Cpu>> CpuLogpFunc for Density<'_, D, M> {
     }
 
     fn logp(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, Never> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let mut e = [0.0];
         let ok = self.model.host_energy_and_gradient(x, &mut e, grad);
         assert!(ok, "the bench models have host paths");
@@ -75,7 +79,11 @@ impl<const D: usize, M: Energy<D, f64, Cpu>> CpuLogpFunc for Density<'_, D, M> {
 #[derive(Default)]
 struct ChainRun {
     draws: Vec<f64>,
+    /// Gradient evaluations before the first draw: the tuning draws' and the rest (the starting
+    /// point's and the step-size searches').
     warm_grads: u64,
+    /// The part of `warm_grads` outside the tuning draws' trajectories.
+    warm_outside: u64,
     grads: u64,
     steps: u64,
     divergences: usize,
@@ -98,7 +106,11 @@ fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
         ..DiagNutsSettings::default()
     };
     let mut rng = StdRng::seed_from_u64(seed + chain);
-    let math = CpuMath::new(Density::<D, M> { model });
+    let calls = AtomicU64::new(0);
+    let math = CpuMath::new(Density::<D, M> {
+        model,
+        calls: &calls,
+    });
     let mut sampler = settings
         .new_chain(chain, math, &mut rng)
         .map_err(|e| e.to_string())?;
@@ -107,10 +119,16 @@ fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
         ..ChainRun::default()
     };
     let clock = Instant::now();
+    // Evaluations at the random starting point `new_chain` may draw do not count: the chain
+    // starts from `start`.
+    let before = calls.load(Ordering::Relaxed);
     sampler.set_position(start).map_err(|e| e.to_string())?;
     for i in 0..2000 {
         if i == 1000 {
             out.warm_s = clock.elapsed().as_secs_f64();
+            let all = calls.load(Ordering::Relaxed) - before;
+            out.warm_outside = all - out.warm_grads;
+            out.warm_grads = all;
         }
         let (draw, info) = sampler.draw().map_err(|e| e.to_string())?;
         if info.tuning {
@@ -215,6 +233,7 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     let refs: Vec<&[f64]> = energy.iter().map(Vec::as_slice).collect();
     let energy_ess = ess_bulk(&refs).map_err(|e| e.to_string())?;
     let warm_grads: u64 = runs.iter().map(|r| r.warm_grads).sum();
+    let warm_outside: u64 = runs.iter().map(|r| r.warm_outside).sum();
     let grads: u64 = runs.iter().map(|r| r.grads).sum();
     let steps: u64 = runs.iter().map(|r| r.steps).sum();
     let divergences: usize = runs.iter().map(|r| r.divergences).sum();
@@ -223,6 +242,10 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     extra.insert("peer".into(), json!("nuts-rs 0.19.1"));
     extra.insert("threads".into(), json!(threads));
     extra.insert("leapfrog_per_draw".into(), json!(leapfrog_per_draw));
+    extra.insert(
+        "warmup_grads_outside_transitions".into(),
+        json!(warm_outside),
+    );
     let step_sizes: Vec<f64> = runs.iter().map(|r| r.step_size).collect();
     extra.insert("step_sizes".into(), json!(step_sizes));
     Ok(Row {
