@@ -628,10 +628,10 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
     {
         println!();
         println!(
-            "Over {SEEDS} seeds (4 chains, default diagonal rows, the starting points above; +- standard error; ESS/s: all ESS over all seconds)"
+            "Over {SEEDS} seeds (4 chains, default diagonal rows, the starting points above; +- standard error; ESS/s: all ESS over all seconds; x: ebm over nuts-rs)"
         );
         println!(
-            "{:<15} {:>16} {:>16} {:>18} {:>14} {:>14} {:>9} {:>8}",
+            "{:<15} {:>16} {:>16} {:>18} {:>14} {:>14} {:>9} {:>8} {:>8} {:>8}",
             "case",
             "warm grad ebm",
             "nuts-rs",
@@ -639,7 +639,9 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
             "ESS/1kgr ebm",
             "nuts-rs",
             "ESS/s ebm",
-            "nuts-rs"
+            "nuts-rs",
+            "x 1kgr",
+            "x ESS/s"
         );
         let mut seeds = serde_json::Map::new();
         if wanted("gauss100_diag") {
@@ -704,9 +706,9 @@ fn over_seeds<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     };
     let (sa, sb) = (per_s(|r| &r.0), per_s(|r| &r.1));
     println!(
-        "{name:<15} {:>7.0} +- {:<5.0} {:>7.0} +- {:<5.0} {:>+7.2}% +- {:<5.2}% {:>6.1} +- {:<4.1} {:>6.1} +- {:<4.1} {:>9.0} {:>8.0}",
+        "{name:<15} {:>7.0} +- {:<5.0} {:>7.0} +- {:<5.0} {:>+7.2}% +- {:<5.2}% {:>6.1} +- {:<4.1} {:>6.1} +- {:<4.1} {:>9.0} {:>8.0} {:>8.2} {:>8.2}",
         wa.0, wa.1, wb.0, wb.1, 100.0 * wd.0 / wb.0, 100.0 * wd.1 / wb.0, ea.0, ea.1, eb.0,
-        eb.1, sa, sb
+        eb.1, sa, sb, ea.0 / eb.0, sa / sb
     );
     Ok(
         json!({"seeds": SEEDS, "warmup_grads_ebm": wa, "warmup_grads_nuts_rs": wb,
