@@ -24,8 +24,9 @@ fn report<const D: usize, K>(name: &str, run: &AdaptedRun<D, f64, Cpu, K>, secon
         s.max_depth_hits()
     );
     println!(
-        "  gradient evaluations: {} in warm-up, {} in sampling; {seconds:.2} s",
-        run.warmup.stats.gradient_evaluations(),
+        "  gradient evaluations: {} in warm-up ({} of them at the start and in step-size searches), {} in sampling; {seconds:.2} s",
+        run.warmup.stats.gradient_evaluations() + run.search_gradient_evaluations,
+        run.search_gradient_evaluations,
         s.gradient_evaluations()
     );
 }
