@@ -93,3 +93,8 @@ pub mod prelude {
     pub use dfdx::prelude::*;
     pub use ebm_macros::energy;
 }
+
+/// This crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctest;

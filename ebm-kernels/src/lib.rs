@@ -1,6 +1,6 @@
 //! Dense products of a batch of rows with one matrix, `out = x B`, in `f32` and `f64`: the kernel
 //! behind `ebm_core::dense` (closed-form energies, mass matrices) and behind the CPU matrix products
-//! of the patched dfdx that the workspace builds with (`vendor/dfdx/PATCHES.md`).
+//! of `ebm-dfdx`, the patched dfdx that the ebm crates build with (`vendor/dfdx/PATCHES.md`).
 //!
 //! Every entry is computed the same way whatever the batch around it: a chain of fused
 //! multiply-adds over `k` in order, starting from `+0`,
@@ -38,7 +38,7 @@ std::thread_local! {
 
 /// Runs `f` with the calling thread marked as evaluating one block of a batch that its caller
 /// already spreads over threads. Matrix-product code that consults [`single_thread_products`] (the
-/// CPU products of the patched dfdx this workspace builds with) then multiplies on the calling
+/// CPU products of `ebm-dfdx`, the patched dfdx) then multiplies on the calling
 /// thread with [`rows_times_matrix`] instead of handing parts of each product to other threads.
 /// The mark is lifted when `f` returns or unwinds; calls nest.
 ///

@@ -43,3 +43,8 @@ pub use gaussian::GaussianModel;
 pub use landscapes::{Ackley, DoubleWell, Harmonic, Himmelblau, Rastrigin, Rosenbrock};
 pub use mixture::GaussianMixture;
 pub use mlp::{Layer, Mlp};
+
+/// This crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctest;

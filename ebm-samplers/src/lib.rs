@@ -156,3 +156,8 @@ pub mod prelude {
         StepView, SwapScheme, UTurn, Warmup,
     };
 }
+
+/// This crate's README example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct CrateReadmeDoctest;

@@ -255,7 +255,7 @@ impl<K: Kernel> ReplicaExchange<K> {
         let per_chain: Vec<f64> = self
             .temperatures
             .iter()
-            .flat_map(|&t| std::iter::repeat(t).take(n_ladders))
+            .flat_map(|&t| std::iter::repeat_n(t, n_ladders))
             .collect();
         chains.set_temperatures(&per_chain)?;
         let base = ChaCha8Rng::seed_from_u64(seed);
@@ -276,7 +276,7 @@ impl<K: Kernel> ReplicaExchange<K> {
                 n_ladders,
                 temperatures: self.temperatures.clone(),
                 replica_at: (0..n_temps)
-                    .flat_map(|k| std::iter::repeat(k).take(n_ladders))
+                    .flat_map(|k| std::iter::repeat_n(k, n_ladders))
                     .collect(),
                 trip,
                 round_trips: vec![0; n_ladders],
@@ -592,7 +592,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
         let n_l = self.book.n_ladders;
         let per_chain: Vec<f64> = temperatures
             .iter()
-            .flat_map(|&t| std::iter::repeat(t).take(n_l))
+            .flat_map(|&t| std::iter::repeat_n(t, n_l))
             .collect();
         self.chains.set_temperatures(&per_chain)?;
         self.book.temperatures = temperatures.to_vec();

@@ -2,13 +2,13 @@
 //! hand-written floor in the same run.
 
 mod cases;
-mod floor;
+pub(crate) mod floor;
 mod hardware;
 mod logistic;
 mod nuts;
 #[cfg(feature = "nuts-rs")]
 mod nuts_peer;
-mod user_mlp;
+pub(crate) mod user_mlp;
 
 use serde_json::{json, Map, Value};
 use std::time::Instant;
