@@ -120,6 +120,14 @@ pub trait RowEnergy<E: Real>: Sync {
     fn rows_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
         self.rows_energy_and_gradient(x, energy, grad)
     }
+
+    /// Chains per block that this model would have a sampler give one thread, or `None` (the
+    /// default) for the sampler's own choice, which sizes blocks by coordinates (about 8192) for
+    /// the cache. A model whose rows are expensive (a network) asks for smaller blocks, so that a
+    /// batch of a few hundred chains still keeps every thread busy. Draws do not depend on it.
+    fn preferred_block_rows(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// Whether the device type `Dev` is dfdx's `Cpu`, whose tensors live in host memory.

@@ -385,7 +385,9 @@ impl Kernel for HamiltonianMonteCarlo {
         if let Some(rows) = target.row_energy() {
             target.count_evaluations(self.n_leapfrog_steps as u64);
             let (cur, rngs) = state.points_and_rngs_mut();
-            let r = block_rows(D);
+            let r = rows
+                .preferred_block_rows()
+                .map_or(block_rows(D), |r| r.max(1));
             let settings = BlockSettings {
                 rows,
                 mass,

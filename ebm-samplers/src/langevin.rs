@@ -245,7 +245,9 @@ impl Kernel for LangevinDynamics {
         if let Some(rows) = target.row_energy() {
             target.count_evaluations(1);
             let (points, rngs) = state.points_and_rngs_mut();
-            let r = block_rows(D);
+            let r = rows
+                .preferred_block_rows()
+                .map_or(block_rows(D), |r| r.max(1));
             let blocks: Vec<_> = split_points(points, r, D)
                 .into_iter()
                 .zip(rngs.chunks_mut(r))

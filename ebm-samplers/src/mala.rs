@@ -171,7 +171,9 @@ impl Kernel for Mala {
         if let Some(rows) = target.row_energy() {
             target.count_evaluations(1);
             let (cur, rngs) = state.points_and_rngs_mut();
-            let r = block_rows(D);
+            let r = rows
+                .preferred_block_rows()
+                .map_or(block_rows(D), |r| r.max(1));
             let blocks: Vec<_> = split_points(cur, r, D)
                 .into_iter()
                 .zip(split_points(prop, r, D))

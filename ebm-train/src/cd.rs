@@ -1,0 +1,343 @@
+//! Persistent contrastive divergence with a replay buffer, as TorchEBM 0.8.9 trains (its
+//! `ContrastiveDivergence(persistent=True)`), with the negatives drawn by any sampler of
+//! `ebm-samplers` through the network's fast host pass.
+//!
+//! One iteration:
+//! 1. `batch` data points, drawn uniformly with replacement from the training set;
+//! 2. `batch` starts picked from the buffer ([`ReplayBuffer::stratified_picks`]), a fraction
+//!    `new_sample_ratio` of them (at least one) nudged by `reinit_scale N(0, I)`;
+//! 3. `steps` steps of the sampler from the starts, on a snapshot of the current network
+//!    ([`MlpEnergy`]); the end points are the negatives and go into the buffer first in, first out;
+//! 4. the loss `mean E(data) - mean E(neg) + alpha (mean E(data)^2 + mean E(neg)^2)`, differentiated
+//!    with respect to the network's parameters by dfdx, and one step of Adam.
+//!
+//! Before the first iteration the buffer, drawn from `init_scale N(0, I)`, runs `init_steps` steps
+//! of the sampler in chunks of `init_chunk` points.
+
+use crate::buffer::{nudge, ReplayBuffer};
+use crate::error::{invalid, Result, TrainError};
+use crate::nn::{HostLayers, MlpEnergy};
+use dfdx::nn::{Module, TensorCollection, ZeroGrads};
+use dfdx::optim::{Adam, AdamConfig, Optimizer};
+use ebm_core::prelude::*;
+use ebm_samplers::{LangevinDynamics, Sampler};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The settings of persistent contrastive divergence. The defaults are TorchEBM's benchmark case
+/// (`train_ring8_pcd`): Langevin `h = 0.01`, noise 1, 20 steps, a buffer of 10 000, batch 256,
+/// `alpha = 0.001`, Adam with learning rate `1e-3`.
+#[derive(Debug, Clone)]
+pub struct PcdConfig {
+    /// Sampler steps per iteration.
+    pub steps: usize,
+    /// Points in the replay buffer.
+    pub buffer_size: usize,
+    /// Scale of the normal noise the buffer starts from.
+    pub init_scale: f32,
+    /// Sampler steps the buffer runs before the first iteration.
+    pub init_steps: usize,
+    /// Points per chunk of that initial run.
+    pub init_chunk: usize,
+    /// Fraction of each batch of starts nudged by noise (at least one start).
+    pub new_sample_ratio: f64,
+    /// Scale of that noise.
+    pub reinit_scale: f32,
+    /// Weight of the energy regulariser.
+    pub alpha: f64,
+    /// Data points and negatives per iteration.
+    pub batch: usize,
+    /// Adam's settings (learning rate, betas, epsilon, weight decay).
+    pub adam: AdamConfig,
+}
+
+impl Default for PcdConfig {
+    fn default() -> Self {
+        PcdConfig {
+            steps: 20,
+            buffer_size: 10_000,
+            init_scale: 0.01,
+            init_steps: 100,
+            init_chunk: 1024,
+            new_sample_ratio: 0.05,
+            reinit_scale: 0.01,
+            alpha: 0.001,
+            batch: 256,
+            adam: AdamConfig {
+                lr: 1e-3,
+                ..AdamConfig::default()
+            },
+        }
+    }
+}
+
+impl PcdConfig {
+    fn validate(&self, data_points: usize) -> Result<()> {
+        if self.steps == 0 {
+            return Err(invalid(
+                "steps",
+                0,
+                "the negatives need at least one sampler step",
+            ));
+        }
+        if self.batch == 0 || self.batch > self.buffer_size {
+            return Err(invalid(
+                "batch",
+                self.batch,
+                "needs 1 <= batch <= buffer_size",
+            ));
+        }
+        if self.init_chunk == 0 {
+            return Err(invalid("init_chunk", 0, "chunks need at least one point"));
+        }
+        if !(0.0..=1.0).contains(&self.new_sample_ratio) {
+            return Err(invalid(
+                "new_sample_ratio",
+                self.new_sample_ratio,
+                "must lie in [0, 1]",
+            ));
+        }
+        for (name, v) in [
+            ("init_scale", f64::from(self.init_scale)),
+            ("reinit_scale", f64::from(self.reinit_scale)),
+            ("alpha", self.alpha),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(name, v, "must be finite and non-negative"));
+            }
+        }
+        if !(self.adam.lr.is_finite() && self.adam.lr > 0.0) {
+            return Err(invalid(
+                "adam.lr",
+                self.adam.lr,
+                "must be finite and positive",
+            ));
+        }
+        if data_points == 0 {
+            return Err(invalid("data", "[]", "training needs data"));
+        }
+        Ok(())
+    }
+}
+
+/// What one iteration measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IterationStats {
+    /// The iteration's number, from 0.
+    pub iteration: usize,
+    /// The loss (0.1, TorchEBM's stand-in, when it was not finite; the step then changes nothing
+    /// but Adam's counters).
+    pub loss: f64,
+    /// Mean energy of the data batch.
+    pub energy_data: f64,
+    /// Mean energy of the negatives.
+    pub energy_negative: f64,
+}
+
+/// A network trained by persistent contrastive divergence on `D`-dimensional data.
+///
+/// `M` is a built dfdx network (for example [`crate::nn::SiluMlp`] built by
+/// [`crate::nn::build_network`]); `S` the sampler of the negatives, Langevin dynamics by default.
+pub struct PcdTrainer<const D: usize, M: TensorCollection<f32, Cpu>, S = LangevinDynamics> {
+    network: M,
+    optimiser: Adam<M, f32, Cpu>,
+    grads: Option<Gradients<f32, Cpu>>,
+    sampler: S,
+    config: PcdConfig,
+    data: Vec<f32>,
+    buffer: Option<ReplayBuffer>,
+    rng: ChaCha8Rng,
+    iteration: usize,
+    dev: Cpu,
+}
+
+impl<const D: usize, M, S> PcdTrainer<D, M, S>
+where
+    M: TensorCollection<f32, Cpu>
+        + HostLayers
+        + Module<
+            Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
+            Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        >,
+    S: Sampler,
+{
+    /// A trainer of `network` on `data` (row-major, `D` values per point), drawing negatives
+    /// with `sampler`; every random choice comes from `seed`.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidParameter`] for an invalid setting (naming it), empty data or data
+    /// whose length is not a multiple of `D`; [`TrainError::Network`] for a network that is not an
+    /// energy of `D`-dimensional points.
+    pub fn new(
+        network: M,
+        sampler: S,
+        data: Vec<f32>,
+        config: PcdConfig,
+        seed: u64,
+    ) -> Result<Self> {
+        if data.len() % D.max(1) != 0 {
+            return Err(invalid(
+                "data",
+                format!("{} values", data.len()),
+                "must hold whole points of D coordinates",
+            ));
+        }
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(invalid(
+                &format!("data[{i}]"),
+                data[i],
+                "training data must be finite",
+            ));
+        }
+        config.validate(data.len() / D.max(1))?;
+        MlpEnergy::<D>::from_network(&network)?;
+        let optimiser = Adam::new(&network, config.adam);
+        let grads = Some(network.alloc_grads());
+        Ok(Self {
+            network,
+            optimiser,
+            grads,
+            sampler,
+            config,
+            data,
+            buffer: None,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            iteration: 0,
+            dev: Cpu::default(),
+        })
+    }
+
+    /// The network as trained so far.
+    pub fn network(&self) -> &M {
+        &self.network
+    }
+
+    /// The network as an energy for sampling: a snapshot of its current parameters.
+    ///
+    /// # Errors
+    /// [`TrainError::Network`] when a parameter is no longer finite.
+    pub fn energy(&self) -> Result<MlpEnergy<D>> {
+        MlpEnergy::from_network(&self.network)
+    }
+
+    /// The replay buffer, once the first iteration has created it.
+    pub fn buffer(&self) -> Option<&ReplayBuffer> {
+        self.buffer.as_ref()
+    }
+
+    /// Iterations run so far.
+    pub fn iterations(&self) -> usize {
+        self.iteration
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &PcdConfig {
+        &self.config
+    }
+
+    fn negatives(
+        &self,
+        model: &MlpEnergy<D>,
+        x0: Vec<f32>,
+        steps: usize,
+        seed: u64,
+    ) -> Result<Vec<f32>> {
+        let n = x0.len() / D;
+        let x0: Batch<D> = self.dev.tensor_from_vec(x0, (n, Const::<D>));
+        Ok(self.sampler.sample(model, &x0, steps, seed)?.as_vec())
+    }
+
+    fn init_buffer(&mut self, model: &MlpEnergy<D>) -> Result<()> {
+        let c = &self.config;
+        let mut buffer = ReplayBuffer::noise(c.buffer_size, D, c.init_scale, &mut self.rng)?;
+        if c.init_steps > 0 {
+            let chunk = c.init_chunk * D;
+            let points = buffer.points().to_vec();
+            let mut out = Vec::with_capacity(points.len());
+            for part in points.chunks(chunk) {
+                let seed = self.rng.gen::<u64>();
+                out.extend(self.negatives(model, part.to_vec(), c.init_steps, seed)?);
+            }
+            buffer.points_mut().copy_from_slice(&out);
+        }
+        self.buffer = Some(buffer);
+        Ok(())
+    }
+
+    /// Runs one iteration.
+    ///
+    /// # Errors
+    /// [`TrainError::Network`] when the network's parameters stopped being finite, the sampler's
+    /// errors (a chain that diverged), and [`TrainError::Optimiser`].
+    pub fn step(&mut self) -> Result<IterationStats> {
+        let model = self.energy()?;
+        if self.buffer.is_none() {
+            self.init_buffer(&model)?;
+        }
+        let c = self.config.clone();
+        let b = c.batch;
+        let n_data = self.data.len() / D;
+        let mut rows: Vec<f32> = Vec::with_capacity(2 * b * D);
+        for _ in 0..b {
+            let i = self.rng.gen_range(0..n_data);
+            rows.extend_from_slice(&self.data[i * D..(i + 1) * D]);
+        }
+        let buffer = self.buffer.as_mut().expect("created above");
+        let picks = buffer.stratified_picks(b, &mut self.rng)?;
+        let mut starts = buffer.gather(&picks);
+        let fresh = ((b as f64 * c.new_sample_ratio) as usize).max(1);
+        nudge(&mut starts, D, fresh, c.reinit_scale, &mut self.rng);
+        let seed = self.rng.gen::<u64>();
+        let negatives = self.negatives(&model, starts, c.steps, seed)?;
+        self.buffer
+            .as_mut()
+            .expect("created above")
+            .write_fifo(&negatives);
+        rows.extend_from_slice(&negatives);
+
+        // Energies of data and negatives with the parameters on the tape.
+        let x: Tensor<(usize, Const<D>), f32, Cpu> =
+            self.dev.tensor_from_vec(rows, (2 * b, Const::<D>));
+        let grads = self
+            .grads
+            .take()
+            .unwrap_or_else(|| self.network.alloc_grads());
+        let e = self
+            .network
+            .forward(x.traced(grads))
+            .sum::<(usize,), Axis<1>>();
+        let values = e.as_vec();
+        let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+        let sq = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / v.len() as f64;
+        let (ed, en) = values.split_at(b);
+        let loss = mean(ed) - mean(en) + c.alpha * (sq(ed) + sq(en));
+        // d loss / d E_i: (1 + 2 alpha E_i) / b for data, (-1 + 2 alpha E_i) / b for negatives.
+        let finite = loss.is_finite();
+        let weights: Vec<f32> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                if !finite {
+                    return 0.0;
+                }
+                let sign = if i < b { 1.0 } else { -1.0 };
+                ((sign + 2.0 * c.alpha * f64::from(v)) / b as f64) as f32
+            })
+            .collect();
+        let w = self.dev.tensor_from_vec(weights, (2 * b,));
+        let mut grads = (e * w).sum::<Rank0, _>().backward();
+        self.optimiser
+            .update(&mut self.network, &grads)
+            .map_err(|e| TrainError::Optimiser(format!("{e:?}")))?;
+        self.network.zero_grads(&mut grads);
+        self.grads = Some(grads);
+        let stats = IterationStats {
+            iteration: self.iteration,
+            loss: if finite { loss } else { 0.1 },
+            energy_data: mean(ed),
+            energy_negative: mean(en),
+        };
+        self.iteration += 1;
+        Ok(stats)
+    }
+}

@@ -1,0 +1,435 @@
+//! Networks as energies: dfdx module stacks of `Linear` layers and activations, trained with dfdx's
+//! optimisers, and [`MlpEnergy`], the same network as an [`Energy`] with a hand-written host pass
+//! for sampling.
+//!
+//! A network maps a point to one number, its energy: a tuple such as
+//! `(Linear<2, 128>, Silu, Linear<128, 128>, Silu, Linear<128, 1>)` of dfdx's builders, built with
+//! [`build_network`] (PyTorch's initialisation of `Linear`: weights and biases uniform in
+//! `+-1/sqrt(fan_in)`, drawn from a seed). Training differentiates the network with respect to its
+//! parameters through dfdx ([`crate::cd`]); sampling needs the gradient with respect to the points
+//! only, which [`MlpEnergy::from_network`] computes with a forward and a backward pass written by
+//! hand over host buffers, with no tape and no parameter gradients.
+
+use crate::error::{Result, TrainError};
+use dfdx::nn::modules;
+use dfdx::nn::{BuildModule, Module, NonMutableModule, ZeroSizedModule};
+use ebm_core::energy::RowEnergy;
+use ebm_core::prelude::*;
+
+/// The SiLU (swish) activation `x sigmoid(x)` as a dfdx module, which dfdx 0.13 lacks.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_train::nn::Silu;
+///
+/// let dev = Cpu::default();
+/// let x = dev.tensor([0.0f32, 1.0]);
+/// let y = Silu.forward(x).as_vec();
+/// assert!((y[1] - 1.0 / (1.0 + (-1.0f32).exp())).abs() < 1e-6);
+/// ```
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Silu;
+
+impl ZeroSizedModule for Silu {}
+impl NonMutableModule for Silu {}
+
+impl<S: Shape, E: Real, D: Device<E>, T: Tape<E, D>> Module<Tensor<S, E, D, T>> for Silu {
+    type Output = Tensor<S, E, D, T>;
+    type Error = D::Err;
+
+    fn try_forward(&self, x: Tensor<S, E, D, T>) -> std::result::Result<Self::Output, D::Err> {
+        Ok(x.silu())
+    }
+}
+
+/// TorchEBM's benchmark network and the usual choice for 2-D data: `I -> H -> H -> 1` with SiLU.
+pub type SiluMlp<const I: usize, const H: usize> = (
+    dfdx::nn::builders::Linear<I, H>,
+    Silu,
+    dfdx::nn::builders::Linear<H, H>,
+    Silu,
+    dfdx::nn::builders::Linear<H, 1>,
+);
+
+/// Builds a network of dfdx builders on the CPU in `f32`, its parameters drawn from `seed` with
+/// PyTorch's initialisation of `Linear` (weights and biases uniform in `+-1/sqrt(fan_in)`, layer by
+/// layer, weights before biases).
+///
+/// ```
+/// use ebm_train::nn::{build_network, SiluMlp};
+///
+/// let net = build_network::<SiluMlp<2, 16>>(7);
+/// let bound = 1.0 / 2f32.sqrt();
+/// assert!(net.0.weight.as_vec().iter().all(|w| w.abs() <= bound));
+/// // The same seed, the same network.
+/// assert_eq!(net.2.weight.as_vec(), build_network::<SiluMlp<2, 16>>(7).2.weight.as_vec());
+/// ```
+pub fn build_network<M: dfdx::nn::BuildOnDevice<Cpu, f32>>(seed: u64) -> M::Built {
+    let dev = Cpu::seed_from_u64(seed);
+    M::Built::build(&dev)
+}
+
+/// One step of a network as the host pass runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostLayer {
+    /// `y = x W^T + b`: `weight` row-major `(outputs, inputs)` as dfdx and PyTorch store it.
+    Dense {
+        /// Inputs per row.
+        inputs: usize,
+        /// Outputs per row.
+        outputs: usize,
+        /// `(outputs, inputs)`, row-major.
+        weight: Vec<f32>,
+        /// One per output.
+        bias: Vec<f32>,
+    },
+    /// An element-wise activation.
+    Activation(Activation),
+}
+
+/// The activations the host pass knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x sigmoid(x)`.
+    Silu,
+    /// `tanh(x)`.
+    Tanh,
+    /// `1 / (1 + exp(-x))`.
+    Sigmoid,
+    /// `max(x, 0)`.
+    Relu,
+}
+
+/// A module whose computation the host pass can run: `Linear` layers, the activations of
+/// [`Activation`], and tuples of them (dfdx's sequential networks).
+pub trait HostLayers {
+    /// Appends this module's steps to `out`.
+    fn host_layers(&self, out: &mut Vec<HostLayer>);
+}
+
+impl<const I: usize, const O: usize> HostLayers for modules::Linear<I, O, f32, Cpu> {
+    fn host_layers(&self, out: &mut Vec<HostLayer>) {
+        out.push(HostLayer::Dense {
+            inputs: I,
+            outputs: O,
+            weight: self.weight.as_vec(),
+            bias: self.bias.as_vec(),
+        });
+    }
+}
+
+macro_rules! activation_layers {
+    ($($module:ty => $act:expr),*) => {$(
+        impl HostLayers for $module {
+            fn host_layers(&self, out: &mut Vec<HostLayer>) {
+                out.push(HostLayer::Activation($act));
+            }
+        }
+    )*};
+}
+activation_layers!(
+    Silu => Activation::Silu,
+    modules::Tanh => Activation::Tanh,
+    modules::Sigmoid => Activation::Sigmoid,
+    modules::ReLU => Activation::Relu
+);
+
+macro_rules! tuple_layers {
+    ($($name:ident : $idx:tt),+) => {
+        impl<$($name: HostLayers),+> HostLayers for ($($name,)+) {
+            fn host_layers(&self, out: &mut Vec<HostLayer>) {
+                $(self.$idx.host_layers(out);)+
+            }
+        }
+    };
+}
+tuple_layers!(A: 0, B: 1);
+tuple_layers!(A: 0, B: 1, C: 2);
+tuple_layers!(A: 0, B: 1, C: 2, D: 3);
+tuple_layers!(A: 0, B: 1, C: 2, D: 3, F: 4);
+tuple_layers!(A: 0, B: 1, C: 2, D: 3, F: 4, G: 5);
+
+/// A dense network as an energy of `D`-dimensional points: a snapshot of a dfdx network's
+/// parameters with a forward and backward pass written by hand (row-block products from
+/// `ebm-kernels`, vectorised activations), the fast path of sampling on the CPU.
+///
+/// Every row is computed the same way whatever the rows around it and the number of threads, so
+/// samplers give the same draws on any thread count. The tensor path ([`Energy::energy`]) computes
+/// the same function with dfdx operations (for autodiff checks and other devices' code paths).
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_train::nn::{build_network, MlpEnergy, SiluMlp};
+///
+/// let net = build_network::<SiluMlp<2, 32>>(1);
+/// let model = MlpEnergy::<2>::from_network(&net)?;
+/// let x: Batch<2> = Cpu::default().tensor_from_vec(vec![0.5, -1.0], (1, Const::<2>));
+/// let (e, g) = model.energy_and_gradient(&x);
+/// // The host pass agrees with the network run by dfdx.
+/// let direct = net.forward(x.clone()).as_vec()[0];
+/// assert!((e.as_vec()[0] - direct).abs() < 1e-5);
+/// assert_eq!(g.shape().0, 1);
+/// # Ok::<(), ebm_train::TrainError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct MlpEnergy<const D: usize> {
+    layers: Vec<HostLayer>,
+    /// Per dense layer, `W^T` row-major `(inputs, outputs)`, for `x W^T` as `rows x matrix`.
+    forward: Vec<Vec<f32>>,
+}
+
+impl<const D: usize> MlpEnergy<D> {
+    /// Takes a snapshot of `network`'s parameters.
+    ///
+    /// # Errors
+    /// [`TrainError::Network`] unless the network starts with a dense layer of `D` inputs, ends
+    /// with a dense layer of one output, chains its layers' sizes and holds finite parameters.
+    pub fn from_network<M: HostLayers>(network: &M) -> Result<Self> {
+        let mut layers = Vec::new();
+        network.host_layers(&mut layers);
+        Self::from_layers(layers)
+    }
+
+    /// The network given as its steps.
+    ///
+    /// # Errors
+    /// As [`MlpEnergy::from_network`].
+    pub fn from_layers(layers: Vec<HostLayer>) -> Result<Self> {
+        let bad = |reason: String| Err(TrainError::Network { reason });
+        let mut width = D;
+        let mut forward = Vec::new();
+        let mut last_dense_outputs = None;
+        for (l, layer) in layers.iter().enumerate() {
+            match layer {
+                HostLayer::Dense {
+                    inputs,
+                    outputs,
+                    weight,
+                    bias,
+                } => {
+                    if *inputs != width {
+                        return bad(format!(
+                            "layer {l} takes {inputs} inputs but receives {width}"
+                        ));
+                    }
+                    if *outputs == 0 || weight.len() != inputs * outputs || bias.len() != *outputs {
+                        return bad(format!(
+                            "layer {l}: {outputs} x {inputs} needs that many weights ({}) and {outputs} biases ({})",
+                            weight.len(),
+                            bias.len()
+                        ));
+                    }
+                    if let Some(i) = weight.iter().chain(bias).position(|v| !v.is_finite()) {
+                        return bad(format!("layer {l}: parameter {i} is not finite"));
+                    }
+                    let mut t = vec![0.0f32; weight.len()];
+                    for o in 0..*outputs {
+                        for i in 0..*inputs {
+                            t[i * outputs + o] = weight[o * inputs + i];
+                        }
+                    }
+                    forward.push(t);
+                    width = *outputs;
+                    last_dense_outputs = Some(l);
+                }
+                HostLayer::Activation(_) => {
+                    if !matches!(layers.get(l.wrapping_sub(1)), Some(HostLayer::Dense { .. })) {
+                        return bad(format!(
+                            "layer {l}: an activation must follow a dense layer"
+                        ));
+                    }
+                }
+            }
+        }
+        match last_dense_outputs {
+            Some(l) if l + 1 == layers.len() && width == 1 => {}
+            _ => {
+                return bad(format!(
+                    "the last layer must be dense with one output (the energy); the network ends with {width} values"
+                ))
+            }
+        }
+        Ok(Self { layers, forward })
+    }
+
+    /// The network's steps.
+    pub fn layers(&self) -> &[HostLayer] {
+        &self.layers
+    }
+
+    /// Energies and input gradients of the rows of `x`, on the calling thread.
+    fn rows_pass(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) {
+        let n = energy.len();
+        // Forward: each dense layer's output z_l (before the activation that follows it) is kept
+        // for the backward pass.
+        let mut pre: Vec<Vec<f32>> = Vec::with_capacity(self.forward.len());
+        // Per dense layer, what its activation's derivative needs (see `activate`).
+        let mut aux: Vec<Vec<f32>> = Vec::with_capacity(self.forward.len());
+        let mut input: Vec<f32> = x.to_vec();
+        let mut width = D;
+        for (l, layer) in self.layers.iter().enumerate() {
+            if let HostLayer::Dense { outputs, bias, .. } = layer {
+                let mut z = vec![0.0f32; n * outputs];
+                ebm_kernels::rows_times_matrix(
+                    &input,
+                    &self.forward[pre.len()],
+                    width,
+                    *outputs,
+                    &mut z,
+                )
+                .expect("layer shapes were checked when the network was built");
+                for row in z.chunks_exact_mut(*outputs) {
+                    row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+                }
+                input.clear();
+                input.extend_from_slice(&z);
+                aux.push(match self.layers.get(l + 1) {
+                    Some(HostLayer::Activation(a)) => activate(*a, &mut input),
+                    _ => Vec::new(),
+                });
+                pre.push(z);
+                width = *outputs;
+            }
+        }
+        // The last layer is dense with one output and no activation after it.
+        energy.copy_from_slice(&input);
+
+        // Backward: delta = dE/dz, from 1 at the output down to the input.
+        let mut delta = vec![1.0f32; n];
+        let mut k = pre.len();
+        for (l, layer) in self.layers.iter().enumerate().rev() {
+            if let HostLayer::Dense {
+                inputs,
+                outputs,
+                weight,
+                ..
+            } = layer
+            {
+                k -= 1;
+                // delta (n x outputs) W (outputs x inputs), W row-major as stored.
+                let mut next = vec![0.0f32; n * inputs];
+                ebm_kernels::rows_times_matrix(&delta, weight, *outputs, *inputs, &mut next)
+                    .expect("layer shapes were checked when the network was built");
+                if l > 0 {
+                    if let HostLayer::Activation(a) = self.layers[l - 1] {
+                        derivative_times(a, &pre[k - 1], &aux[k - 1], &mut next);
+                    }
+                }
+                delta = next;
+            }
+        }
+        grad.copy_from_slice(&delta);
+    }
+}
+
+/// `h <- act(h)`; returns what the derivative needs: `sigmoid(z)` for SiLU and the sigmoid,
+/// `tanh(z)` for tanh, nothing for ReLU.
+fn activate(a: Activation, h: &mut [f32]) -> Vec<f32> {
+    match a {
+        Activation::Tanh => {
+            ebm_core::activation::tanh_in_place(h);
+            h.to_vec()
+        }
+        Activation::Relu => {
+            h.iter_mut().for_each(|v| *v = v.max(0.0));
+            Vec::new()
+        }
+        Activation::Sigmoid | Activation::Silu => {
+            // sigmoid(z) = (1 + tanh(z / 2)) / 2, through the vectorised tanh.
+            let mut s: Vec<f32> = h.iter().map(|&z| 0.5 * z).collect();
+            ebm_core::activation::tanh_in_place(&mut s);
+            s.iter_mut().for_each(|t| *t = 0.5 + 0.5 * *t);
+            if a == Activation::Silu {
+                h.iter_mut().zip(&s).for_each(|(v, &s)| *v *= s);
+            } else {
+                h.copy_from_slice(&s);
+            }
+            s
+        }
+    }
+}
+
+/// `delta <- delta * act'(z)`, with `aux` as [`activate`] returned it.
+fn derivative_times(a: Activation, z: &[f32], aux: &[f32], delta: &mut [f32]) {
+    match a {
+        Activation::Relu => delta
+            .iter_mut()
+            .zip(z)
+            .for_each(|(d, &z)| *d = if z > 0.0 { *d } else { 0.0 }),
+        Activation::Tanh => delta
+            .iter_mut()
+            .zip(aux)
+            .for_each(|(d, &t)| *d *= 1.0 - t * t),
+        // d/dz z s(z) = s (1 + z (1 - s))
+        Activation::Silu => delta
+            .iter_mut()
+            .zip(z.iter().zip(aux))
+            .for_each(|(d, (&z, &s))| *d *= s * (1.0 + z * (1.0 - s))),
+        Activation::Sigmoid => delta
+            .iter_mut()
+            .zip(aux)
+            .for_each(|(d, &s)| *d *= s * (1.0 - s)),
+    }
+}
+
+/// Rows per block when a batch is split over threads: small enough that a batch of a few hundred
+/// chains keeps two or more threads busy, large enough for the row-block products.
+const BLOCK_ROWS: usize = 64;
+
+impl<const D: usize> RowEnergy<f32> for MlpEnergy<D> {
+    fn rows_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) {
+        self.rows_pass(x, energy, grad)
+    }
+
+    fn preferred_block_rows(&self) -> Option<usize> {
+        Some(BLOCK_ROWS)
+    }
+}
+
+impl<const D: usize> Energy<D, f32, Cpu> for MlpEnergy<D> {
+    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<D, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
+        let dev = x.device().clone();
+        let n = x.shape().0;
+        let mut h: Tensor<(usize, usize), f32, Cpu, T> = x.reshape_like(&(n, D));
+        let mut dense = 0;
+        for layer in &self.layers {
+            match layer {
+                HostLayer::Dense {
+                    inputs,
+                    outputs,
+                    bias,
+                    ..
+                } => {
+                    let w = dev.tensor_from_vec(self.forward[dense].clone(), (*inputs, *outputs));
+                    let b = dev
+                        .tensor_from_vec(bias.clone(), (*outputs,))
+                        .broadcast_like::<_, Axis<0>>(&(n, *outputs));
+                    h = h.matmul(w) + b;
+                    dense += 1;
+                }
+                HostLayer::Activation(Activation::Silu) => h = h.silu(),
+                HostLayer::Activation(Activation::Tanh) => h = h.tanh(),
+                HostLayer::Activation(Activation::Sigmoid) => h = h.sigmoid(),
+                HostLayer::Activation(Activation::Relu) => h = h.relu(),
+            }
+        }
+        h.reshape_like(&(n,))
+    }
+
+    fn has_host_path(&self) -> bool {
+        true
+    }
+
+    fn host_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) -> bool {
+        use rayon::prelude::*;
+        x.par_chunks(BLOCK_ROWS * D)
+            .zip(energy.par_chunks_mut(BLOCK_ROWS))
+            .zip(grad.par_chunks_mut(BLOCK_ROWS * D))
+            .for_each(|((x, e), g)| self.rows_pass(x, e, g));
+        true
+    }
+
+    fn row_energy(&self) -> Option<&dyn RowEnergy<f32>> {
+        Some(self)
+    }
+}

@@ -1,0 +1,374 @@
+//! The training crate against independent references: dfdx's autodiff for the host pass, the
+//! analytic mixture for the quadrature, exact counts for the data and the buffer, and thread
+//! counts for reproducibility.
+
+use ebm_core::prelude::*;
+use ebm_samplers::LangevinDynamics;
+use ebm_train::buffer::ReplayBuffer;
+use ebm_train::cd::{PcdConfig, PcdTrainer};
+use ebm_train::data::{Mixture, Toy};
+use ebm_train::eval::{mixture_report, Grid, Quadrature};
+use ebm_train::nn::{build_network, HostLayer, MlpEnergy, SiluMlp};
+use rand::SeedableRng;
+
+type TanhNet = (
+    dfdx::nn::builders::Linear<2, 16>,
+    dfdx::nn::builders::Tanh,
+    dfdx::nn::builders::Linear<16, 8>,
+    dfdx::nn::builders::Sigmoid,
+    dfdx::nn::builders::Linear<8, 1>,
+);
+
+fn points(n: usize, seed: u64) -> Batch<2> {
+    Cpu::seed_from_u64(seed).sample_normal_like(&(n, Const::<2>)) * 2.0
+}
+
+/// Energies and input gradients by dfdx's autodiff through the network itself.
+fn autodiff<M>(net: &M, x: &Batch<2>) -> (Vec<f32>, Vec<f32>)
+where
+    M: dfdx::nn::Module<
+        Tensor<(usize, Const<2>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
+    >,
+{
+    let e = net
+        .forward(x.clone().leaky_traced())
+        .sum::<(usize,), Axis<1>>();
+    let values = e.as_vec();
+    let grads = e.sum::<Rank0, _>().backward();
+    (values, grads.get(x).as_vec())
+}
+
+fn assert_close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} against {y}"
+        );
+    }
+}
+
+#[test]
+fn the_host_pass_matches_autodiff_through_the_network() {
+    let x = points(300, 1);
+    let silu = build_network::<SiluMlp<2, 32>>(3);
+    let model = MlpEnergy::<2>::from_network(&silu).unwrap();
+    let (e, g) = model.energy_and_gradient(&x);
+    let (e_ref, g_ref) = autodiff(&silu, &x);
+    assert_close(&e.as_vec(), &e_ref, 2e-5, "silu energies");
+    assert_close(&g.as_vec(), &g_ref, 2e-5, "silu gradients");
+
+    let tanh = build_network::<TanhNet>(4);
+    let model = MlpEnergy::<2>::from_network(&tanh).unwrap();
+    let (e, g) = model.energy_and_gradient(&x);
+    let (e_ref, g_ref) = autodiff(&tanh, &x);
+    assert_close(&e.as_vec(), &e_ref, 2e-5, "tanh energies");
+    assert_close(&g.as_vec(), &g_ref, 2e-5, "tanh gradients");
+    // The tensor path computes the same function.
+    assert_close(
+        &model.energy(x.clone()).as_vec(),
+        &e_ref,
+        2e-5,
+        "tensor path",
+    );
+}
+
+#[test]
+fn networks_that_are_not_energies_are_refused() {
+    let dense = |i: usize, o: usize| HostLayer::Dense {
+        inputs: i,
+        outputs: o,
+        weight: vec![0.1; i * o],
+        bias: vec![0.0; o],
+    };
+    let act = HostLayer::Activation(ebm_train::nn::Activation::Silu);
+    assert!(MlpEnergy::<2>::from_layers(vec![dense(2, 4), act.clone(), dense(4, 1)]).is_ok());
+    for layers in [
+        vec![dense(3, 4), act.clone(), dense(4, 1)], // wrong input size
+        vec![dense(2, 4), act.clone(), dense(4, 2)], // two outputs
+        vec![dense(2, 4), act.clone(), dense(5, 1)], // sizes do not chain
+        vec![act.clone(), dense(2, 1)],              // starts with an activation
+        vec![dense(2, 1), act.clone()],              // ends with an activation
+        vec![],
+    ] {
+        let err = MlpEnergy::<2>::from_layers(layers).unwrap_err();
+        assert!(
+            matches!(err, ebm_train::TrainError::Network { .. }),
+            "{err}"
+        );
+    }
+    let mut bad = dense(2, 1);
+    if let HostLayer::Dense { weight, .. } = &mut bad {
+        weight[1] = f32::NAN;
+    }
+    assert!(MlpEnergy::<2>::from_layers(vec![bad]).is_err());
+}
+
+#[test]
+fn the_mixtures_have_equal_modes_and_the_stated_spread() {
+    let toy = Toy::ring8();
+    let mix = toy.mixture().unwrap();
+    let x = toy.sample(8003, 5).unwrap();
+    // Each point belongs to its nearest centre (the modes are 10 sd apart).
+    let mut counts = [0usize; 8];
+    let mut sq = 0.0;
+    for p in &x {
+        let (k, d2) = mix
+            .centres
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                (
+                    k,
+                    (f64::from(p[0]) - c[0]).powi(2) + (f64::from(p[1]) - c[1]).powi(2),
+                )
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap();
+        counts[k] += 1;
+        sq += d2;
+    }
+    // 8003 = 8 x 1000 + 3: the first three modes hold one point more.
+    assert_eq!(counts, [1001, 1001, 1001, 1000, 1000, 1000, 1000, 1000]);
+    // E|x - c|^2 = 2 sd^2 = 0.045; the mean of 8003 chi-square(2) draws scaled by sd^2 has
+    // standard error 0.045 / sqrt(8003) = 5.0e-4: allow 5 of them.
+    let msd = sq / x.len() as f64;
+    assert!((msd - 0.045).abs() < 2.5e-3, "mean squared distance {msd}");
+    assert_ne!(x, toy.sample(8003, 6).unwrap());
+}
+
+#[test]
+fn every_toy_data_set_is_seeded_finite_and_in_its_support() {
+    for toy in Toy::all() {
+        let x = toy.sample(1000, 1).unwrap();
+        assert_eq!(x.len(), 1000, "{}", toy.name());
+        assert_eq!(x, toy.sample(1000, 1).unwrap(), "{}", toy.name());
+        assert!(x.iter().flatten().all(|v| v.is_finite()), "{}", toy.name());
+        if let Toy::Checkerboard { .. } = toy {
+            // Noise 0: every point on a black square, inside the board.
+            assert!(x.iter().all(|p| {
+                let s = (p[0].floor() + p[1].floor()).rem_euclid(2.0);
+                s == 1.0 && p[0].abs() <= 4.0 && p[1].abs() <= 4.0
+            }));
+        }
+    }
+    let bad = Toy::GaussianMixture {
+        modes: 8,
+        radius: 2.0,
+        std: -0.1,
+    };
+    let err = bad.sample(10, 0).unwrap_err().to_string();
+    assert!(err.contains("std") && err.contains("-0.1"), "{err}");
+    assert!(Toy::ring8().sample(0, 0).is_err());
+}
+
+/// `E = -log p` of a known mixture, so the quadrature's answers are known.
+struct TrueEnergy(Mixture);
+
+impl Energy<2, f32, Cpu> for TrueEnergy {
+    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<2, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
+        // Host evaluation: the quadrature only needs values.
+        let v = x.as_vec();
+        let e: Vec<f32> = v
+            .chunks_exact(2)
+            .map(|p| -self.0.log_density([f64::from(p[0]), f64::from(p[1])]) as f32)
+            .collect();
+        let n = e.len();
+        let (x, tape) = x.split_tape();
+        x.device().tensor_from_vec(e, (n,)).put_tape(tape)
+    }
+}
+
+#[test]
+fn quadrature_recovers_a_known_density() {
+    let mix = Toy::ring8().mixture().unwrap();
+    let model = TrueEnergy(mix.clone());
+    let q = Quadrature::new(&model, Grid::default()).unwrap();
+    // -log p is normalised: log Z = 0 up to the grid's error and the f32 energies.
+    assert!(q.log_z().abs() < 1e-4, "log Z {}", q.log_z());
+    assert!(q.kl_from(&mix).abs() < 1e-4, "KL {}", q.kl_from(&mix));
+    let test = Toy::ring8().sample(2000, 9).unwrap();
+    let report = mixture_report(&model, &mix, Grid::default(), 0.6, &test).unwrap();
+    // A 2-D normal holds 1 - exp(-r^2 / (2 sd^2)) within r; r = 4 sd here.
+    let within = (1.0 - (-8.0f64).exp()) / 8.0;
+    for m in &report.mode_mass {
+        assert!((m - within).abs() < 2e-3, "mass {m} against {within}");
+    }
+    assert!((report.nll_test - report.nll_test_truth).abs() < 1e-4);
+    // A wrong model is far: the standard normal.
+    let other = TrueEnergy(Mixture {
+        centres: vec![[0.0, 0.0]],
+        std: 1.0,
+    });
+    let q = Quadrature::new(&other, Grid::default()).unwrap();
+    assert!(q.kl_from(&mix) > 1.0);
+}
+
+#[test]
+fn the_buffer_writes_first_in_first_out_and_wraps() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let mut buf = ReplayBuffer::noise(10, 2, 0.0, &mut rng).unwrap();
+    buf.write_fifo(&(0..12).map(|v| v as f32).collect::<Vec<_>>()); // 6 points
+    buf.write_fifo(&(100..110).map(|v| v as f32).collect::<Vec<_>>()); // 5 points, wraps
+    assert_eq!(buf.pointer(), 1);
+    let p = buf.points();
+    assert_eq!(&p[..2], &[108.0, 109.0]); // the 5th new point wrote slot 0
+    assert_eq!(&p[2..4], &[2.0, 3.0]);
+    assert_eq!(&p[12..14], &[100.0, 101.0]);
+    // Stratified picks over 10 slots in batches of 3: stride 3, slot 9 never picked.
+    for _ in 0..100 {
+        let picks = buf.stratified_picks(3, &mut rng).unwrap();
+        assert!(picks.iter().enumerate().all(|(i, &k)| k / 3 == i && k < 9));
+    }
+    assert!(buf.stratified_picks(11, &mut rng).is_err());
+}
+
+fn small_trainer(
+    seed: u64,
+) -> PcdTrainer<2, <SiluMlp<2, 16> as dfdx::nn::BuildOnDevice<Cpu, f32>>::Built> {
+    let data: Vec<f32> = Toy::ring8()
+        .sample(2000, seed)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    let config = PcdConfig {
+        buffer_size: 1000,
+        batch: 64,
+        init_steps: 10,
+        ..PcdConfig::default()
+    };
+    PcdTrainer::new(
+        build_network::<SiluMlp<2, 16>>(seed),
+        LangevinDynamics::new(0.01, 1.0).unwrap(),
+        data,
+        config,
+        seed,
+    )
+    .unwrap()
+}
+
+fn parameters(
+    t: &PcdTrainer<2, <SiluMlp<2, 16> as dfdx::nn::BuildOnDevice<Cpu, f32>>::Built>,
+) -> Vec<u32> {
+    let n = t.network();
+    [
+        n.0.weight.as_vec(),
+        n.0.bias.as_vec(),
+        n.2.weight.as_vec(),
+        n.4.weight.as_vec(),
+    ]
+    .concat()
+    .into_iter()
+    .map(f32::to_bits)
+    .collect()
+}
+
+#[test]
+fn training_is_bit_identical_on_one_and_two_threads() {
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut t = small_trainer(3);
+            for _ in 0..5 {
+                t.step().unwrap();
+            }
+            (parameters(&t), t.buffer().unwrap().points().to_vec())
+        })
+    };
+    let (p1, b1) = run(1);
+    let (p2, b2) = run(2);
+    assert_eq!(p1, p2);
+    assert_eq!(b1, b2);
+    // And training moved the parameters.
+    assert_ne!(p1, parameters(&small_trainer(3)));
+}
+
+#[test]
+fn trainer_settings_are_validated() {
+    let data = vec![0.0f32; 20];
+    let net = || build_network::<SiluMlp<2, 4>>(0);
+    let sampler = || LangevinDynamics::new(0.01, 1.0).unwrap();
+    for (config, name) in [
+        (
+            PcdConfig {
+                steps: 0,
+                ..PcdConfig::default()
+            },
+            "steps",
+        ),
+        (
+            PcdConfig {
+                batch: 20_000,
+                ..PcdConfig::default()
+            },
+            "batch",
+        ),
+        (
+            PcdConfig {
+                alpha: -1.0,
+                ..PcdConfig::default()
+            },
+            "alpha",
+        ),
+        (
+            PcdConfig {
+                new_sample_ratio: 2.0,
+                ..PcdConfig::default()
+            },
+            "new_sample_ratio",
+        ),
+    ] {
+        let err = PcdTrainer::<2, _>::new(net(), sampler(), data.clone(), config, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(name), "{err}");
+    }
+    let err = PcdTrainer::<2, _>::new(net(), sampler(), vec![0.0; 3], PcdConfig::default(), 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("data"), "{err}");
+}
+
+/// The network's host path without its blocks: the sampler then evaluates the whole batch at once.
+struct WholeBatch(MlpEnergy<2>);
+
+impl Energy<2, f32, Cpu> for WholeBatch {
+    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<2, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
+        self.0.energy(x)
+    }
+    fn has_host_path(&self) -> bool {
+        true
+    }
+    fn host_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) -> bool {
+        self.0.host_energy_and_gradient(x, energy, grad)
+    }
+}
+
+#[test]
+fn sampling_in_the_networks_small_blocks_gives_the_same_draws() {
+    use ebm_samplers::Sampler;
+    let model = MlpEnergy::<2>::from_network(&build_network::<SiluMlp<2, 32>>(5)).unwrap();
+    // The network asks for blocks of 64 chains, where a 2-D batch would otherwise be one block.
+    assert_eq!(
+        ebm_core::energy::RowEnergy::preferred_block_rows(&model),
+        Some(64)
+    );
+    let x0 = points(300, 2);
+    let langevin = LangevinDynamics::new(0.01, 1.0).unwrap();
+    let blocks = langevin.sample(&model, &x0, 20, 11).unwrap().as_vec();
+    let whole = langevin
+        .sample(&WholeBatch(model.clone()), &x0, 20, 11)
+        .unwrap()
+        .as_vec();
+    assert_eq!(
+        blocks.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+}
