@@ -4,8 +4,12 @@
 //! the quadrature figures: KL(true || model), the mass near each mode (truth 0.125) and the
 //! held-out negative log-likelihood.
 //!
-//! `cargo run --release --example train_ring8 [ITERATIONS] [SEED]` (defaults 2000 and 0).
+//! `cargo run --release --example train_ring8 [ITERATIONS] [SEED] [OUT_DIR]` (defaults 2000 and
+//! 0). With `OUT_DIR`, it writes the trained parameters to `OUT_DIR/model.npz` and 100 points with
+//! their energies to `OUT_DIR/points.npy` and `OUT_DIR/energies.npy`, which
+//! `python3 ebm-train/examples/check_npz.py OUT_DIR` recomputes with NumPy.
 
+use ebm_core::prelude::*;
 use ebm_samplers::LangevinDynamics;
 use ebm_train::cd::{PcdConfig, PcdTrainer};
 use ebm_train::data::Toy;
@@ -17,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let iterations: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2000);
     let seed: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(0);
+    let out_dir = args.next().map(std::path::PathBuf::from);
 
     let toy = Toy::ring8();
     let data: Vec<f32> = toy.sample(20_000, seed)?.into_iter().flatten().collect();
@@ -56,5 +61,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "mass within 0.6 of each mode (truth 0.125): {}",
         masses.join(" ")
     );
+
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(&dir)?;
+        ebm_train::io::save_npz(trainer.network(), dir.join("model.npz"))?;
+        let dev = Cpu::seed_from_u64(seed);
+        let x: Batch<2> = dev.sample_normal_like(&(100, Const::<2>)) * 2.0;
+        let e = trainer.energy()?.energy(x.clone());
+        x.save_to_npy(dir.join("points.npy"))?;
+        e.save_to_npy(dir.join("energies.npy"))?;
+        println!(
+            "\nwrote {}/model.npz, points.npy and energies.npy",
+            dir.display()
+        );
+    }
     Ok(())
 }

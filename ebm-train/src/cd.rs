@@ -1,10 +1,11 @@
-//! Persistent contrastive divergence with a replay buffer, as TorchEBM 0.8.9 trains (its
+//! Contrastive divergence, by default persistent with a replay buffer as TorchEBM 0.8.9 trains (its
 //! `ContrastiveDivergence(persistent=True)`), with the negatives drawn by any sampler of
-//! `ebm-samplers` through the network's fast host pass.
+//! `ebm-samplers` through the network's fast host pass; CD-k from the data and short-run chains
+//! from noise are the other [`Starts`].
 //!
 //! One iteration:
 //! 1. `batch` data points, drawn uniformly with replacement from the training set;
-//! 2. `batch` starts picked from the buffer ([`ReplayBuffer::stratified_picks`]), a fraction
+//! 2. `batch` starts picked from the buffer (with [`Starts::Buffer`]) ([`ReplayBuffer::stratified_picks`]), a fraction
 //!    `new_sample_ratio` of them (at least one) nudged by `reinit_scale N(0, I)`;
 //! 3. `steps` steps of the sampler from the starts, on a snapshot of the current network
 //!    ([`MlpEnergy`]); the end points are the negatives and go into the buffer first in, first out;
@@ -24,11 +25,27 @@ use ebm_samplers::{LangevinDynamics, Sampler};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The settings of persistent contrastive divergence. The defaults are TorchEBM's benchmark case
+/// Where each iteration's negative chains start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Starts {
+    /// From the replay buffer, as TorchEBM's persistent contrastive divergence (the default).
+    Buffer,
+    /// From the iteration's data batch: CD-k (Hinton 2002).
+    Data,
+    /// From `scale N(0, I)` every iteration: short-run MCMC from noise (Nijkamp et al. 2019).
+    Noise {
+        /// Standard deviation of the starting noise.
+        scale: f32,
+    },
+}
+
+/// The settings of contrastive divergence. The defaults are TorchEBM's benchmark case
 /// (`train_ring8_pcd`): Langevin `h = 0.01`, noise 1, 20 steps, a buffer of 10 000, batch 256,
 /// `alpha = 0.001`, Adam with learning rate `1e-3`.
 #[derive(Debug, Clone)]
 pub struct PcdConfig {
+    /// Where the negative chains start.
+    pub starts: Starts,
     /// Sampler steps per iteration.
     pub steps: usize,
     /// Points in the replay buffer.
@@ -54,6 +71,7 @@ pub struct PcdConfig {
 impl Default for PcdConfig {
     fn default() -> Self {
         PcdConfig {
+            starts: Starts::Buffer,
             steps: 20,
             buffer_size: 10_000,
             init_scale: 0.01,
@@ -80,11 +98,11 @@ impl PcdConfig {
                 "the negatives need at least one sampler step",
             ));
         }
-        if self.batch == 0 || self.batch > self.buffer_size {
+        if self.batch == 0 || (self.starts == Starts::Buffer && self.batch > self.buffer_size) {
             return Err(invalid(
                 "batch",
                 self.batch,
-                "needs 1 <= batch <= buffer_size",
+                "needs 1 <= batch (<= buffer_size when the chains start from the buffer)",
             ));
         }
         if self.init_chunk == 0 {
@@ -112,6 +130,15 @@ impl PcdConfig {
                 self.adam.lr,
                 "must be finite and positive",
             ));
+        }
+        if let Starts::Noise { scale } = self.starts {
+            if !(scale.is_finite() && scale > 0.0) {
+                return Err(invalid(
+                    "starts.scale",
+                    scale,
+                    "must be finite and positive",
+                ));
+            }
         }
         if data_points == 0 {
             return Err(invalid("data", "[]", "training needs data"));
@@ -271,7 +298,7 @@ where
     /// errors (a chain that diverged), and [`TrainError::Optimiser`].
     pub fn step(&mut self) -> Result<IterationStats> {
         let model = self.energy()?;
-        if self.buffer.is_none() {
+        if self.buffer.is_none() && self.config.starts == Starts::Buffer {
             self.init_buffer(&model)?;
         }
         let c = self.config.clone();
@@ -282,17 +309,25 @@ where
             let i = self.rng.gen_range(0..n_data);
             rows.extend_from_slice(&self.data[i * D..(i + 1) * D]);
         }
-        let buffer = self.buffer.as_mut().expect("created above");
-        let picks = buffer.stratified_picks(b, &mut self.rng)?;
-        let mut starts = buffer.gather(&picks);
-        let fresh = ((b as f64 * c.new_sample_ratio) as usize).max(1);
-        nudge(&mut starts, D, fresh, c.reinit_scale, &mut self.rng);
+        let starts = match c.starts {
+            Starts::Buffer => {
+                let buffer = self.buffer.as_mut().expect("created above");
+                let picks = buffer.stratified_picks(b, &mut self.rng)?;
+                let mut starts = buffer.gather(&picks);
+                let fresh = ((b as f64 * c.new_sample_ratio) as usize).max(1);
+                nudge(&mut starts, D, fresh, c.reinit_scale, &mut self.rng);
+                starts
+            }
+            Starts::Data => rows.clone(),
+            Starts::Noise { scale } => (0..b * D)
+                .map(|_| scale * self.rng.sample::<f32, _>(rand_distr::StandardNormal))
+                .collect(),
+        };
         let seed = self.rng.gen::<u64>();
         let negatives = self.negatives(&model, starts, c.steps, seed)?;
-        self.buffer
-            .as_mut()
-            .expect("created above")
-            .write_fifo(&negatives);
+        if let Some(buffer) = self.buffer.as_mut() {
+            buffer.write_fifo(&negatives);
+        }
         rows.extend_from_slice(&negatives);
 
         // Energies of data and negatives with the parameters on the tape.

@@ -11,6 +11,7 @@
 //! - [`buffer`]: the replay buffer;
 //! - [`data`]: seeded 2-D toy data sets (Gaussian mixtures, two moons, swiss roll, circle,
 //!   checkerboard, pinwheel, grid);
+//! - [`io`]: parameters saved and loaded as `.npz`, named and laid out as PyTorch's;
 //! - [`eval`]: exact evaluation of 2-D models by quadrature (log Z, KL to a known density, mass per
 //!   mode, held-out negative log-likelihood) and the maximum mean discrepancy for any dimension.
 //!
@@ -38,6 +39,7 @@ pub mod cd;
 pub mod data;
 mod error;
 pub mod eval;
+pub mod io;
 pub mod nn;
 
 pub use error::{Result, TrainError};

@@ -372,3 +372,81 @@ fn sampling_in_the_networks_small_blocks_gives_the_same_draws() {
         whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn parameters_round_trip_through_npz_and_a_wrong_shape_is_refused() {
+    let dir = std::env::temp_dir().join(format!("ebm-train-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("net.npz");
+    let net = build_network::<SiluMlp<2, 16>>(8);
+    ebm_train::io::save_npz(&net, &path).unwrap();
+    let mut other = build_network::<SiluMlp<2, 16>>(9);
+    ebm_train::io::load_npz(&mut other, &path).unwrap();
+    let x = points(50, 3);
+    let a = MlpEnergy::<2>::from_network(&net)
+        .unwrap()
+        .energy(x.clone())
+        .as_vec();
+    let b = MlpEnergy::<2>::from_network(&other)
+        .unwrap()
+        .energy(x)
+        .as_vec();
+    assert_eq!(a, b);
+    // A network of another width does not load from it.
+    let mut wider = build_network::<SiluMlp<2, 32>>(9);
+    let err = ebm_train::io::load_npz(&mut wider, &path).unwrap_err();
+    assert!(matches!(err, ebm_train::TrainError::Format { .. }), "{err}");
+    let missing = ebm_train::io::load_npz(&mut wider, dir.join("none.npz")).unwrap_err();
+    assert!(
+        matches!(missing, ebm_train::TrainError::Io { .. }),
+        "{missing}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn cd_k_from_data_and_short_runs_from_noise_train_without_a_buffer() {
+    use ebm_train::cd::Starts;
+    for starts in [Starts::Data, Starts::Noise { scale: 1.0 }] {
+        let data: Vec<f32> = Toy::ring8()
+            .sample(500, 1)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect();
+        let config = PcdConfig {
+            starts,
+            batch: 32,
+            ..PcdConfig::default()
+        };
+        let mut t = PcdTrainer::<2, _>::new(
+            build_network::<SiluMlp<2, 8>>(1),
+            LangevinDynamics::new(0.01, 1.0).unwrap(),
+            data,
+            config,
+            1,
+        )
+        .unwrap();
+        let before = t.energy().unwrap().layers().to_vec();
+        for _ in 0..3 {
+            let s = t.step().unwrap();
+            assert!(s.loss.is_finite());
+        }
+        assert!(t.buffer().is_none(), "{starts:?} keeps no buffer");
+        assert_ne!(t.energy().unwrap().layers(), &before[..]);
+    }
+    let bad = PcdConfig {
+        starts: Starts::Noise { scale: 0.0 },
+        ..PcdConfig::default()
+    };
+    let err = PcdTrainer::<2, _>::new(
+        build_network::<SiluMlp<2, 8>>(1),
+        LangevinDynamics::new(0.01, 1.0).unwrap(),
+        vec![0.0; 4],
+        bad,
+        1,
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("starts.scale"), "{err}");
+}

@@ -48,6 +48,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   bench [--quick] [--reps N] [--case NAME]   time the benchmark cases against their floors
+        [--train-iters N] [--train-seeds 0,1,2] [--torchebm-train FILE]
   docs-figures [--check]                     render (or check) the guide's figures under docs/
   storage-memory [--chains N] [--draws N]    peak memory of a streamed 3.2 GB run (limit 300 MB)
   outside [--reps N]                         build and run a crate outside the workspace that uses ebm

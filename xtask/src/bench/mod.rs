@@ -8,6 +8,7 @@ mod logistic;
 mod nuts;
 #[cfg(feature = "nuts-rs")]
 mod nuts_peer;
+mod train;
 pub(crate) mod user_mlp;
 
 use serde_json::{json, Map, Value};
@@ -81,6 +82,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     // `--case` may be given more than once, and takes comma-separated lists (`--case a,b`): those
     // cases only, timed in one run.
     let mut only: Vec<String> = Vec::new();
+    let mut train_iters = 2000;
+    let mut train_seeds: Vec<u64> = vec![0, 1, 2];
+    let mut torchebm_train: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -98,13 +102,41 @@ pub fn run(args: &[String]) -> Result<(), String> {
                     .split(',')
                     .map(str::to_string),
             ),
+            "--train-iters" => {
+                train_iters = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&r: &usize| r >= 1)
+                    .ok_or("--train-iters takes a whole number of at least 1")?
+            }
+            "--train-seeds" => {
+                train_seeds = it
+                    .next()
+                    .ok_or("--train-seeds takes seeds, comma-separated")?
+                    .split(',')
+                    .map(|v| {
+                        v.parse()
+                            .map_err(|_| format!("--train-seeds: `{v}` is not a seed"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "--torchebm-train" => {
+                torchebm_train = Some(
+                    it.next()
+                        .ok_or("--torchebm-train takes the peer script's output file")?
+                        .clone(),
+                )
+            }
             other => return Err(format!("bench: unknown argument `{other}`")),
         }
     }
     let mut all = cases::all();
     if !only.is_empty() {
         for name in &only {
-            if !all.iter().any(|c| c.name == name) && !NUTS_CASES.contains(&name.as_str()) {
+            if !all.iter().any(|c| c.name == name)
+                && !NUTS_CASES.contains(&name.as_str())
+                && name != TRAIN_CASE
+            {
                 return Err(format!("bench: no case named `{name}`"));
             }
         }
@@ -192,6 +224,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if only.is_empty() {
         out.extend(nuts::run(None)?);
     }
+    if only.is_empty() || only.iter().any(|o| o == TRAIN_CASE) {
+        out.extend(train::run(
+            &train_seeds,
+            train_iters,
+            torchebm_train.as_deref(),
+        )?);
+    }
     for name in only.iter().filter(|o| NUTS_CASES.contains(&o.as_str())) {
         out.extend(nuts::run(Some(name))?);
     }
@@ -199,6 +238,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     println!("{}", Value::Object(out));
     Ok(())
 }
+
+/// The training case (`--case` takes its name; `--train-iters`, `--train-seeds` and
+/// `--torchebm-train FILE`, the peer script's output, set it up).
+const TRAIN_CASE: &str = "train_ring8_pcd";
 
 /// The NUTS cases, each run with diagonal and dense adaptation (`--case` takes these names too).
 const NUTS_CASES: [&str; 3] = ["gauss100_diag", "gauss100_corr", "logreg25"];
