@@ -257,99 +257,137 @@ impl<const D: usize> MlpEnergy<D> {
         &self.layers
     }
 
-    /// Energies and input gradients of the rows of `x`, on the calling thread.
+    /// The widest layer, inputs included.
+    fn widest(&self) -> usize {
+        self.layers
+            .iter()
+            .filter_map(|l| match l {
+                HostLayer::Dense { outputs, .. } => Some(*outputs),
+                HostLayer::Activation(_) => None,
+            })
+            .fold(D, usize::max)
+    }
+
+    /// Energies and input gradients of the rows of `x`, on the calling thread, in this thread's
+    /// scratch memory (no allocation once it has grown to the block's size).
     fn rows_pass(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
         let n = energy.len();
-        // Forward: each dense layer's output z_l (before the activation that follows it) is kept
-        // for the backward pass.
-        let mut pre: Vec<Vec<f32>> = Vec::with_capacity(self.forward.len());
-        // Per dense layer, what its activation's derivative needs (see `activate`).
-        let mut aux: Vec<Vec<f32>> = Vec::with_capacity(self.forward.len());
-        let mut input: Vec<f32> = x.to_vec();
-        let mut width = D;
-        for (l, layer) in self.layers.iter().enumerate() {
-            if let HostLayer::Dense { outputs, bias, .. } = layer {
-                let mut z = vec![0.0f32; n * outputs];
-                ebm_kernels::rows_times_matrix(
-                    &input,
-                    &self.forward[pre.len()],
-                    width,
-                    *outputs,
-                    &mut z,
-                )
-                .expect("layer shapes were checked when the network was built");
-                for row in z.chunks_exact_mut(*outputs) {
+        let total: usize = self
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                HostLayer::Dense { outputs, .. } => Some(n * outputs),
+                HostLayer::Activation(_) => None,
+            })
+            .sum();
+        let wide = n * self.widest();
+        SCRATCH.with(|cell| {
+            let mut scratch = cell.borrow_mut();
+            let need = 2 * total + 3 * wide;
+            if scratch.len() < need {
+                scratch.resize(need, 0.0);
+            }
+            let (pre, rest) = scratch.split_at_mut(total);
+            let (aux, rest) = rest.split_at_mut(total);
+            let (cur, rest) = rest.split_at_mut(wide);
+            let (buf_a, rest) = rest.split_at_mut(wide);
+            let buf_b = &mut rest[..wide];
+
+            // Forward: each dense layer's output z_l (before the activation that follows it) and
+            // what that activation's derivative needs are kept for the backward pass.
+            let mut width = D;
+            let mut offset = 0;
+            let mut dense = 0;
+            let mut first = true;
+            for (l, layer) in self.layers.iter().enumerate() {
+                let HostLayer::Dense { outputs, bias, .. } = layer else {
+                    continue;
+                };
+                let o = *outputs;
+                let z = &mut pre[offset..offset + n * o];
+                let input: &[f32] = if first { x } else { &cur[..n * width] };
+                ebm_kernels::rows_times_matrix(input, &self.forward[dense], width, o, z)
+                    .expect("layer shapes were checked when the network was built");
+                for row in z.chunks_exact_mut(o) {
                     row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
                 }
-                input.clear();
-                input.extend_from_slice(&z);
-                aux.push(match self.layers.get(l + 1) {
-                    Some(HostLayer::Activation(a)) => activate(*a, &mut input),
-                    _ => Vec::new(),
-                });
-                pre.push(z);
-                width = *outputs;
+                let z = &pre[offset..offset + n * o];
+                match self.layers.get(l + 1) {
+                    Some(HostLayer::Activation(a)) => {
+                        activate(*a, z, &mut cur[..n * o], &mut aux[offset..offset + n * o])
+                    }
+                    _ => cur[..n * o].copy_from_slice(z),
+                }
+                first = false;
+                width = o;
+                offset += n * o;
+                dense += 1;
             }
-        }
-        // The last layer is dense with one output and no activation after it.
-        energy.copy_from_slice(&input);
+            // The last layer is dense with one output and no activation after it.
+            energy.copy_from_slice(&cur[..n]);
 
-        // Backward: delta = dE/dz, from 1 at the output down to the input.
-        let mut delta = vec![1.0f32; n];
-        let mut k = pre.len();
-        for (l, layer) in self.layers.iter().enumerate().rev() {
-            if let HostLayer::Dense {
-                inputs,
-                outputs,
-                weight,
-                ..
-            } = layer
-            {
-                k -= 1;
+            // Backward: delta = dE/dz, from 1 at the output down to the input.
+            let (mut delta, mut next) = (&mut buf_a[..], &mut buf_b[..]);
+            delta[..n].iter_mut().for_each(|d| *d = 1.0);
+            let mut end = offset;
+            for (l, layer) in self.layers.iter().enumerate().rev() {
+                let HostLayer::Dense {
+                    inputs,
+                    outputs,
+                    weight,
+                    ..
+                } = layer
+                else {
+                    continue;
+                };
+                let (i, o) = (*inputs, *outputs);
+                end -= n * o;
                 // delta (n x outputs) W (outputs x inputs), W row-major as stored.
-                let mut next = vec![0.0f32; n * inputs];
-                ebm_kernels::rows_times_matrix(&delta, weight, *outputs, *inputs, &mut next)
+                ebm_kernels::rows_times_matrix(&delta[..n * o], weight, o, i, &mut next[..n * i])
                     .expect("layer shapes were checked when the network was built");
                 if l > 0 {
                     if let HostLayer::Activation(a) = self.layers[l - 1] {
-                        derivative_times(a, &pre[k - 1], &aux[k - 1], &mut next);
+                        let range = end - n * i..end;
+                        derivative_times(a, &pre[range.clone()], &aux[range], &mut next[..n * i]);
                     }
                 }
-                delta = next;
+                std::mem::swap(&mut delta, &mut next);
             }
-        }
-        grad.copy_from_slice(&delta);
+            grad.copy_from_slice(&delta[..n * D]);
+        })
     }
 }
 
-/// `h <- act(h)`; returns what the derivative needs: `sigmoid(z)` for SiLU and the sigmoid,
+/// `h = act(z)`, and into `aux` what the derivative needs: `sigmoid(z)` for SiLU and the sigmoid,
 /// `tanh(z)` for tanh, nothing for ReLU.
-fn activate(a: Activation, h: &mut [f32]) -> Vec<f32> {
+fn activate(a: Activation, z: &[f32], h: &mut [f32], aux: &mut [f32]) {
     match a {
         Activation::Tanh => {
-            ebm_core::activation::tanh_in_place(h);
-            h.to_vec()
+            aux.copy_from_slice(z);
+            ebm_core::activation::tanh_in_place(aux);
+            h.copy_from_slice(aux);
         }
-        Activation::Relu => {
-            h.iter_mut().for_each(|v| *v = v.max(0.0));
-            Vec::new()
-        }
+        Activation::Relu => h.iter_mut().zip(z).for_each(|(v, &z)| *v = z.max(0.0)),
         Activation::Sigmoid | Activation::Silu => {
             // sigmoid(z) = (1 + tanh(z / 2)) / 2, through the vectorised tanh.
-            let mut s: Vec<f32> = h.iter().map(|&z| 0.5 * z).collect();
-            ebm_core::activation::tanh_in_place(&mut s);
-            s.iter_mut().for_each(|t| *t = 0.5 + 0.5 * *t);
+            aux.iter_mut().zip(z).for_each(|(s, &z)| *s = 0.5 * z);
+            ebm_core::activation::tanh_in_place(aux);
+            aux.iter_mut().for_each(|t| *t = 0.5 + 0.5 * *t);
             if a == Activation::Silu {
-                h.iter_mut().zip(&s).for_each(|(v, &s)| *v *= s);
+                h.iter_mut()
+                    .zip(z.iter().zip(aux.iter()))
+                    .for_each(|(v, (&z, &s))| *v = z * s);
             } else {
-                h.copy_from_slice(&s);
+                h.copy_from_slice(aux);
             }
-            s
         }
     }
 }
 
-/// `delta <- delta * act'(z)`, with `aux` as [`activate`] returned it.
+/// `delta <- delta * act'(z)`, with `aux` as [`activate`] wrote it.
 fn derivative_times(a: Activation, z: &[f32], aux: &[f32], delta: &mut [f32]) {
     match a {
         Activation::Relu => delta
