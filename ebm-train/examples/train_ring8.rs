@@ -11,11 +11,10 @@
 
 use ebm_core::prelude::*;
 use ebm_samplers::LangevinDynamics;
-use ebm_train::cd::{PcdConfig, PcdTrainer};
+use ebm_train::cd::{Flow, IterationStats, PcdConfig, PcdTrainer, TrainProgress};
 use ebm_train::data::Toy;
 use ebm_train::eval::{mixture_report, Grid};
 use ebm_train::nn::{build_network, SiluMlp};
-use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -29,20 +28,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sampler = LangevinDynamics::new(0.01, 1.0)?;
     let mut trainer = PcdTrainer::<2, _>::new(network, sampler, data, PcdConfig::default(), seed)?;
 
-    let started = Instant::now();
-    for i in 0..iterations {
-        let s = trainer.step()?;
-        if (i + 1) % 500 == 0 || i + 1 == iterations {
+    let mut report = |s: &IterationStats| {
+        if (s.iteration + 1) % 500 == 0 {
             println!(
                 "iteration {:5}: loss {:+.4}, mean E(data) {:+.3}, mean E(neg) {:+.3}",
-                i + 1,
+                s.iteration + 1,
                 s.loss,
                 s.energy_data,
                 s.energy_negative
             );
         }
-    }
-    let train_s = started.elapsed().as_secs_f64();
+        Ok(Flow::Continue)
+    };
+    let fit = trainer.fit(
+        iterations,
+        &mut [&mut TrainProgress::new(iterations), &mut report],
+    )?;
+    let train_s = fit.seconds;
 
     let truth = toy.mixture().expect("a Gaussian mixture");
     let test = toy.sample(10_000, 10_000 + seed)?;

@@ -376,3 +376,150 @@ where
         Ok(stats)
     }
 }
+
+/// Whether training goes on after an iteration.
+pub use ebm_samplers::Flow;
+
+/// Watches a training run: called after every iteration, and may stop it.
+///
+/// Closures `FnMut(&IterationStats) -> Result<Flow>` are observers.
+pub trait TrainObserver {
+    /// Called after every iteration.
+    ///
+    /// # Errors
+    /// An error ends the run and is returned by [`PcdTrainer::fit`].
+    fn observe(&mut self, stats: &IterationStats) -> Result<Flow>;
+
+    /// Called once when the run ends (normally, stopped, or on an error).
+    fn finish(&mut self) {}
+}
+
+impl<F: FnMut(&IterationStats) -> Result<Flow>> TrainObserver for F {
+    fn observe(&mut self, stats: &IterationStats) -> Result<Flow> {
+        self(stats)
+    }
+}
+
+/// A progress bar on standard error: iterations, loss, mean energies of data and negatives,
+/// iterations per second. Drawn only when standard error is a terminal.
+pub struct TrainProgress {
+    bar: indicatif::ProgressBar,
+}
+
+impl TrainProgress {
+    /// A bar for a run of `iterations`.
+    pub fn new(iterations: usize) -> Self {
+        let bar = indicatif::ProgressBar::new(iterations as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}, {per_sec}] {msg}",
+            )
+            .expect("a valid template"),
+        );
+        Self { bar }
+    }
+}
+
+impl TrainObserver for TrainProgress {
+    fn observe(&mut self, stats: &IterationStats) -> Result<Flow> {
+        self.bar.set_message(format!(
+            "loss {:+.4}  E(data) {:+.3}  E(neg) {:+.3}",
+            stats.loss, stats.energy_data, stats.energy_negative
+        ));
+        self.bar.inc(1);
+        Ok(Flow::Continue)
+    }
+
+    fn finish(&mut self) {
+        self.bar.finish();
+    }
+}
+
+/// How a call of [`PcdTrainer::fit`] ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitSummary {
+    /// Iterations this call ran.
+    pub iterations: usize,
+    /// Whether an observer stopped the run before the requested number of iterations.
+    pub stopped: bool,
+    /// Wall time of the call, in seconds.
+    pub seconds: f64,
+    /// The last iteration's figures, if one ran.
+    pub last: Option<IterationStats>,
+}
+
+impl<const D: usize, M, S> PcdTrainer<D, M, S>
+where
+    M: TensorCollection<f32, Cpu>
+        + HostLayers
+        + Module<
+            Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
+            Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        >,
+    S: Sampler,
+{
+    /// Runs `iterations` iterations, telling every observer after each, and stops early when one
+    /// returns [`Flow::Stop`]. The trainer can go on with another call.
+    ///
+    /// ```
+    /// use ebm_samplers::LangevinDynamics;
+    /// use ebm_train::cd::{Flow, IterationStats, PcdConfig, PcdTrainer, TrainProgress};
+    /// use ebm_train::{data::Toy, nn};
+    ///
+    /// let data: Vec<f32> = Toy::ring8().sample(1000, 0)?.into_iter().flatten().collect();
+    /// let config = PcdConfig { buffer_size: 500, batch: 50, init_steps: 5, ..PcdConfig::default() };
+    /// let mut trainer = PcdTrainer::<2, _>::new(
+    ///     nn::build_network::<nn::SiluMlp<2, 16>>(0),
+    ///     LangevinDynamics::new(0.01, 1.0)?,
+    ///     data,
+    ///     config,
+    ///     0,
+    /// )?;
+    /// let mut losses = Vec::new();
+    /// let mut record = |s: &IterationStats| {
+    ///     losses.push(s.loss);
+    ///     Ok(if s.iteration == 4 { Flow::Stop } else { Flow::Continue })
+    /// };
+    /// let summary = trainer.fit(100, &mut [&mut TrainProgress::new(100), &mut record])?;
+    /// assert!(summary.stopped);
+    /// assert_eq!((summary.iterations, losses.len(), trainer.iterations()), (5, 5, 5));
+    /// # Ok::<(), ebm_train::TrainError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`PcdTrainer::step`], and an observer's error.
+    pub fn fit(
+        &mut self,
+        iterations: usize,
+        observers: &mut [&mut dyn TrainObserver],
+    ) -> Result<FitSummary> {
+        let started = std::time::Instant::now();
+        let mut summary = FitSummary {
+            iterations: 0,
+            stopped: false,
+            seconds: 0.0,
+            last: None,
+        };
+        let result = (|| {
+            for _ in 0..iterations {
+                let stats = self.step()?;
+                summary.iterations += 1;
+                summary.last = Some(stats);
+                let mut stop = false;
+                for o in observers.iter_mut() {
+                    stop |= o.observe(&stats)? == Flow::Stop;
+                }
+                if stop {
+                    summary.stopped = true;
+                    break;
+                }
+            }
+            Ok(())
+        })();
+        for o in observers.iter_mut() {
+            o.finish();
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        result.map(|()| summary)
+    }
+}

@@ -285,7 +285,6 @@ impl Toy {
             return Err(invalid("n", 0, "draw at least one point"));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let normal = |rng: &mut ChaCha8Rng| rng.sample::<f64, _>(StandardNormal);
         let mut points: Vec<[f64; 2]> = Vec::with_capacity(n);
         match *self {
             Toy::GaussianMixture { .. } | Toy::EightGaussians { .. } => {
@@ -318,20 +317,14 @@ impl Toy {
                     let t = at(i, inner);
                     points.push([1.0 - t.cos(), 0.5 - t.sin()]);
                 }
-                for p in &mut points {
-                    p[0] += noise * normal(&mut rng);
-                    p[1] += noise * normal(&mut rng);
-                }
+                add_noise(&mut points, noise, &mut rng);
             }
             Toy::SwissRoll { noise, arclength } => {
                 for _ in 0..n {
                     let t = arclength * PI * (1.0 + 2.0 * rng.gen::<f64>());
                     points.push([t * t.cos(), t * t.sin()]);
                 }
-                for p in &mut points {
-                    p[0] += noise * normal(&mut rng);
-                    p[1] += noise * normal(&mut rng);
-                }
+                add_noise(&mut points, noise, &mut rng);
                 let mean = |j: usize| points.iter().map(|p| p[j]).sum::<f64>() / n as f64;
                 let (m0, m1) = (mean(0), mean(1));
                 let sd = |j: usize, m: f64| {
@@ -360,10 +353,7 @@ impl Toy {
                         points.push([x, y]);
                     }
                 }
-                for p in &mut points {
-                    p[0] += noise * normal(&mut rng);
-                    p[1] += noise * normal(&mut rng);
-                }
+                add_noise(&mut points, noise, &mut rng);
             }
             Toy::Pinwheel {
                 classes,
@@ -383,10 +373,7 @@ impl Toy {
                     }
                 }
                 shuffle(&mut points, &mut rng);
-                for p in &mut points {
-                    p[0] += noise * normal(&mut rng);
-                    p[1] += noise * normal(&mut rng);
-                }
+                add_noise(&mut points, noise, &mut rng);
             }
             Toy::Grid {
                 per_dim,
@@ -411,6 +398,19 @@ impl Toy {
             .into_iter()
             .map(|[a, b]| [a as f32, b as f32])
             .collect())
+    }
+}
+
+/// A standard normal draw.
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    rng.sample::<f64, _>(StandardNormal)
+}
+
+/// Adds `noise N(0, I)` to every point, in order.
+fn add_noise(points: &mut [[f64; 2]], noise: f64, rng: &mut ChaCha8Rng) {
+    for p in points {
+        p[0] += noise * normal(rng);
+        p[1] += noise * normal(rng);
     }
 }
 
