@@ -64,6 +64,11 @@ pub struct PcdConfig {
     pub alpha: f64,
     /// Data points and negatives per iteration.
     pub batch: usize,
+    /// Standard deviation of normal noise added to each data batch (0: none, TorchEBM's default).
+    pub data_noise: f32,
+    /// Largest Euclidean norm of the parameters' gradient, all tensors together; a longer gradient
+    /// is scaled down to it before the optimiser's step (`None`: no clipping).
+    pub clip_grad_norm: Option<f64>,
     /// Adam's settings (learning rate, betas, epsilon, weight decay).
     pub adam: AdamConfig,
 }
@@ -81,6 +86,8 @@ impl Default for PcdConfig {
             reinit_scale: 0.01,
             alpha: 0.001,
             batch: 256,
+            data_noise: 0.0,
+            clip_grad_norm: None,
             adam: AdamConfig {
                 lr: 1e-3,
                 ..AdamConfig::default()
@@ -115,7 +122,13 @@ impl PcdConfig {
                 "must lie in [0, 1]",
             ));
         }
+        if let Some(c) = self.clip_grad_norm {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(invalid("clip_grad_norm", c, "must be finite and positive"));
+            }
+        }
         for (name, v) in [
+            ("data_noise", f64::from(self.data_noise)),
             ("init_scale", f64::from(self.init_scale)),
             ("reinit_scale", f64::from(self.reinit_scale)),
             ("alpha", self.alpha),
@@ -309,6 +322,11 @@ where
             let i = self.rng.gen_range(0..n_data);
             rows.extend_from_slice(&self.data[i * D..(i + 1) * D]);
         }
+        if c.data_noise > 0.0 {
+            for v in &mut rows {
+                *v += c.data_noise * self.rng.sample::<f32, _>(rand_distr::StandardNormal);
+            }
+        }
         let starts = match c.starts {
             Starts::Buffer => {
                 let buffer = self.buffer.as_mut().expect("created above");
@@ -361,6 +379,9 @@ where
             .collect();
         let w = self.dev.tensor_from_vec(weights, (2 * b,));
         let mut grads = (e * w).sum::<Rank0, _>().backward();
+        if let Some(limit) = c.clip_grad_norm {
+            clip_by_norm(&self.network, &mut grads, limit);
+        }
         self.optimiser
             .update(&mut self.network, &grads)
             .map_err(|e| TrainError::Optimiser(format!("{e:?}")))?;
@@ -374,6 +395,63 @@ where
         };
         self.iteration += 1;
         Ok(stats)
+    }
+}
+
+/// Scales every parameter's gradient by `min(1, limit / |g|)`, `|g|` the Euclidean norm over all
+/// of them.
+fn clip_by_norm<M: TensorCollection<f32, Cpu>>(
+    network: &M,
+    grads: &mut Gradients<f32, Cpu>,
+    limit: f64,
+) {
+    use dfdx::nn::tensor_collection::{
+        RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorRef,
+    };
+    /// Visits the trainable tensors: first summing their gradients' squares, then scaling them.
+    struct Clip<'a> {
+        grads: &'a mut Gradients<f32, Cpu>,
+        scale: Option<f32>,
+        sum_sq: f64,
+    }
+    impl TensorVisitor<f32, Cpu> for Clip<'_> {
+        type Viewer = ViewTensorRef;
+        type Err = <Cpu as HasErr>::Err;
+        type E2 = f32;
+        type D2 = Cpu;
+        fn visit<S: Shape>(
+            &mut self,
+            opts: TensorOptions<S, f32, Cpu>,
+            p: &Tensor<S, f32, Cpu>,
+        ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+            if !opts.do_gradient_update {
+                return Ok(None);
+            }
+            // Every trainable tensor has a gradient after the backward pass (the loss uses them all).
+            let g = self.grads.get_or_alloc_mut(p)?;
+            match self.scale {
+                None => self.sum_sq += g.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>(),
+                Some(k) => g.iter_mut().for_each(|v| *v *= k),
+            }
+            Ok(None)
+        }
+    }
+    let mut clip = Clip {
+        grads,
+        scale: None,
+        sum_sq: 0.0,
+    };
+    let _ = M::iter_tensors(&mut RecursiveWalker {
+        m: network,
+        f: &mut clip,
+    });
+    let norm = clip.sum_sq.sqrt();
+    if norm > limit {
+        clip.scale = Some((limit / norm) as f32);
+        let _ = M::iter_tensors(&mut RecursiveWalker {
+            m: network,
+            f: &mut clip,
+        });
     }
 }
 

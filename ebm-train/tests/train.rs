@@ -450,3 +450,51 @@ fn cd_k_from_data_and_short_runs_from_noise_train_without_a_buffer() {
     .unwrap();
     assert!(err.to_string().contains("starts.scale"), "{err}");
 }
+
+#[test]
+fn gradient_clipping_bounds_the_step() {
+    // Adam divides by the gradient's running size, so clipping shows only through its epsilon: a
+    // gradient clipped to norm 1e-12, far below epsilon = 1e-8, moves each parameter by about
+    // lr * 1e-12 / 1e-8 = 1e-7 per step, where an unclipped one moves it by about lr = 1e-3.
+    let moved = |clip: Option<f64>| {
+        let data: Vec<f32> = Toy::ring8()
+            .sample(500, 2)
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect();
+        let config = PcdConfig {
+            buffer_size: 200,
+            batch: 32,
+            init_steps: 2,
+            clip_grad_norm: clip,
+            data_noise: 0.05,
+            ..PcdConfig::default()
+        };
+        let net = build_network::<SiluMlp<2, 8>>(2);
+        let before = net.2.weight.as_vec();
+        let mut t = PcdTrainer::<2, _>::new(
+            net,
+            LangevinDynamics::new(0.01, 1.0).unwrap(),
+            data,
+            config,
+            2,
+        )
+        .unwrap();
+        for _ in 0..3 {
+            t.step().unwrap();
+        }
+        t.network()
+            .2
+            .weight
+            .as_vec()
+            .iter()
+            .zip(&before)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max)
+    };
+    let free = moved(None);
+    let clipped = moved(Some(1e-12));
+    assert!(free > 1e-3, "unclipped step {free}");
+    assert!(clipped < 1e-5, "clipped step {clipped}");
+}
