@@ -98,6 +98,11 @@ impl ReplayBuffer {
         self.ptr
     }
 
+    /// Moves the write pointer (a checkpoint's); `ptr` below [`ReplayBuffer::len`].
+    pub(crate) fn set_pointer(&mut self, ptr: usize) {
+        self.ptr = ptr % self.len();
+    }
+
     /// All points, row-major.
     pub fn points(&self) -> &[f32] {
         &self.points

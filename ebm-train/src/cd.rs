@@ -275,6 +275,46 @@ where
         &self.config
     }
 
+    /// A fingerprint of the data, the settings and the dimension, which checkpoints record.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        let data: Vec<u8> = self.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let config = format!("{:?} D={D}", self.config);
+        crate::checkpoint::fingerprint(&[&data, config.as_bytes()])
+    }
+
+    pub(crate) fn optimiser_state(
+        &self,
+    ) -> std::result::Result<dfdx::optim::AdamState<f32>, <Cpu as HasErr>::Err> {
+        self.optimiser.state(&self.network)
+    }
+
+    pub(crate) fn set_optimiser_state(
+        &mut self,
+        state: &dfdx::optim::AdamState<f32>,
+    ) -> std::result::Result<bool, <Cpu as HasErr>::Err> {
+        self.optimiser.set_state(&self.network, state)
+    }
+
+    pub(crate) fn rng_state(&self) -> &ChaCha8Rng {
+        &self.rng
+    }
+
+    /// Puts back what a checkpoint holds besides the optimiser.
+    pub(crate) fn restore(
+        &mut self,
+        params: Vec<Vec<f32>>,
+        buffer: Option<ReplayBuffer>,
+        rng: ChaCha8Rng,
+        iteration: usize,
+    ) -> Result<()> {
+        crate::checkpoint::write_params(&mut self.network, &params)?;
+        self.buffer = buffer;
+        self.rng = rng;
+        self.iteration = iteration;
+        self.grads = Some(self.network.alloc_grads());
+        Ok(())
+    }
+
     fn negatives(
         &self,
         model: &MlpEnergy<D>,
@@ -599,5 +639,47 @@ where
         }
         summary.seconds = started.elapsed().as_secs_f64();
         result.map(|()| summary)
+    }
+
+    /// [`PcdTrainer::fit`] up to `total` iterations in all (counting those run before), writing a
+    /// checkpoint to `path` after every `every` iterations and at the end. With
+    /// [`PcdTrainer::load_checkpoint`] first when the file exists, a killed run resumes where its
+    /// last checkpoint left it and ends with the same bits as a run never interrupted.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidParameter`] for `every = 0`; as [`PcdTrainer::fit`] and
+    /// [`PcdTrainer::save_checkpoint`].
+    pub fn fit_with_checkpoints(
+        &mut self,
+        total: usize,
+        every: usize,
+        path: impl AsRef<std::path::Path>,
+        observers: &mut [&mut dyn TrainObserver],
+    ) -> Result<FitSummary> {
+        if every == 0 {
+            return Err(invalid(
+                "every",
+                0,
+                "checkpoint after at least one iteration",
+            ));
+        }
+        let path = path.as_ref();
+        let started = std::time::Instant::now();
+        let mut summary = FitSummary {
+            iterations: 0,
+            stopped: false,
+            seconds: 0.0,
+            last: None,
+        };
+        while self.iteration < total && !summary.stopped {
+            let n = every.min(total - self.iteration);
+            let part = self.fit(n, observers)?;
+            summary.iterations += part.iterations;
+            summary.stopped = part.stopped;
+            summary.last = part.last.or(summary.last);
+            self.save_checkpoint(path)?;
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
     }
 }

@@ -9,6 +9,7 @@
 //! - [`cd`]: persistent contrastive divergence with a replay buffer, as TorchEBM trains, the
 //!   negatives drawn by any sampler of `ebm-samplers` (Langevin dynamics by default);
 //! - [`buffer`]: the replay buffer;
+//! - [`checkpoint`]: training runs saved and resumed bit for bit;
 //! - [`data`]: seeded 2-D toy data sets (Gaussian mixtures, two moons, swiss roll, circle,
 //!   checkerboard, pinwheel, grid);
 //! - [`io`]: parameters saved and loaded as `.npz`, named and laid out as PyTorch's;
@@ -36,6 +37,7 @@
 
 pub mod buffer;
 pub mod cd;
+pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod eval;

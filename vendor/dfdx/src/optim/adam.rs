@@ -100,6 +100,141 @@ impl<M: TensorCollection<E, D>, D: Device<E>, E: Dtype> Optimizer<M, D, E> for A
     }
 }
 
+/// Patch (ebm): Adam's state, for checkpoints: the step count and, per trainable tensor in the
+/// order its module visits them, the two moments (empty for a tensor not yet updated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdamState<E> {
+    /// Updates made so far.
+    pub t: i32,
+    /// `(first moment, second moment)` per trainable tensor.
+    pub moments: Vec<(std::vec::Vec<E>, std::vec::Vec<E>)>,
+}
+
+/// Patch (ebm): reads the moments of each trainable tensor (or, with `lengths`, only their sizes).
+struct ReadMoments<'a, E: Dtype, D: Storage<E>> {
+    m: &'a Gradients<E, D>,
+    v: &'a Gradients<E, D>,
+    out: std::vec::Vec<(std::vec::Vec<E>, std::vec::Vec<E>)>,
+    lengths: std::vec::Vec<usize>,
+}
+
+impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for ReadMoments<'_, E, D> {
+    type Viewer = ViewTensorRef;
+    type Err = D::Err;
+    type E2 = E;
+    type D2 = D;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, E, D>,
+        p: &Tensor<S, E, D>,
+    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
+        if !opts.do_gradient_update {
+            return Ok(None);
+        }
+        self.lengths.push(p.shape.num_elements());
+        let present = self.m.get_ref_checked(p).is_some() && self.v.get_ref_checked(p).is_some();
+        self.out.push(if present {
+            (self.m.get(p).as_vec(), self.v.get(p).as_vec())
+        } else {
+            (std::vec::Vec::new(), std::vec::Vec::new())
+        });
+        Ok(None)
+    }
+}
+
+/// Patch (ebm): writes given moments into each trainable tensor's slots.
+struct WriteMoments<'a, E: Dtype, D: Storage<E>> {
+    m: &'a mut Gradients<E, D>,
+    v: &'a mut Gradients<E, D>,
+    moments: &'a [(std::vec::Vec<E>, std::vec::Vec<E>)],
+    next: usize,
+}
+
+impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for WriteMoments<'_, E, D> {
+    type Viewer = ViewTensorRef;
+    type Err = D::Err;
+    type E2 = E;
+    type D2 = D;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, E, D>,
+        p: &Tensor<S, E, D>,
+    ) -> Result<Option<Tensor<S, E, D>>, Self::Err> {
+        if !opts.do_gradient_update {
+            return Ok(None);
+        }
+        let (m, v) = &self.moments[self.next];
+        self.next += 1;
+        if !m.is_empty() {
+            let mut t = p.clone();
+            t.copy_from(m);
+            *self.m.get_or_alloc_mut(p)? = (*t.data).clone();
+            t.copy_from(v);
+            *self.v.get_or_alloc_mut(p)? = (*t.data).clone();
+        }
+        Ok(None)
+    }
+}
+
+impl<M: TensorCollection<E, D>, E: Dtype, D: Device<E>> Adam<M, E, D> {
+    /// Patch (ebm): the optimiser's state for `module`, the module it updates.
+    pub fn state(&self, module: &M) -> Result<AdamState<E>, D::Err> {
+        let mut read = ReadMoments {
+            m: &self.moment1,
+            v: &self.moment2,
+            out: std::vec::Vec::new(),
+            lengths: std::vec::Vec::new(),
+        };
+        M::iter_tensors(&mut RecursiveWalker {
+            m: module,
+            f: &mut read,
+        })?;
+        Ok(AdamState {
+            t: self.t,
+            moments: read.out,
+        })
+    }
+
+    /// Patch (ebm): restores a state taken by [`Adam::state`] for a module of the same shape.
+    /// Returns `Ok(false)`, changing nothing, when `state` does not fit `module` (another number
+    /// of trainable tensors, or moments of other lengths).
+    pub fn set_state(&mut self, module: &M, state: &AdamState<E>) -> Result<bool, D::Err> {
+        let mut read = ReadMoments {
+            m: &self.moment1,
+            v: &self.moment2,
+            out: std::vec::Vec::new(),
+            lengths: std::vec::Vec::new(),
+        };
+        M::iter_tensors(&mut RecursiveWalker {
+            m: module,
+            f: &mut read,
+        })?;
+        let fits = read.lengths.len() == state.moments.len()
+            && read.lengths.iter().zip(&state.moments).all(|(&n, (m, v))| {
+                (m.is_empty() && v.is_empty()) || (m.len() == n && v.len() == n)
+            });
+        if !fits || state.t < 0 {
+            return Ok(false);
+        }
+        self.moment1 = Gradients::leaky();
+        self.moment2 = Gradients::leaky();
+        let mut write = WriteMoments {
+            m: &mut self.moment1,
+            v: &mut self.moment2,
+            moments: &state.moments,
+            next: 0,
+        };
+        M::iter_tensors(&mut RecursiveWalker {
+            m: module,
+            f: &mut write,
+        })?;
+        self.t = state.t;
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,7 +35,7 @@ mod optimizer;
 mod rmsprop;
 mod sgd;
 
-pub use adam::Adam;
+pub use adam::{Adam, AdamState};
 pub use optimizer::{Optimizer, OptimizerUpdateError, UnusedTensors};
 pub use rmsprop::RMSprop;
 pub use sgd::Sgd;
