@@ -160,6 +160,89 @@ impl PcdConfig {
     }
 }
 
+/// A sampler for each iteration ([`PcdTrainer::with_schedule`]).
+type SamplerSchedule<S> = Box<dyn Fn(usize) -> ebm_core::Result<S> + Send + Sync>;
+
+/// A value that changes with the iteration `t`, as TorchEBM's schedulers: for a sampler's step size
+/// or noise ([`PcdTrainer::with_schedule`]).
+///
+/// ```
+/// use ebm_train::cd::Schedule;
+///
+/// let linear = Schedule::Linear { start: 1.0, end: 0.0, iterations: 10 };
+/// assert_eq!((linear.value(0), linear.value(5), linear.value(10), linear.value(20)), (1.0, 0.5, 0.0, 0.0));
+/// let cosine = Schedule::Cosine { start: 1.0, end: 0.0, iterations: 10 };
+/// assert!((cosine.value(5) - 0.5).abs() < 1e-12);
+/// let decay = Schedule::Exponential { start: 1.0, rate: 0.5, min: 0.2 };
+/// assert_eq!((decay.value(1), decay.value(10)), (0.5, 0.2));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Schedule {
+    /// The same value throughout.
+    Constant(f64),
+    /// From `start` at `t = 0` to `end` at `t = iterations` in a straight line, then `end`.
+    Linear {
+        /// The value at `t = 0`.
+        start: f64,
+        /// The value from `t = iterations` on.
+        end: f64,
+        /// Iterations from `start` to `end`.
+        iterations: usize,
+    },
+    /// From `start` to `end` along half a cosine, `end + (start - end) (1 + cos(pi t / iterations)) / 2`,
+    /// then `end`.
+    Cosine {
+        /// The value at `t = 0`.
+        start: f64,
+        /// The value from `t = iterations` on.
+        end: f64,
+        /// Iterations from `start` to `end`.
+        iterations: usize,
+    },
+    /// `max(start rate^t, min)`.
+    Exponential {
+        /// The value at `t = 0`.
+        start: f64,
+        /// The factor per iteration.
+        rate: f64,
+        /// The floor.
+        min: f64,
+    },
+}
+
+impl Schedule {
+    /// The value at iteration `t`.
+    pub fn value(&self, t: usize) -> f64 {
+        match *self {
+            Schedule::Constant(v) => v,
+            Schedule::Linear {
+                start,
+                end,
+                iterations,
+            } => {
+                if t >= iterations {
+                    end
+                } else {
+                    start + (end - start) * t as f64 / iterations as f64
+                }
+            }
+            Schedule::Cosine {
+                start,
+                end,
+                iterations,
+            } => {
+                if t >= iterations {
+                    end
+                } else {
+                    let c = (std::f64::consts::PI * t as f64 / iterations as f64).cos();
+                    end + (start - end) * (1.0 + c) / 2.0
+                }
+            }
+            Schedule::Exponential { start, rate, min } => (start * rate.powf(t as f64)).max(min),
+        }
+    }
+}
+
 /// What one iteration measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IterationStats {
@@ -183,6 +266,7 @@ pub struct PcdTrainer<const D: usize, M: TensorCollection<f32, Cpu>, S = Langevi
     optimiser: Adam<M, f32, Cpu>,
     grads: Option<Gradients<f32, Cpu>>,
     sampler: S,
+    schedule: Option<SamplerSchedule<S>>,
     config: PcdConfig,
     data: Vec<f32>,
     buffer: Option<ReplayBuffer>,
@@ -238,6 +322,7 @@ where
             optimiser,
             grads,
             sampler,
+            schedule: None,
             config,
             data,
             buffer: None,
@@ -245,6 +330,33 @@ where
             iteration: 0,
             dev: Cpu::default(),
         })
+    }
+
+    /// Draws each iteration's negatives with the sampler `at(iteration)` instead of the one given to
+    /// [`PcdTrainer::new`]: schedules of the step size and the noise ([`Schedule`]). The buffer's
+    /// initial run uses `at(0)`. A checkpoint does not hold the schedule: resume with the same one.
+    ///
+    /// ```
+    /// use ebm_samplers::LangevinDynamics;
+    /// use ebm_train::cd::{PcdConfig, PcdTrainer, Schedule};
+    /// use ebm_train::{data::Toy, nn};
+    ///
+    /// let data: Vec<f32> = Toy::ring8().sample(500, 0)?.into_iter().flatten().collect();
+    /// let config = PcdConfig { buffer_size: 200, batch: 20, init_steps: 2, ..PcdConfig::default() };
+    /// let sampler = LangevinDynamics::new(0.01, 1.0)?;
+    /// let net = nn::build_network::<nn::SiluMlp<2, 8>>(0);
+    /// let step = Schedule::Cosine { start: 0.02, end: 0.005, iterations: 100 };
+    /// let mut trainer = PcdTrainer::<2, _>::new(net, sampler, data, config, 0)?
+    ///     .with_schedule(move |t| LangevinDynamics::new(step.value(t), 1.0));
+    /// trainer.step()?;
+    /// # Ok::<(), ebm_train::TrainError>(())
+    /// ```
+    pub fn with_schedule(
+        mut self,
+        at: impl Fn(usize) -> ebm_core::Result<S> + Send + Sync + 'static,
+    ) -> Self {
+        self.schedule = Some(Box::new(at));
+        self
     }
 
     /// The network as trained so far.
@@ -324,7 +436,12 @@ where
     ) -> Result<Vec<f32>> {
         let n = x0.len() / D;
         let x0: Batch<D> = self.dev.tensor_from_vec(x0, (n, Const::<D>));
-        Ok(self.sampler.sample(model, &x0, steps, seed)?.as_vec())
+        let scheduled = match &self.schedule {
+            Some(at) => Some(at(self.iteration)?),
+            None => None,
+        };
+        let sampler = scheduled.as_ref().unwrap_or(&self.sampler);
+        Ok(sampler.sample(model, &x0, steps, seed)?.as_vec())
     }
 
     fn init_buffer(&mut self, model: &MlpEnergy<D>) -> Result<()> {

@@ -498,3 +498,37 @@ fn gradient_clipping_bounds_the_step() {
     assert!(free > 1e-3, "unclipped step {free}");
     assert!(clipped < 1e-5, "clipped step {clipped}");
 }
+
+#[test]
+fn a_schedule_picks_each_iterations_sampler() {
+    use ebm_train::cd::Schedule;
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = seen.clone();
+    let constant = Schedule::Constant(0.01);
+    let mut scheduled = small_trainer(4).with_schedule(move |t| {
+        record.lock().unwrap().push(t);
+        LangevinDynamics::new(constant.value(t), 1.0)
+    });
+    let mut plain = small_trainer(4);
+    for _ in 0..3 {
+        scheduled.step().unwrap();
+        plain.step().unwrap();
+    }
+    // The buffer's initial run (1000 points, one chunk of 1024) and iteration 0 both draw at
+    // iteration 0.
+    assert_eq!(seen.lock().unwrap()[..], [0, 0, 1, 2]);
+    // The same sampler every iteration: the same bits as without a schedule.
+    assert_eq!(parameters(&scheduled), parameters(&plain));
+    let cosine = Schedule::Cosine {
+        start: 0.05,
+        end: 0.01,
+        iterations: 3,
+    };
+    let mut annealed =
+        small_trainer(4).with_schedule(move |t| LangevinDynamics::new(cosine.value(t), 1.0));
+    for _ in 0..3 {
+        annealed.step().unwrap();
+    }
+    assert_ne!(parameters(&annealed), parameters(&plain));
+}
