@@ -21,7 +21,7 @@ use crate::nn::{HostLayers, MlpEnergy};
 use dfdx::nn::{Module, TensorCollection, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
 use ebm_core::prelude::*;
-use ebm_samplers::{LangevinDynamics, Sampler};
+use ebm_samplers::{ChainState, Kernel, LangevinDynamics, RunOptions, Sampler, Target};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -35,6 +35,16 @@ pub enum Starts {
     /// From `scale N(0, I)` every iteration: short-run MCMC from noise (Nijkamp et al. 2019).
     Noise {
         /// Standard deviation of the starting noise.
+        scale: f32,
+    },
+    /// `batch` persistent chains, as Du & Mordatch (2019) keep them: each iteration a fraction
+    /// `restart` of them (rounded, at least one when `restart > 0`) starts again from
+    /// `scale N(0, I)`, and every chain goes on from its own position with its own random stream
+    /// (a [`ChainState`] of the sampler, re-evaluated on the updated network).
+    Chains {
+        /// Fraction of the chains restarted each iteration.
+        restart: f64,
+        /// Standard deviation of the noise they start from (also the chains' first start).
         scale: f32,
     },
 }
@@ -270,6 +280,7 @@ pub struct PcdTrainer<const D: usize, M: TensorCollection<f32, Cpu>, S = Langevi
     config: PcdConfig,
     data: Vec<f32>,
     buffer: Option<ReplayBuffer>,
+    chains: Option<ChainState<D, f32, Cpu>>,
     rng: ChaCha8Rng,
     iteration: usize,
     dev: Cpu,
@@ -283,7 +294,7 @@ where
             Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
             Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
         >,
-    S: Sampler,
+    S: Kernel,
 {
     /// A trainer of `network` on `data` (row-major, `D` values per point), drawing negatives
     /// with `sampler`; every random choice comes from `seed`.
@@ -326,6 +337,7 @@ where
             config,
             data,
             buffer: None,
+            chains: None,
             rng: ChaCha8Rng::seed_from_u64(seed),
             iteration: 0,
             dev: Cpu::default(),
@@ -416,11 +428,13 @@ where
         &mut self,
         params: Vec<Vec<f32>>,
         buffer: Option<ReplayBuffer>,
+        chains: Option<ChainState<D, f32, Cpu>>,
         rng: ChaCha8Rng,
         iteration: usize,
     ) -> Result<()> {
         crate::checkpoint::write_params(&mut self.network, &params)?;
         self.buffer = buffer;
+        self.chains = chains;
         self.rng = rng;
         self.iteration = iteration;
         self.grads = Some(self.network.alloc_grads());
@@ -442,6 +456,63 @@ where
         };
         let sampler = scheduled.as_ref().unwrap_or(&self.sampler);
         Ok(sampler.sample(model, &x0, steps, seed)?.as_vec())
+    }
+
+    /// The persistent chains' step: created from `starts` on the first iteration; afterwards a
+    /// fraction `restart` of them put back to noise, all re-evaluated on the current network and
+    /// moved `steps` steps on.
+    fn run_chains(
+        &mut self,
+        model: &MlpEnergy<D>,
+        starts: Vec<f32>,
+        restart: f64,
+        scale: f32,
+        seed: u64,
+    ) -> Result<Vec<f32>> {
+        let scheduled = match &self.schedule {
+            Some(at) => Some(at(self.iteration)?),
+            None => None,
+        };
+        let sampler = scheduled.as_ref().unwrap_or(&self.sampler);
+        match self.chains.as_mut() {
+            None => {
+                let n = starts.len() / D;
+                let x0: Batch<D> = self.dev.tensor_from_vec(starts, (n, Const::<D>));
+                self.chains = Some(sampler.init(model, &x0, seed)?);
+            }
+            Some(state) => {
+                let n = state.n_chains();
+                let count = if restart > 0.0 {
+                    ((n as f64 * restart).round() as usize).clamp(1, n)
+                } else {
+                    0
+                };
+                let mut rows: Vec<usize> = (0..n).collect();
+                for i in 0..count {
+                    let j = self.rng.gen_range(i..n);
+                    rows.swap(i, j);
+                }
+                let x = &mut state.parts_mut().points.x;
+                for &r in &rows[..count] {
+                    for v in &mut x[r * D..(r + 1) * D] {
+                        *v = scale * self.rng.sample::<f32, _>(rand_distr::StandardNormal);
+                    }
+                }
+                state.evaluate(&mut Target::new(model, &self.dev))?;
+            }
+        }
+        let state = self.chains.as_mut().expect("created above");
+        sampler.run_from(
+            model,
+            state,
+            &RunOptions::new(self.config.steps).progress(false),
+        )?;
+        Ok(state.positions().to_vec())
+    }
+
+    /// The persistent chains of [`Starts::Chains`], once the first iteration has created them.
+    pub fn chains(&self) -> Option<&ChainState<D, f32, Cpu>> {
+        self.chains.as_ref()
     }
 
     fn init_buffer(&mut self, model: &MlpEnergy<D>) -> Result<()> {
@@ -494,12 +565,19 @@ where
                 starts
             }
             Starts::Data => rows.clone(),
-            Starts::Noise { scale } => (0..b * D)
+            // Persistent chains draw their starts once, when they are created.
+            Starts::Chains { .. } if self.chains.is_some() => Vec::new(),
+            Starts::Noise { scale } | Starts::Chains { scale, .. } => (0..b * D)
                 .map(|_| scale * self.rng.sample::<f32, _>(rand_distr::StandardNormal))
                 .collect(),
         };
         let seed = self.rng.gen::<u64>();
-        let negatives = self.negatives(&model, starts, c.steps, seed)?;
+        let negatives = match c.starts {
+            Starts::Chains { restart, scale } => {
+                self.run_chains(&model, starts, restart, scale, seed)?
+            }
+            _ => self.negatives(&model, starts, c.steps, seed)?,
+        };
         if let Some(buffer) = self.buffer.as_mut() {
             buffer.write_fifo(&negatives);
         }
@@ -691,7 +769,7 @@ where
             Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
             Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
         >,
-    S: Sampler,
+    S: Kernel,
 {
     /// Runs `iterations` iterations, telling every observer after each, and stops early when one
     /// returns [`Flow::Stop`]. The trainer can go on with another call.

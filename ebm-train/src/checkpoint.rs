@@ -20,7 +20,7 @@ use dfdx::nn::tensor_collection::{
 use dfdx::nn::{Module, TensorCollection};
 use dfdx::optim::AdamState;
 use ebm_core::prelude::*;
-use ebm_samplers::Sampler;
+use ebm_samplers::Kernel;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
@@ -114,7 +114,7 @@ where
             Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
             Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
         >,
-    S: Sampler,
+    S: Kernel,
 {
     /// Writes a checkpoint to `path` (replacing it atomically).
     ///
@@ -140,6 +140,12 @@ where
         if let Some(b) = buffer {
             arrays.push(b.points());
         }
+        let chains = self.chains().map(|c| c.snapshot());
+        if let Some(c) = &chains {
+            arrays.push(&c.positions);
+            arrays.push(&c.energies);
+            arrays.push(&c.gradients);
+        }
         let header = json!({
             "iteration": self.iterations(),
             "fingerprint": self.fingerprint().to_string(),
@@ -152,6 +158,15 @@ where
             "params": params.iter().map(Vec::len).collect::<Vec<_>>(),
             "moments": adam.moments.iter().map(|(m, v)| [m.len(), v.len()]).collect::<Vec<_>>(),
             "buffer": buffer.map(|b| json!({"points": b.len(), "dim": b.dim(), "pointer": b.pointer()})),
+            "chains": chains.as_ref().map(|c| json!({
+                "n": c.n_chains(),
+                "steps": c.steps.to_string(),
+                "rng_seeds": c.rng_seeds.iter().map(|s| s.to_vec()).collect::<Vec<_>>(),
+                "rng_streams": c.rng_streams.iter().map(u64::to_string).collect::<Vec<_>>(),
+                "rng_word_pos": c.rng_word_pos.iter().map(u128::to_string).collect::<Vec<_>>(),
+                "step_sizes": c.step_sizes,
+                "temperatures": c.temperatures,
+            })),
         });
         let header = header.to_string().into_bytes();
         let mut bytes = Vec::with_capacity(
@@ -295,6 +310,85 @@ where
                 Some(b)
             }
         };
+        let chains = match header.get("chains").unwrap_or(&Value::Null) {
+            Value::Null => None,
+            c => {
+                let get = |k: &str| {
+                    c.get(k)
+                        .ok_or_else(|| format_error(path, format!("`chains` lacks `{k}`")))
+                };
+                let n = number(get("n")?, "chains.n")?;
+                let list = |k: &str| -> Result<Vec<Value>> {
+                    let v = get(k)?.as_array().filter(|a| a.len() == n).ok_or_else(|| {
+                        format_error(path, format!("`chains.{k}` is not {n} values"))
+                    })?;
+                    Ok(v.clone())
+                };
+                let seeds = list("rng_seeds")?
+                    .iter()
+                    .map(|s| {
+                        s.as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
+                                    .collect::<Vec<u8>>()
+                            })
+                            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                            .ok_or_else(|| {
+                                format_error(path, "`chains.rng_seeds` holds 32 bytes each")
+                            })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let streams = list("rng_streams")?
+                    .iter()
+                    .map(|v| {
+                        big(v, "chains.rng_streams").and_then(|x| {
+                            u64::try_from(x)
+                                .map_err(|_| format_error(path, "a stream is too large"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let word_pos = list("rng_word_pos")?
+                    .iter()
+                    .map(|v| big(v, "chains.rng_word_pos"))
+                    .collect::<Result<Vec<_>>>()?;
+                let floats = |k: &str| -> Result<Vec<f64>> {
+                    list(k)?
+                        .iter()
+                        .map(|v| {
+                            v.as_f64().ok_or_else(|| {
+                                format_error(path, format!("`chains.{k}` holds numbers"))
+                            })
+                        })
+                        .collect()
+                };
+                let (step_sizes, temperatures) = (floats("step_sizes")?, floats("temperatures")?);
+                let steps = u64::try_from(big(get("steps")?, "chains.steps")?)
+                    .map_err(|_| format_error(path, "`chains.steps` is too large"))?;
+                let nd = n
+                    .checked_mul(D)
+                    .ok_or_else(|| format_error(path, "`chains.n` overflows"))?;
+                let snapshot = ebm_samplers::StateSnapshot {
+                    dim: D,
+                    positions: take(nd)?,
+                    energies: take(n)?,
+                    gradients: take(nd)?,
+                    rng_seeds: seeds,
+                    rng_streams: streams,
+                    rng_word_pos: word_pos,
+                    steps,
+                    step_sizes,
+                    temperatures,
+                };
+                Some(
+                    ebm_samplers::ChainState::<D, f32, Cpu>::from_snapshot(
+                        &snapshot,
+                        &Cpu::default(),
+                    )
+                    .map_err(|e| format_error(path, format!("chains: {e}")))?,
+                )
+            }
+        };
         if !data.is_empty() {
             return Err(format_error(path, "holds more than its header lists"));
         }
@@ -334,7 +428,7 @@ where
         if !fits {
             return Err(format_error(path, "Adam's moments do not fit the network"));
         }
-        self.restore(params, buffer, rng, iteration)
+        self.restore(params, buffer, chains, rng, iteration)
     }
 }
 

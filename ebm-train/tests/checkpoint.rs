@@ -199,3 +199,51 @@ fn a_run_killed_while_writing_checkpoints_resumes_exactly() {
     assert_eq!(bits(&resumed), uninterrupted());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn persistent_chains_go_on_and_resume_exactly() {
+    use ebm_train::cd::Starts;
+    let make = |network_seed: u64| {
+        PcdTrainer::<2, Net>::new(
+            build_network::<SiluMlp<2, 16>>(network_seed),
+            LangevinDynamics::new(0.01, 1.0).unwrap(),
+            data(0),
+            PcdConfig {
+                starts: Starts::Chains {
+                    restart: 0.05,
+                    scale: 1.0,
+                },
+                batch: 64,
+                steps: 5,
+                ..PcdConfig::default()
+            },
+            3,
+        )
+        .unwrap()
+    };
+    let mut straight = make(0);
+    straight.fit(12, &mut []).unwrap();
+    let chains = straight.chains().unwrap();
+    // Every chain took every step: 12 iterations of 5.
+    assert_eq!((chains.n_chains(), chains.steps()), (64, 60));
+    assert!(straight.buffer().is_none());
+
+    let dir = scratch("chains");
+    let path = dir.join("run.ckpt");
+    let mut first = make(0);
+    first.fit_with_checkpoints(7, 7, &path, &mut []).unwrap();
+    let mut second = make(1);
+    second.load_checkpoint(&path).unwrap();
+    second.fit(5, &mut []).unwrap();
+    assert_eq!(bits(&second), bits(&straight));
+    let positions = |t: &PcdTrainer<2, Net>| {
+        t.chains()
+            .unwrap()
+            .positions()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(positions(&second), positions(&straight));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
