@@ -17,8 +17,8 @@
 
 use crate::buffer::{nudge, ReplayBuffer};
 use crate::error::{invalid, Result, TrainError};
-use crate::nn::{HostLayers, MlpEnergy};
-use dfdx::nn::{Module, TensorCollection, ZeroGrads};
+use crate::nn::{MlpEnergy, Network};
+use dfdx::nn::{TensorCollection, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
 use ebm_core::prelude::*;
 use ebm_samplers::{ChainState, Kernel, LangevinDynamics, RunOptions, Sampler, Target};
@@ -288,12 +288,7 @@ pub struct PcdTrainer<const D: usize, M: TensorCollection<f32, Cpu>, S = Langevi
 
 impl<const D: usize, M, S> PcdTrainer<D, M, S>
 where
-    M: TensorCollection<f32, Cpu>
-        + HostLayers
-        + Module<
-            Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
-            Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
-        >,
+    M: Network<D>,
     S: Kernel,
 {
     /// A trainer of `network` on `data` (row-major, `D` values per point), drawing negatives
@@ -763,12 +758,7 @@ pub struct FitSummary {
 
 impl<const D: usize, M, S> PcdTrainer<D, M, S>
 where
-    M: TensorCollection<f32, Cpu>
-        + HostLayers
-        + Module<
-            Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
-            Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
-        >,
+    M: Network<D>,
     S: Kernel,
 {
     /// Runs `iterations` iterations, telling every observer after each, and stops early when one

@@ -13,11 +13,11 @@
 use crate::buffer::ReplayBuffer;
 use crate::cd::PcdTrainer;
 use crate::error::{Result, TrainError};
-use crate::nn::HostLayers;
+use crate::nn::Network;
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorRef,
 };
-use dfdx::nn::{Module, TensorCollection};
+use dfdx::nn::TensorCollection;
 use dfdx::optim::AdamState;
 use ebm_core::prelude::*;
 use ebm_samplers::Kernel;
@@ -108,12 +108,7 @@ fn format_error(path: &Path, reason: impl Into<String>) -> TrainError {
 
 impl<const D: usize, M, S> PcdTrainer<D, M, S>
 where
-    M: TensorCollection<f32, Cpu>
-        + HostLayers
-        + Module<
-            Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
-            Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
-        >,
+    M: Network<D>,
     S: Kernel,
 {
     /// Writes a checkpoint to `path` (replacing it atomically).

@@ -12,7 +12,7 @@
 
 use crate::error::{Result, TrainError};
 use dfdx::nn::modules;
-use dfdx::nn::{BuildModule, Module, NonMutableModule, ZeroSizedModule};
+use dfdx::nn::{BuildModule, Module, NonMutableModule, TensorCollection, ZeroSizedModule};
 use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
 
@@ -67,6 +67,30 @@ pub type SiluMlp<const I: usize, const H: usize> = (
 pub fn build_network<M: dfdx::nn::BuildOnDevice<Cpu, f32>>(seed: u64) -> M::Built {
     let dev = Cpu::seed_from_u64(seed);
     M::Built::build(&dev)
+}
+
+/// A network that [`crate::cd::PcdTrainer`] trains on `D`-dimensional points: a dfdx module
+/// stack that the optimisers update ([`TensorCollection`]), that runs on a taped batch to one energy
+/// per row, and whose layers the host pass knows ([`HostLayers`]). Every such type is one; for
+/// example [`SiluMlp`] built by [`build_network`].
+pub trait Network<const D: usize>:
+    TensorCollection<f32, Cpu>
+    + HostLayers
+    + Module<
+        Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
+    >
+{
+}
+
+impl<const D: usize, M> Network<D> for M where
+    M: TensorCollection<f32, Cpu>
+        + HostLayers
+        + Module<
+            Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
+            Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
+        >
+{
 }
 
 /// One step of a network as the host pass runs it.
