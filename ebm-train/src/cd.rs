@@ -445,12 +445,17 @@ where
     ) -> Result<Vec<f32>> {
         let n = x0.len() / D;
         let x0: Batch<D> = self.dev.tensor_from_vec(x0, (n, Const::<D>));
-        let scheduled = match &self.schedule {
-            Some(at) => Some(at(self.iteration)?),
-            None => None,
-        };
+        let scheduled = self.scheduled_sampler()?;
         let sampler = scheduled.as_ref().unwrap_or(&self.sampler);
         Ok(sampler.sample(model, &x0, steps, seed)?.as_vec())
+    }
+
+    /// This iteration's sampler from the schedule, if there is one (else the trainer's own).
+    fn scheduled_sampler(&self) -> Result<Option<S>> {
+        Ok(match &self.schedule {
+            Some(at) => Some(at(self.iteration)?),
+            None => None,
+        })
     }
 
     /// The persistent chains' step: created from `starts` on the first iteration; afterwards a
@@ -464,10 +469,7 @@ where
         scale: f32,
         seed: u64,
     ) -> Result<Vec<f32>> {
-        let scheduled = match &self.schedule {
-            Some(at) => Some(at(self.iteration)?),
-            None => None,
-        };
+        let scheduled = self.scheduled_sampler()?;
         let sampler = scheduled.as_ref().unwrap_or(&self.sampler);
         match self.chains.as_mut() {
             None => {
