@@ -115,15 +115,10 @@ fn check(root: &Path, dir: &Path, reps: usize) -> Result<(), String> {
     let dev = Cpu::default();
     let x0: Batch<2> = Cpu::seed_from_u64(4).sample_normal_like(&(1000, Const::<2>));
     let mut input = Vec::new();
-    let transposed = |v: &[f32], inputs: usize, outputs: usize| {
-        (0..inputs * outputs)
-            .map(|k| v[(k % outputs) * inputs + k / outputs])
-            .collect::<Vec<f32>>()
-    };
     for part in [
-        transposed(&w.w1, 2, 64),
+        user_mlp::transposed::<2, 64>(&w.w1).concat(),
         w.b1.clone(),
-        transposed(&w.w2, 64, 64),
+        user_mlp::transposed::<64, 64>(&w.w2).concat(),
         w.b2.clone(),
         w.w3.clone(),
         x0.as_vec(),

@@ -47,7 +47,7 @@ pub struct Floor {
 }
 
 /// Seconds per call of `f`, the minimum over `trials` timings of `reps` calls each.
-fn seconds_per_call(trials: usize, reps: usize, mut f: impl FnMut()) -> f64 {
+pub fn seconds_per_call(trials: usize, reps: usize, mut f: impl FnMut()) -> f64 {
     f();
     (0..trials)
         .map(|_| {

@@ -54,30 +54,23 @@ fn hardware_rates() -> (f64, f64) {
         .map(|t| (0..64 * H).map(|k| ((k + t) % 13) as f32 / 13.0).collect())
         .collect();
     let reps = 400;
-    let mut best = f64::INFINITY;
-    for _ in 0..3 {
-        let t = Instant::now();
+    // Each block multiplied `reps` times, the blocks spread over the threads.
+    let best = super::hardware::seconds_per_call(3, 1, || {
         blocks.par_iter().for_each(|x| {
             let mut out = vec![0.0f32; 64 * H];
             for _ in 0..reps {
                 ebm_kernels::rows_times_matrix(x, &b, H, H, &mut out).unwrap();
                 std::hint::black_box(&mut out);
             }
-        });
-        best = best.min(t.elapsed().as_secs_f64());
-    }
+        })
+    });
     let flops = (blocks.len() * reps) as f64 * 2.0 * (64 * H * H) as f64 / best;
     let mut v: Vec<f32> = (0..64 * H).map(|k| (k % 200) as f32 / 50.0 - 2.0).collect();
-    let mut best_t = f64::INFINITY;
-    for _ in 0..3 {
-        let t = Instant::now();
-        for _ in 0..reps {
-            ebm_core::activation::tanh_in_place(&mut v);
-            std::hint::black_box(&mut v);
-        }
-        best_t = best_t.min(t.elapsed().as_secs_f64());
-    }
-    let tanh_rate = (reps * v.len()) as f64 / best_t * threads as f64;
+    let best_t = super::hardware::seconds_per_call(3, reps, || {
+        ebm_core::activation::tanh_in_place(&mut v);
+        std::hint::black_box(&mut v);
+    });
+    let tanh_rate = (64 * H) as f64 / best_t * threads as f64;
     (flops, tanh_rate)
 }
 

@@ -25,7 +25,7 @@ pub fn user_mlp256(
 }
 
 /// `w` (row-major `(outputs, inputs)`) as `[[_; OUT]; IN]`, inputs first.
-fn transposed<const IN: usize, const OUT: usize>(w: &[f32]) -> Box<[[f32; OUT]; IN]> {
+pub fn transposed<const IN: usize, const OUT: usize>(w: &[f32]) -> Box<[[f32; OUT]; IN]> {
     assert_eq!(w.len(), IN * OUT, "weights of a {OUT} x {IN} layer");
     let mut t = Box::new([[0.0f32; OUT]; IN]);
     for (o, row) in w.chunks_exact(IN).enumerate() {
