@@ -373,6 +373,55 @@ pub trait Kernel {
     {
         Driver::new(self, model, state).run(options)
     }
+
+    /// Moves every chain of `state` `n_steps` transitions on, recording nothing: the transitions
+    /// of [`Kernel::run_from`] with neither trace, statistics, observers nor progress bar, to the
+    /// same draws. A kernel may run them faster: [`LangevinDynamics`](crate::LangevinDynamics) runs
+    /// all the steps of a block of chains on one thread for models with a
+    /// [`RowEnergy`].
+    ///
+    /// # Errors
+    /// As [`Kernel::run_from`].
+    fn advance<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+        n_steps: usize,
+    ) -> Result<()>
+    where
+        Self: Sized,
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.run_from(model, state, &RunOptions::new(n_steps).progress(false))
+            .map(|_| ())
+    }
+
+    /// The positions after `n_steps` transitions from `x0` with the streams of `seed`: the
+    /// `samples` of [`Sampler::run`](crate::Sampler::run) with those settings, bit for bit, which
+    /// [`Sampler::sample`](crate::Sampler::sample) returns. A kernel may skip work that only the
+    /// state needs (the evaluation after the last unadjusted Langevin step).
+    ///
+    /// # Errors
+    /// As [`Kernel::init`] and [`Kernel::run_from`].
+    fn final_positions<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        n_steps: usize,
+        seed: u64,
+    ) -> Result<Batch<D, E, Dev>>
+    where
+        Self: Sized,
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let mut state = self.init(model, x0, seed)?;
+        self.advance(model, &mut state, n_steps)?;
+        Ok(state.to_batch())
+    }
 }
 
 /// Checks that every chain starts with a finite energy and gradient.

@@ -4,6 +4,8 @@ use crate::blocks::{block_rows, run_blocks, split_points};
 use crate::chains::PARALLEL_MIN_ELEMENTS;
 use crate::kernel::{Kernel, StepInfo, Target};
 use crate::state::ChainState;
+use crate::RunOptions;
+use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
 use ebm_core::{check, linalg};
 use rand_chacha::ChaCha8Rng;
@@ -213,8 +215,121 @@ pub(crate) fn first_non_finite<const D: usize, E: Real>(x: &[E]) -> Option<(usiz
         .map(|i| (i / D.max(1), i % D.max(1), x[i].as_f64()))
 }
 
+/// `n_steps` Langevin steps of every chain of `state`, each block of chains running all of its
+/// steps on one thread (one pass over rayon's threads in all); the evaluation after the last step
+/// only with `evaluate_last`. Each chain's arithmetic is that of [`Kernel::step`], so the draws
+/// are the same. A chain that leaves the finite range is reported as `step` would: the earliest
+/// step, then the lowest chain.
+fn advance_blocks<const D: usize, E: Real, Dev: Device<E>>(
+    rows: &dyn RowEnergy<E>,
+    state: &mut ChainState<D, E, Dev>,
+    workspace: &mut LangevinWorkspace<E>,
+    n_steps: usize,
+    evaluate_last: bool,
+) -> Result<()> {
+    workspace.refresh(state);
+    let before = state.steps();
+    let r = rows
+        .preferred_block_rows()
+        .map_or(block_rows(D), |r| r.max(1));
+    let (points, rngs) = state.points_and_rngs_mut();
+    let blocks: Vec<_> = split_points(points, r, D)
+        .into_iter()
+        .zip(rngs.chunks_mut(r))
+        .zip(workspace.params.chunks(r))
+        .enumerate()
+        .collect();
+    let failed = run_blocks(blocks, |(i, ((p, rngs), params))| {
+        for s in 0..n_steps {
+            for (((xr, gr), rng), &(h, sigma, noisy)) in
+                p.x.chunks_mut(D)
+                    .zip(p.g.chunks(D))
+                    .zip(rngs.iter_mut())
+                    .zip(params)
+            {
+                update_chain(xr, gr, rng, h, sigma, noisy);
+            }
+            if let Some((chain, dim, value)) = first_non_finite::<D, E>(p.x) {
+                return Some((s, i * r + chain, dim, value));
+            }
+            if evaluate_last || s + 1 < n_steps {
+                rows.rows_energy_and_gradient(p.x, p.e, p.g);
+            }
+        }
+        None
+    });
+    if let Some((s, chain, dim, value)) = failed
+        .into_iter()
+        .flatten()
+        .min_by_key(|&(s, chain, _, _)| (s, chain))
+    {
+        state.steps = before + s as u64;
+        return Err(Error::Diverged {
+            chain,
+            step: (before + s as u64) as usize + 1,
+            dim,
+            value,
+        });
+    }
+    state.steps = before + n_steps as u64;
+    Ok(())
+}
+
 impl Kernel for LangevinDynamics {
     type Workspace<E: Real> = LangevinWorkspace<E>;
+
+    fn advance<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+        n_steps: usize,
+    ) -> Result<()>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let target = Target::new(model, state.device());
+        match target.row_energy() {
+            Some(rows) if D > 0 => advance_blocks(
+                rows,
+                state,
+                &mut LangevinWorkspace::default(),
+                n_steps,
+                true,
+            ),
+            _ => self
+                .run_from(model, state, &RunOptions::new(n_steps).progress(false))
+                .map(|_| ()),
+        }
+    }
+
+    fn final_positions<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        n_steps: usize,
+        seed: u64,
+    ) -> Result<Batch<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let mut state = self.init(model, x0, seed)?;
+        let target = Target::new(model, state.device());
+        match target.row_energy() {
+            Some(rows) if D > 0 => advance_blocks(
+                rows,
+                &mut state,
+                &mut LangevinWorkspace::default(),
+                n_steps,
+                false,
+            )?,
+            _ => self.advance(model, &mut state, n_steps)?,
+        }
+        Ok(state.to_batch())
+    }
 
     fn initial_step_size(&self) -> f64 {
         self.step_size

@@ -134,6 +134,21 @@ impl<K: Kernel> Sampler for K {
         let mut state = self.init(model, x0, options.seed)?;
         self.run_from(model, &mut state, options)
     }
+
+    fn sample<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        n_steps: usize,
+        seed: u64,
+    ) -> Result<Batch<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.final_positions(model, x0, n_steps, seed)
+    }
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -112,3 +112,79 @@ fn mala_in_blocks_gives_the_draws_of_the_batch_step() {
 fn langevin_in_blocks_gives_the_draws_of_the_batch_step() {
     check(&LangevinDynamics::new(0.05, 1.0).unwrap(), 30);
 }
+
+/// Positions and energies after `advance` (all steps of a block on one thread) on `threads`.
+fn advanced(kernel: &LangevinDynamics, steps: usize, threads: usize) -> (Vec<u32>, u64) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let m = model();
+        let x0: Batch<100, f32> = Cpu::seed_from_u64(4).sample_normal_like(&(300, Const::<100>));
+        let mut state = kernel.init(&m, &x0, 17).unwrap();
+        state
+            .set_step_size(5, 0.5 * kernel.initial_step_size())
+            .unwrap();
+        kernel.advance(&m, &mut state, steps).unwrap();
+        let mut bits: Vec<u32> = state.positions().iter().map(|v| v.to_bits()).collect();
+        bits.extend(state.energies().iter().map(|v| v.to_bits()));
+        (bits, state.steps())
+    })
+}
+
+#[test]
+fn langevin_advance_and_final_positions_give_the_draws_of_the_driver() {
+    let kernel = LangevinDynamics::new(0.05, 1.0).unwrap();
+    // The driver's steps through the batch path: positions, then energies.
+    let reference = run(&kernel, 30, 1, false);
+    for threads in [1, 2, 3] {
+        let (bits, steps) = advanced(&kernel, 30, threads);
+        assert_eq!(
+            bits,
+            reference[..bits.len()],
+            "advance on {threads} threads"
+        );
+        assert_eq!(steps, 30);
+    }
+    // `sample` (final positions only) agrees with `run`'s samples.
+    let m = model();
+    let x0: Batch<100, f32> = Cpu::seed_from_u64(8).sample_normal_like(&(150, Const::<100>));
+    let run_samples = kernel
+        .run(&m, &x0, &RunOptions::new(25).seed(3).progress(false))
+        .unwrap()
+        .samples
+        .as_vec();
+    let sampled = kernel.sample(&m, &x0, 25, 3).unwrap().as_vec();
+    assert_eq!(sampled, run_samples);
+    let batch = kernel.sample(&BatchOnly(&m), &x0, 25, 3).unwrap().as_vec();
+    assert_eq!(sampled, batch);
+    assert_eq!(kernel.sample(&m, &x0, 0, 3).unwrap().as_vec(), x0.as_vec());
+}
+
+#[test]
+fn langevin_advance_reports_a_divergence_as_the_driver_does() {
+    // A step so large that chains blow up after a few steps.
+    let kernel = LangevinDynamics::new(4.0, 1.0).unwrap();
+    let m = model();
+    let x0: Batch<100, f32> = Cpu::seed_from_u64(4).sample_normal_like(&(300, Const::<100>));
+    let driver = kernel
+        .run(&BatchOnly(&m), &x0, &RunOptions::new(200).progress(false))
+        .unwrap_err();
+    assert!(matches!(driver, Error::Diverged { .. }), "{driver}");
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let blocked = pool.install(|| kernel.sample(&m, &x0, 200, 0).unwrap_err());
+        assert_eq!(blocked.to_string(), driver.to_string(), "{threads} threads");
+        let mut state = kernel.init(&m, &x0, 0).unwrap();
+        let advanced = pool.install(|| kernel.advance(&m, &mut state, 200).unwrap_err());
+        assert_eq!(
+            advanced.to_string(),
+            driver.to_string(),
+            "{threads} threads"
+        );
+    }
+}
