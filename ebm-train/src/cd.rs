@@ -8,7 +8,7 @@
 //! 2. `batch` starts picked from the buffer (with [`Starts::Buffer`]) ([`ReplayBuffer::stratified_picks`]), a fraction
 //!    `new_sample_ratio` of them (at least one) nudged by `reinit_scale N(0, I)`;
 //! 3. `steps` steps of the sampler from the starts, on a snapshot of the current network
-//!    ([`MlpEnergy`]); the end points are the negatives and go into the buffer first in, first out;
+//!    ([`Network::sampling_energy`], such as [`MlpEnergy`](crate::nn::MlpEnergy)); the end points are the negatives and go into the buffer first in, first out;
 //! 4. the loss `mean E(data) - mean E(neg) + alpha (mean E(data)^2 + mean E(neg)^2)`, differentiated
 //!    with respect to the network's parameters by dfdx, and one step of Adam.
 //!
@@ -17,11 +17,11 @@
 
 use crate::buffer::{nudge, ReplayBuffer};
 use crate::error::{invalid, Result, TrainError};
-use crate::nn::{MlpEnergy, Network};
+use crate::nn::Network;
 use dfdx::nn::{TensorCollection, ZeroGrads};
 use dfdx::optim::{Adam, AdamConfig, Optimizer};
 use ebm_core::prelude::*;
-use ebm_samplers::{ChainState, Kernel, LangevinDynamics, RunOptions, Sampler, Target};
+use ebm_samplers::{ChainState, Kernel, LangevinDynamics, Sampler, Target};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -320,7 +320,7 @@ where
             ));
         }
         config.validate(data.len() / D.max(1))?;
-        MlpEnergy::<D>::from_network(&network)?;
+        network.sampling_energy()?;
         let optimiser = Adam::new(&network, config.adam);
         let grads = Some(network.alloc_grads());
         Ok(Self {
@@ -375,8 +375,8 @@ where
     ///
     /// # Errors
     /// [`TrainError::Network`] when a parameter is no longer finite.
-    pub fn energy(&self) -> Result<MlpEnergy<D>> {
-        MlpEnergy::from_network(&self.network)
+    pub fn energy(&self) -> Result<M::Sampling> {
+        self.network.sampling_energy()
     }
 
     /// The replay buffer, once the first iteration has created it.
@@ -438,7 +438,7 @@ where
 
     fn negatives(
         &self,
-        model: &MlpEnergy<D>,
+        model: &M::Sampling,
         x0: Vec<f32>,
         steps: usize,
         seed: u64,
@@ -463,7 +463,7 @@ where
     /// moved `steps` steps on.
     fn run_chains(
         &mut self,
-        model: &MlpEnergy<D>,
+        model: &M::Sampling,
         starts: Vec<f32>,
         restart: f64,
         scale: f32,
@@ -499,11 +499,7 @@ where
             }
         }
         let state = self.chains.as_mut().expect("created above");
-        sampler.run_from(
-            model,
-            state,
-            &RunOptions::new(self.config.steps).progress(false),
-        )?;
+        sampler.advance(model, state, self.config.steps)?;
         Ok(state.positions().to_vec())
     }
 
@@ -512,7 +508,7 @@ where
         self.chains.as_ref()
     }
 
-    fn init_buffer(&mut self, model: &MlpEnergy<D>) -> Result<()> {
+    fn init_buffer(&mut self, model: &M::Sampling) -> Result<()> {
         let c = &self.config;
         let mut buffer = ReplayBuffer::noise(c.buffer_size, D, c.init_scale, &mut self.rng)?;
         if c.init_steps > 0 {
@@ -580,37 +576,43 @@ where
         }
         rows.extend_from_slice(&negatives);
 
-        // Energies of data and negatives with the parameters on the tape.
-        let x: Tensor<(usize, Const<D>), f32, Cpu> =
-            self.dev.tensor_from_vec(rows, (2 * b, Const::<D>));
-        let grads = self
+        // The loss and its derivative with respect to each energy:
+        // (1 + 2 alpha E_i) / b for data, (-1 + 2 alpha E_i) / b for negatives.
+        let mut loss_terms = None;
+        let mut weigh = |values: &[f32]| -> Vec<f32> {
+            let (ed, en) = values.split_at(b);
+            let loss = mean(ed) - mean(en) + c.alpha * (mean_square(ed) + mean_square(en));
+            let finite = loss.is_finite();
+            loss_terms = Some((loss, mean(ed), mean(en)));
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    if !finite {
+                        return 0.0;
+                    }
+                    let sign = if i < b { 1.0 } else { -1.0 };
+                    ((sign + 2.0 * c.alpha * f64::from(v)) / b as f64) as f32
+                })
+                .collect()
+        };
+        let mut grads = self
             .grads
             .take()
             .unwrap_or_else(|| self.network.alloc_grads());
-        let e = self
+        let host = self
             .network
-            .forward(x.traced(grads))
-            .sum::<(usize,), Axis<1>>();
-        let values = e.as_vec();
-        let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
-        let sq = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / v.len() as f64;
-        let (ed, en) = values.split_at(b);
-        let loss = mean(ed) - mean(en) + c.alpha * (sq(ed) + sq(en));
-        // d loss / d E_i: (1 + 2 alpha E_i) / b for data, (-1 + 2 alpha E_i) / b for negatives.
-        let finite = loss.is_finite();
-        let weights: Vec<f32> = values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                if !finite {
-                    return 0.0;
-                }
-                let sign = if i < b { 1.0 } else { -1.0 };
-                ((sign + 2.0 * c.alpha * f64::from(v)) / b as f64) as f32
-            })
-            .collect();
-        let w = self.dev.tensor_from_vec(weights, (2 * b,));
-        let mut grads = (e * w).sum::<Rank0, _>().backward();
+            .host_weighted_gradients(&model, &rows, &mut weigh, &mut grads)?;
+        if host.is_none() {
+            // Energies of data and negatives with the parameters on the tape.
+            let x: Tensor<(usize, Const<D>), f32, Cpu> =
+                self.dev.tensor_from_vec(rows, (2 * b, Const::<D>));
+            let e = self.network.traced_energies(x.traced(grads));
+            let weights = weigh(&e.as_vec());
+            let w = self.dev.tensor_from_vec(weights, (2 * b,));
+            grads = (e * w).sum::<Rank0, _>().backward();
+        }
+        let (loss, energy_data, energy_negative) = loss_terms.expect("the weights were computed");
         if let Some(limit) = c.clip_grad_norm {
             clip_by_norm(&self.network, &mut grads, limit);
         }
@@ -621,13 +623,21 @@ where
         self.grads = Some(grads);
         let stats = IterationStats {
             iteration: self.iteration,
-            loss: if finite { loss } else { 0.1 },
-            energy_data: mean(ed),
-            energy_negative: mean(en),
+            loss: if loss.is_finite() { loss } else { 0.1 },
+            energy_data,
+            energy_negative,
         };
         self.iteration += 1;
         Ok(stats)
     }
+}
+
+fn mean(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64
+}
+
+fn mean_square(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / v.len() as f64
 }
 
 /// Scales every parameter's gradient by `min(1, limit / |g|)`, `|g|` the Euclidean norm over all

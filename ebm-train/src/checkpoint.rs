@@ -440,3 +440,73 @@ pub(crate) fn write_params<M: TensorCollection<f32, Cpu>>(
     .map_err(|e| TrainError::Optimiser(format!("{e:?}")))?;
     Ok(())
 }
+
+/// Writes gradients for a module's trainable tensors, in visiting order.
+struct WriteGradients<'a> {
+    grads: &'a mut Gradients<f32, Cpu>,
+    values: &'a [Vec<f32>],
+    next: usize,
+    mismatch: Option<String>,
+}
+
+impl TensorVisitor<f32, Cpu> for WriteGradients<'_> {
+    type Viewer = ViewTensorRef;
+    type Err = <Cpu as HasErr>::Err;
+    type E2 = f32;
+    type D2 = Cpu;
+
+    fn visit<S: Shape>(
+        &mut self,
+        opts: TensorOptions<S, f32, Cpu>,
+        p: &Tensor<S, f32, Cpu>,
+    ) -> std::result::Result<Option<Tensor<S, f32, Cpu>>, Self::Err> {
+        if !opts.do_gradient_update || self.mismatch.is_some() {
+            return Ok(None);
+        }
+        let k = self.next;
+        self.next += 1;
+        match self.values.get(k) {
+            Some(v) if v.len() == p.shape().num_elements() => {
+                self.grads.get_or_alloc_mut(p)?.copy_from_slice(v);
+            }
+            other => {
+                self.mismatch = Some(format!(
+                    "trainable tensor {k} has {} values, its gradient {}",
+                    p.shape().num_elements(),
+                    other.map_or("is missing".to_string(), |v| format!("{} values", v.len()))
+                ));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Writes `values` as the gradients of `network`'s trainable tensors, in visiting order.
+pub(crate) fn write_gradients<M: TensorCollection<f32, Cpu>>(
+    network: &M,
+    grads: &mut Gradients<f32, Cpu>,
+    values: &[Vec<f32>],
+) -> Result<()> {
+    let mut write = WriteGradients {
+        grads,
+        values,
+        next: 0,
+        mismatch: None,
+    };
+    M::iter_tensors(&mut RecursiveWalker {
+        m: network,
+        f: &mut write,
+    })
+    .map_err(|e| TrainError::Optimiser(format!("{e:?}")))?;
+    let (next, mismatch) = (write.next, write.mismatch);
+    match mismatch {
+        Some(reason) => Err(TrainError::Network { reason }),
+        None if next != values.len() => Err(TrainError::Network {
+            reason: format!(
+                "the host pass has {} gradients for {next} trainable tensors",
+                values.len()
+            ),
+        }),
+        None => Ok(()),
+    }
+}

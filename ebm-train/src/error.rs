@@ -14,7 +14,8 @@ pub enum TrainError {
         /// What it must be.
         reason: String,
     },
-    /// A network that the host pass cannot run as an energy.
+    /// A network that cannot be run as an energy: the host pass does not know it, or its
+    /// parameters are no longer finite.
     #[error("the network is not an energy: {reason}")]
     Network {
         /// What is wrong with it.

@@ -69,28 +69,88 @@ pub fn build_network<M: dfdx::nn::BuildOnDevice<Cpu, f32>>(seed: u64) -> M::Buil
     M::Built::build(&dev)
 }
 
-/// A network that [`crate::cd::PcdTrainer`] trains on `D`-dimensional points: a dfdx module
-/// stack that the optimisers update ([`TensorCollection`]), that runs on a taped batch to one energy
-/// per row, and whose layers the host pass knows ([`HostLayers`]). Every such type is one; for
-/// example [`SiluMlp`] built by [`build_network`].
-pub trait Network<const D: usize>:
-    TensorCollection<f32, Cpu>
-    + HostLayers
-    + Module<
-        Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
-        Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
-    >
-{
+/// A network that [`crate::cd::PcdTrainer`] trains on `D`-dimensional points: its parameters are
+/// a dfdx [`TensorCollection`] that the optimisers update, it computes one energy per row of a
+/// batch with the parameters on the tape (for their gradient), and it gives an [`Energy`] with the
+/// current parameters for drawing negatives (no parameter gradients there).
+///
+/// Two kinds of types are networks:
+/// - dfdx module stacks of `Linear` layers and activations whose layers the host pass knows
+///   ([`HostLayers`]), such as [`SiluMlp`] built by [`build_network`]; they sample through
+///   [`MlpEnergy`];
+/// - models of `#[energy(trainable)]` functions on `f32` and the CPU
+///   (see [`ebm_core::energy`](macro@ebm_core::energy)), which sample as themselves.
+pub trait Network<const D: usize>: TensorCollection<f32, Cpu> {
+    /// The energy that negatives are drawn from: the network with its parameters fixed.
+    type Sampling: Energy<D, f32, Cpu>;
+
+    /// The energy with the current parameters, for sampling.
+    ///
+    /// # Errors
+    /// [`TrainError::Network`] when the network is not an energy of `D`-dimensional points or a
+    /// parameter is no longer finite.
+    fn sampling_energy(&self) -> Result<Self::Sampling>;
+
+    /// One energy per row of `x`, with every operation on the parameters recorded on the tape, so
+    /// that `backward` gives their gradients.
+    fn traced_energies(
+        &self,
+        x: Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
+    ) -> Tensor<(usize,), f32, Cpu, OwnedTape<f32, Cpu>>;
+
+    /// The training pass without a tape, for networks that have one: the energies of the rows of
+    /// `x` (row-major) under `sampling` (this network's [`Network::sampling_energy`]), and the
+    /// gradient of `sum_i w_i E(x_i)`, `w = weights(energies)`, written into `grads` for every
+    /// trainable tensor. `Ok(None)` (the default) when the network has no such pass: the trainer
+    /// then differentiates [`Network::traced_energies`].
+    ///
+    /// # Errors
+    /// [`TrainError::Network`] when the pass does not match the network's tensors.
+    fn host_weighted_gradients(
+        &self,
+        sampling: &Self::Sampling,
+        x: &[f32],
+        weights: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+        grads: &mut Gradients<f32, Cpu>,
+    ) -> Result<Option<Vec<f32>>> {
+        let _ = (sampling, x, weights, grads);
+        Ok(None)
+    }
 }
 
-impl<const D: usize, M> Network<D> for M where
+impl<const D: usize, M> Network<D> for M
+where
     M: TensorCollection<f32, Cpu>
         + HostLayers
         + Module<
             Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
             Output = Tensor<(usize, Const<1>), f32, Cpu, OwnedTape<f32, Cpu>>,
-        >
+        >,
 {
+    type Sampling = MlpEnergy<D>;
+
+    fn sampling_energy(&self) -> Result<MlpEnergy<D>> {
+        MlpEnergy::from_network(self)
+    }
+
+    fn traced_energies(
+        &self,
+        x: Tensor<(usize, Const<D>), f32, Cpu, OwnedTape<f32, Cpu>>,
+    ) -> Tensor<(usize,), f32, Cpu, OwnedTape<f32, Cpu>> {
+        self.forward(x).sum::<(usize,), Axis<1>>()
+    }
+
+    fn host_weighted_gradients(
+        &self,
+        sampling: &MlpEnergy<D>,
+        x: &[f32],
+        weights: &mut dyn FnMut(&[f32]) -> Vec<f32>,
+        grads: &mut Gradients<f32, Cpu>,
+    ) -> Result<Option<Vec<f32>>> {
+        let (energies, values) = sampling.weighted_parameter_gradients(x, weights)?;
+        crate::checkpoint::write_gradients(self, grads, &values)?;
+        Ok(Some(energies))
+    }
 }
 
 /// One step of a network as the host pass runs it.
@@ -411,6 +471,200 @@ fn activate(a: Activation, z: &[f32], h: &mut [f32], aux: &mut [f32]) {
     }
 }
 
+/// What the forward pass of a block of rows keeps for the parameter gradients: per dense layer,
+/// its input, its output before the activation and the activation's auxiliary values.
+struct BlockTape {
+    inputs: Vec<Vec<f32>>,
+    pre: Vec<Vec<f32>>,
+    aux: Vec<Vec<f32>>,
+    energy: Vec<f32>,
+}
+
+impl<const D: usize> MlpEnergy<D> {
+    /// The activation right after each dense layer, if any.
+    fn activations_after_dense(&self) -> Vec<Option<Activation>> {
+        self.layers
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches!(l, HostLayer::Dense { .. }))
+            .map(|(l, _)| match self.layers.get(l + 1) {
+                Some(HostLayer::Activation(a)) => Some(*a),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn forward_block(&self, x: &[f32], after: &[Option<Activation>]) -> BlockTape {
+        let n = x.len() / D;
+        let mut tape = BlockTape {
+            inputs: Vec::new(),
+            pre: Vec::new(),
+            aux: Vec::new(),
+            energy: Vec::new(),
+        };
+        let mut a = x.to_vec();
+        let mut width = D;
+        let dense = self.layers.iter().filter_map(|l| match l {
+            HostLayer::Dense { outputs, bias, .. } => Some((*outputs, bias)),
+            HostLayer::Activation(_) => None,
+        });
+        for (k, (o, bias)) in dense.enumerate() {
+            let mut z = vec![0.0f32; n * o];
+            ebm_kernels::rows_times_matrix(&a, &self.forward[k], width, o, &mut z)
+                .expect("layer shapes were checked when the network was built");
+            for row in z.chunks_exact_mut(o) {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+            let mut aux = vec![0.0f32; n * o];
+            let h = match after[k] {
+                Some(act) => {
+                    let mut h = vec![0.0f32; n * o];
+                    activate(act, &z, &mut h, &mut aux);
+                    h
+                }
+                None => z.clone(),
+            };
+            tape.inputs.push(std::mem::replace(&mut a, h));
+            tape.pre.push(z);
+            tape.aux.push(aux);
+            width = o;
+        }
+        tape.energy = a;
+        tape
+    }
+
+    /// The parameter gradients of `sum_i w_i E(x_i)` over one block, `[W_0, b_0, W_1, ...]` with
+    /// each `W` `(outputs, inputs)` row-major.
+    fn backward_block(
+        &self,
+        tape: &BlockTape,
+        w: &[f32],
+        after: &[Option<Activation>],
+    ) -> Vec<Vec<f32>> {
+        let n = w.len();
+        let dense: Vec<(usize, usize, &Vec<f32>)> = self
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                HostLayer::Dense {
+                    inputs,
+                    outputs,
+                    weight,
+                    ..
+                } => Some((*inputs, *outputs, weight)),
+                HostLayer::Activation(_) => None,
+            })
+            .collect();
+        let mut out = vec![Vec::new(); 2 * dense.len()];
+        let mut delta = w.to_vec();
+        let mut delta_t = Vec::new();
+        for (k, &(i, o, weight)) in dense.iter().enumerate().rev() {
+            // dW = delta^T a, through the row-block product on delta transposed.
+            delta_t.clear();
+            delta_t
+                .extend((0..o).flat_map(|c| (0..n).map(|r| delta[r * o + c]).collect::<Vec<_>>()));
+            let mut dw = vec![0.0f32; o * i];
+            ebm_kernels::rows_times_matrix(&delta_t, &tape.inputs[k], n, i, &mut dw)
+                .expect("layer shapes were checked when the network was built");
+            let mut db = vec![0.0f32; o];
+            for row in delta.chunks_exact(o) {
+                db.iter_mut().zip(row).for_each(|(s, d)| *s += d);
+            }
+            out[2 * k] = dw;
+            out[2 * k + 1] = db;
+            if k > 0 {
+                let mut next = vec![0.0f32; n * i];
+                ebm_kernels::rows_times_matrix(&delta, weight, o, i, &mut next)
+                    .expect("layer shapes were checked when the network was built");
+                if let Some(act) = after[k - 1] {
+                    derivative_times(act, &tape.pre[k - 1], &tape.aux[k - 1], &mut next);
+                }
+                delta = next;
+            }
+        }
+        out
+    }
+
+    /// The energies of the rows of `x` (row-major, `D` values per row) and the gradient of
+    /// `sum_i w_i E(x_i)` with respect to the parameters, for the weights `w = weights(energies)`
+    /// (which may depend on the energies, as a loss does): `[W_0, b_0, W_1, b_1, ...]` per dense
+    /// layer, each `W` `(outputs, inputs)` row-major as dfdx and PyTorch store it. This is the
+    /// training pass by hand, as [`MlpEnergy::rows_energy_and_gradient`](RowEnergy) is the
+    /// sampling pass: blocks of rows over the threads, the blocks' sums added in block order, so
+    /// the result does not depend on the number of threads.
+    ///
+    /// # Errors
+    /// [`TrainError::InvalidParameter`] when `x` does not hold whole rows or `weights` returns
+    /// other than one weight per row.
+    ///
+    /// ```
+    /// use ebm_core::prelude::*;
+    /// use ebm_train::nn::{build_network, MlpEnergy, SiluMlp};
+    ///
+    /// let net = build_network::<SiluMlp<2, 8>>(1);
+    /// let model = MlpEnergy::<2>::from_network(&net)?;
+    /// let x = [0.5f32, -1.0, 2.0, 0.3];
+    /// let (e, grads) = model.weighted_parameter_gradients(&x, |e| vec![1.0; e.len()])?;
+    /// assert_eq!(e.len(), 2);
+    /// // d/d b_last of sum_i E(x_i) is the number of rows.
+    /// assert!((grads.last().unwrap()[0] - 2.0).abs() < 1e-6);
+    /// # Ok::<(), ebm_train::TrainError>(())
+    /// ```
+    pub fn weighted_parameter_gradients(
+        &self,
+        x: &[f32],
+        weights: impl FnOnce(&[f32]) -> Vec<f32>,
+    ) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+        use rayon::prelude::*;
+        if D == 0 || x.len() % D != 0 {
+            return Err(TrainError::InvalidParameter {
+                name: "x".into(),
+                value: format!("{} values", x.len()),
+                reason: format!("must hold whole rows of {D} values"),
+            });
+        }
+        let after = self.activations_after_dense();
+        let tapes: Vec<BlockTape> = x
+            .par_chunks(BLOCK_ROWS * D)
+            .map(|block| self.forward_block(block, &after))
+            .collect();
+        let energies: Vec<f32> = tapes
+            .iter()
+            .flat_map(|t| t.energy.iter().copied())
+            .collect();
+        let w = weights(&energies);
+        if w.len() != energies.len() {
+            return Err(TrainError::InvalidParameter {
+                name: "weights".into(),
+                value: format!("{} values", w.len()),
+                reason: format!("must give one weight per row ({})", energies.len()),
+            });
+        }
+        let parts: Vec<Vec<Vec<f32>>> = tapes
+            .par_iter()
+            .zip(w.par_chunks(BLOCK_ROWS))
+            .map(|(tape, w)| self.backward_block(tape, w, &after))
+            .collect();
+        let mut total: Vec<Vec<f32>> = self
+            .layers
+            .iter()
+            .filter_map(|l| match l {
+                HostLayer::Dense {
+                    inputs, outputs, ..
+                } => Some([vec![0.0f32; inputs * outputs], vec![0.0f32; *outputs]]),
+                HostLayer::Activation(_) => None,
+            })
+            .flatten()
+            .collect();
+        for part in &parts {
+            for (t, p) in total.iter_mut().zip(part) {
+                t.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+            }
+        }
+        Ok((energies, total))
+    }
+}
+
 /// `delta <- delta * act'(z)`, with `aux` as [`activate`] wrote it.
 fn derivative_times(a: Activation, z: &[f32], aux: &[f32], delta: &mut [f32]) {
     match a {
@@ -494,4 +748,34 @@ impl<const D: usize> Energy<D, f32, Cpu> for MlpEnergy<D> {
     fn row_energy(&self) -> Option<&dyn RowEnergy<f32>> {
         Some(self)
     }
+}
+
+/// Checks that every trainable parameter of `network` is finite.
+///
+/// # Errors
+/// [`TrainError::Network`] naming the parameter (by its position among the trainable tensors, in
+/// dfdx's visiting order) and the element.
+///
+/// ```
+/// use ebm_train::nn::{build_network, check_finite_parameters, SiluMlp};
+///
+/// let mut net = build_network::<SiluMlp<2, 4>>(0);
+/// assert!(check_finite_parameters(&net).is_ok());
+/// let mut w = net.2.weight.as_vec();
+/// w[3] = f32::NAN;
+/// net.2.weight.copy_from(&w);
+/// assert!(check_finite_parameters(&net).is_err());
+/// ```
+pub fn check_finite_parameters<M: TensorCollection<f32, Cpu>>(network: &M) -> Result<()> {
+    for (t, values) in crate::checkpoint::read_params(network)?.iter().enumerate() {
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(TrainError::Network {
+                reason: format!(
+                    "trainable tensor {t}, element {i}, is {}: the parameters are no longer finite",
+                    values[i]
+                ),
+            });
+        }
+    }
+    Ok(())
 }

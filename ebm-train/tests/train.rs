@@ -75,6 +75,55 @@ fn the_host_pass_matches_autodiff_through_the_network() {
 }
 
 #[test]
+fn the_host_training_pass_matches_autodiff_for_the_parameters() {
+    // 150 rows: two whole blocks of 64 and a partial one.
+    let x = points(150, 2);
+    let w = |e: f32| 0.5 + 0.1 * e;
+    // The same check for two networks: dfdx's autodiff of `sum_i w(E_i) E(x_i)` is the reference.
+    macro_rules! check {
+        ($net:expr, $what:expr) => {{
+            let net = $net;
+            let model = MlpEnergy::<2>::from_network(&net).unwrap();
+            let (e, ours) = model
+                .weighted_parameter_gradients(&x.as_vec(), |e| e.iter().map(|&v| w(v)).collect())
+                .unwrap();
+            let (e_ref, _) = autodiff(&net, &x);
+            assert_close(&e, &e_ref, 2e-5, $what);
+            let e = net
+                .forward(x.clone().traced(net.alloc_grads()))
+                .sum::<(usize,), Axis<1>>();
+            let weights: Vec<f32> = e.as_vec().into_iter().map(w).collect();
+            let grads = (e * Cpu::default().tensor_from_vec(weights, (150,)))
+                .sum::<Rank0, _>()
+                .backward();
+            let reference = [
+                grads.get(&net.0.weight).as_vec(),
+                grads.get(&net.0.bias).as_vec(),
+                grads.get(&net.2.weight).as_vec(),
+                grads.get(&net.2.bias).as_vec(),
+                grads.get(&net.4.weight).as_vec(),
+                grads.get(&net.4.bias).as_vec(),
+            ];
+            assert_eq!(ours.len(), reference.len());
+            for (k, (a, b)) in ours.iter().zip(&reference).enumerate() {
+                assert!(b.iter().any(|v| *v != 0.0));
+                assert_close(a, b, 1e-4, &format!("{}: parameter tensor {k}", $what));
+            }
+            model
+        }};
+    }
+    check!(build_network::<TanhNet>(6), "tanh and sigmoid");
+    let model = check!(build_network::<SiluMlp<2, 32>>(5), "silu");
+    // One weight per row, or an error.
+    assert!(model
+        .weighted_parameter_gradients(&x.as_vec(), |_| vec![1.0; 3])
+        .is_err());
+    assert!(model
+        .weighted_parameter_gradients(&[1.0; 3], |_| vec![])
+        .is_err());
+}
+
+#[test]
 fn networks_that_are_not_energies_are_refused() {
     let dense = |i: usize, o: usize| HostLayer::Dense {
         inputs: i,
