@@ -325,3 +325,42 @@ where
     }
     crate::energy::autodiff_energy_and_gradient(model, x)
 }
+
+/// The random stream of a trainable model's `init`: ChaCha8 from `seed`.
+pub fn init_rng(seed: u64) -> rand_chacha::ChaCha8Rng {
+    use rand::SeedableRng;
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// A tensor of shape `S` on `dev` with every element uniform in `[-bound, bound)`, drawn in
+/// row-major order from `rng` as `f64` and rounded to `E`.
+pub fn uniform_tensor<S, E, D>(
+    dev: &D,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    bound: f64,
+) -> Tensor<S, E, D>
+where
+    S: dfdx::shapes::ConstShape,
+    E: crate::Real,
+    D: dfdx::tensor_ops::Device<E>,
+{
+    use rand::Rng;
+    let data: Vec<E> = (0..S::default().num_elements())
+        .map(|_| E::of(rng.gen_range(-bound..bound)))
+        .collect();
+    dev.tensor_from_vec(data, S::default())
+}
+
+/// The `reset` of a trainable model's tensors for dfdx's `ResetParams`: uniform in
+/// `[-bound, bound)` from the device's generator.
+pub fn reset_uniform<S, E, D>(t: &mut Tensor<S, E, D>, bound: f64) -> Result<(), D::Err>
+where
+    S: Shape,
+    E: crate::Real + rand_distr::uniform::SampleUniform,
+    D: dfdx::tensor_ops::Device<E>,
+{
+    let b = E::of(bound);
+    t.try_fill_with_distr(rand_distr::Uniform::new(-b, b))
+}
+
+pub use rand_distr::uniform::SampleUniform;

@@ -18,6 +18,7 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
         batch,
         params,
         body,
+        trainable,
     } = model;
     let stmts = rewrite::body(body, &batch, &params, &names)?;
 
@@ -92,6 +93,22 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
     });
     let (support, sink) = (&names.support, &names.sink);
     let (batch_ident, batch_mut) = (&batch.ident, &batch.mutability);
+    let training = if trainable {
+        let parts = TrainableParts {
+            vis: &vis,
+            name: &name,
+            fn_ident: &fn_ident,
+            dim,
+            params: &params,
+            stmts: &stmts,
+            names: &names,
+            batch: &batch,
+            dev_ident: &dev_ident,
+        };
+        parts.expand(&forwarded)
+    } else {
+        quote!()
+    };
 
     Ok(quote! {
         #(#forwarded)*
@@ -156,7 +173,216 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                 >(self, x)
             }
         }
+
+        #training
     })
+}
+
+/// What `#[energy(trainable)]` adds: the parameters as a dfdx `TensorCollection`, `init`,
+/// `energy_with_params` and `ebm_train::nn::Network`.
+struct TrainableParts<'a> {
+    vis: &'a syn::Visibility,
+    name: &'a Ident,
+    fn_ident: &'a Ident,
+    dim: &'a TokenStream,
+    params: &'a [Param],
+    stmts: &'a [syn::Stmt],
+    names: &'a Names,
+    batch: &'a crate::validate::BatchArg,
+    dev_ident: &'a Ident,
+}
+
+impl TrainableParts<'_> {
+    fn expand(&self, forwarded: &[syn::Attribute]) -> TokenStream {
+        let Self {
+            vis,
+            name,
+            fn_ident,
+            dim,
+            params,
+            stmts,
+            names,
+            batch,
+            dev_ident,
+        } = self;
+        let real = quote!(::ebm_core::Real);
+        let device = quote!(::ebm_core::dfdx::tensor_ops::Device);
+        let (support, sink) = (&names.support, &names.sink);
+        let marker = Ident::new("__ebm_types", Span::call_site());
+        let bounds = init_bounds(params);
+
+        // The trainable tensors, in groups of at most six (dfdx's tuples of fields).
+        let fields: Vec<TokenStream> = params
+            .iter()
+            .zip(&bounds)
+            .filter(|(p, _)| !p.dims.is_empty())
+            .map(|(p, bound)| {
+                let ident = &p.ident;
+                let text = ident.to_string();
+                quote! {
+                    Self::tensor(
+                        #text,
+                        |s| &s.#ident,
+                        |s| &mut s.#ident,
+                        ::ebm_core::dfdx::nn::tensor_collection::TensorOptions::reset_with(|t| {
+                            #support::reset_uniform(t, #bound)
+                        }),
+                    )
+                }
+            })
+            .collect();
+        let groups = fields.chunks(6).map(|g| quote!((#(#g,)*)));
+
+        let scalar_args: Vec<TokenStream> = params
+            .iter()
+            .filter(|p| p.dims.is_empty())
+            .map(|p| {
+                let (ident, ty) = (&p.ident, &p.ty);
+                quote!(#ident: #ty)
+            })
+            .collect();
+        let scalar_checks = params.iter().filter(|p| p.dims.is_empty()).map(check);
+        let inits = params.iter().zip(&bounds).map(|(p, bound)| {
+            let ident = &p.ident;
+            if p.dims.is_empty() {
+                let value = convert(p, dev_ident);
+                quote!(#ident: #value)
+            } else {
+                let shape = shape_type(p);
+                quote!(#ident: #support::uniform_tensor::<#shape, E, Dev>(#dev_ident, &mut __ebm_rng, #bound))
+            }
+        });
+        let init_doc = format!(
+            "A model with random parameters, as `torch.nn.Linear` draws them: every element of an \
+             array parameter uniform in `+-1/sqrt(fan_in)`, drawn from ChaCha8 seeded with `seed`, \
+             parameter after parameter in the order of `fn {fn_ident}`, each in row-major order. \
+             `fan_in` of an array `[[_; OUT]; IN]` (rank 2 or more) is the product of all its \
+             lengths but the last (the inputs of `x . w`); a one-dimensional array right after \
+             such a matrix whose last length equals its own is that matrix's bias and shares its \
+             `fan_in`; any other one-dimensional array of length `N` has `fan_in = N`.\n\n\
+             Scalar parameters are not trained: they are arguments here, as in `new`.\n\n\
+             # Errors\n\n[`Error::InvalidParameter`](::ebm_core::Error::InvalidParameter) naming a \
+             scalar parameter that is NaN or infinite."
+        );
+        let with_params_doc = format!(
+            "The energies of `fn {fn_ident}` with every array parameter on the tape `T`: \
+             differentiating the result gives the gradients with respect to the parameters (for \
+             training) as well as to the points. Sampling uses \
+             [`Energy::energy`](::ebm_core::Energy::energy), which keeps the parameters constant."
+        );
+        let bindings = params.iter().map(|p| {
+            let (ident, mutability) = (&p.ident, &p.mutability);
+            if p.dims.is_empty() {
+                quote!(let #mutability #ident: E = self.#ident;)
+            } else {
+                quote! {
+                    let #mutability #ident =
+                        ::core::clone::Clone::clone(&self.#ident).retaped::<T>();
+                }
+            }
+        });
+        let (batch_ident, batch_mut) = (&batch.ident, &batch.mutability);
+        let cpu = quote!(::ebm_core::dfdx::tensor::Cpu);
+        let owned = quote!(::ebm_core::dfdx::tensor::OwnedTape<f32, #cpu>);
+        quote! {
+            #(#forwarded)*
+            impl<E: #real, Dev: #device<E>> #name<E, Dev> {
+                #[doc = #init_doc]
+                #[allow(clippy::too_many_arguments)]
+                #vis fn init(#dev_ident: &Dev, seed: u64, #(#scalar_args),*)
+                    -> ::core::result::Result<Self, ::ebm_core::Error>
+                {
+                    #(#scalar_checks)*
+                    let mut __ebm_rng = #support::init_rng(seed);
+                    ::core::result::Result::Ok(Self {
+                        #(#inits,)*
+                        #marker: ::core::marker::PhantomData,
+                    })
+                }
+
+                #[doc = #with_params_doc]
+                #vis fn energy_with_params<T: ::ebm_core::dfdx::tensor::Tape<E, Dev>>(
+                    &self,
+                    #batch_ident: ::ebm_core::Batch<#dim, E, Dev, T>,
+                ) -> ::ebm_core::Energies<E, Dev, T> {
+                    #[allow(unused_imports)]
+                    use #support::{
+                        CloneFresh as _, CloneUse as _, KeepAbsorb as _, KeepFresh as _,
+                        RefClonePlace as _, RefPlace as _, RefPlaceMut as _, TensorAbsorb as _,
+                        TensorClonePlace as _, TensorFresh as _, TensorPlace as _,
+                        TensorPlaceMut as _, TensorUse as _,
+                    };
+                    let #sink: &::core::cell::Cell<T> =
+                        &::core::cell::Cell::new(<T as ::core::default::Default>::default());
+                    let #batch_mut #batch_ident =
+                        (&#support::Own::new(#batch_ident)).__ebm_absorb(#sink);
+                    #(#bindings)*
+                    #(#stmts)*
+                }
+            }
+
+            #(#forwarded)*
+            impl<E, Dev> ::ebm_core::dfdx::nn::TensorCollection<E, Dev> for #name<E, Dev>
+            where
+                E: #real + #support::SampleUniform,
+                Dev: #device<E>,
+            {
+                type To<E2: ::ebm_core::dfdx::shapes::Dtype, D2: #device<E2>> = ();
+
+                fn iter_tensors<V: ::ebm_core::dfdx::nn::tensor_collection::ModuleVisitor<Self, E, Dev>>(
+                    visitor: &mut V,
+                ) -> ::core::result::Result<::core::option::Option<()>, V::Err> {
+                    visitor.visit_fields((#(#groups,)*), |_| ())
+                }
+            }
+
+            #(#forwarded)*
+            impl ::ebm_train::nn::Network<#dim> for #name<f32, #cpu> {
+                type Sampling = Self;
+
+                fn sampling_energy(&self) -> ::ebm_train::Result<Self> {
+                    ::ebm_train::nn::check_finite_parameters(self)?;
+                    ::core::result::Result::Ok(::core::clone::Clone::clone(self))
+                }
+
+                fn traced_energies(
+                    &self,
+                    x: ::ebm_core::Batch<#dim, f32, #cpu, #owned>,
+                ) -> ::ebm_core::Energies<f32, #cpu, #owned> {
+                    self.energy_with_params(x)
+                }
+            }
+        }
+    }
+}
+
+/// `1/sqrt(fan_in)` of every parameter as an `f64` expression (unused for scalars).
+fn init_bounds(params: &[Param]) -> Vec<TokenStream> {
+    let product = |dims: &[Expr]| {
+        let factors = dims.iter().map(|d| quote!((#d as f64)));
+        quote!(1.0 #(* #factors)*)
+    };
+    let mut out = Vec::with_capacity(params.len());
+    let mut last_matrix: Option<&Param> = None;
+    for p in params {
+        let fan_in = match p.dims.len() {
+            0 => quote!(1.0),
+            1 => match last_matrix {
+                // A bias when its length equals the matrix's outputs (compared as values).
+                Some(m) => {
+                    let (outputs, len) = (&m.dims[m.dims.len() - 1], &p.dims[0]);
+                    let matrix = product(&m.dims[..m.dims.len() - 1]);
+                    let own = product(&p.dims);
+                    quote!(if (#outputs as usize) == (#len as usize) { #matrix } else { #own })
+                }
+                None => product(&p.dims),
+            },
+            n => product(&p.dims[..n - 1]),
+        };
+        out.push(quote!(1.0 / ::core::primitive::f64::sqrt(#fan_in)));
+        last_matrix = if p.dims.len() >= 2 { Some(p) } else { None };
+    }
+    out
 }
 
 /// A length expression as a const generic argument.

@@ -53,7 +53,7 @@ use syn::{FnArg, ItemFn};
 /// # The function
 ///
 /// ```text
-/// #[energy]                 // or #[energy(name = StructName)]
+/// #[energy]                 // or #[energy(name = StructName)], #[energy(trainable)]
 /// VIS fn NAME(x: Batch<D>, PARAM: TYPE, ...) -> Energies { BODY }
 /// ```
 ///
@@ -82,6 +82,50 @@ use syn::{FnArg, ItemFn};
 ///   (CPU or CUDA) and the tape, so the same body serves plain evaluation and autodiff; gradients come
 ///   from `Energy::energy_and_gradient`'s autodiff default. The dimension is part of the trait, so
 ///   calling the model on points of another dimension does not compile.
+///
+/// # Trainable models: `#[energy(trainable)]`
+///
+/// With `trainable`, the array parameters are the model's weights, to be fitted to data by
+/// `ebm-train` (which must then be a dependency of the crate: the generated code names it). The
+/// model also gets:
+///
+/// - `impl dfdx::nn::TensorCollection<E, Dev>`: the array parameters, named as in the function,
+///   are what dfdx's optimisers (`Adam`, `Sgd`), `alloc_grads`, `num_trainable_params` and the
+///   `.npz`/safetensors writers see. Scalar parameters are constants and are not trained.
+/// - `NAME::init(&dev, seed, scalars...)`: random weights as `torch.nn.Linear` draws them, each
+///   element uniform in `+-1/sqrt(fan_in)` from ChaCha8 seeded with `seed`. For an array of rank 2
+///   or more, `fan_in` is the product of all its lengths but the last (`w: [[f32; OUT]; IN]` used as
+///   `x.matmul(w)`); a one-dimensional array right after such a matrix, of the matrix's last length,
+///   is its bias and shares its `fan_in`; another one-dimensional array of length `N` has
+///   `fan_in = N`. `new` still builds the model from given values.
+/// - `energy_with_params(x)`: the body with the weights on the batch's tape, so that `backward`
+///   gives their gradients. `Energy::energy` keeps them constant, so sampling the model costs what
+///   it did without `trainable`.
+/// - `impl ebm_train::nn::Network<D> for NAME<f32, Cpu>`: `ebm_train::cd::PcdTrainer` trains it
+///   and draws its negatives from the model itself.
+///
+/// ```
+/// use ebm_core::prelude::*;
+///
+/// #[energy(trainable)]
+/// fn mlp(x: Batch<2>, w1: [[f32; 32]; 2], b1: [f32; 32], w2: [[f32; 1]; 32]) -> Energies {
+///     let n = x.shape().0;
+///     let h = (x.matmul(w1) + b1.broadcast_like::<_, Axis<0>>(&(n, Const::<32>))).silu();
+///     h.matmul(w2).sum::<_, Axis<1>>()
+/// }
+///
+/// let dev = Cpu::default();
+/// let model = Mlp::<f32>::init(&dev, 0)?;
+/// assert_eq!(model.num_trainable_params(), 2 * 32 + 32 + 32);
+/// // The gradient of the summed energies with respect to a weight:
+/// let x: Batch<2> = dev.tensor_from_vec(vec![0.5, -1.0, 2.0, 0.0], (2, Const::<2>));
+/// let grads = model
+///     .energy_with_params(x.traced(model.alloc_grads()))
+///     .sum::<Rank0, _>()
+///     .backward();
+/// assert!(grads.get(&model.w2).as_vec().iter().any(|g| *g != 0.0));
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
 ///
 /// # The body
 ///
@@ -128,7 +172,8 @@ use syn::{FnArg, ItemFn};
 /// empty body (`unimplemented!()`) so that nothing else fails: it must be applied to a free function
 /// (not `async`, `const`, `unsafe`, `extern` or generic, without `self`), whose arguments are plain
 /// names, whose first argument is `Batch<D>`, whose parameters are `f32`/`f64` scalars or arrays,
-/// and which returns `Energies`; the only attribute argument is `name = StructName`.
+/// and which returns `Energies`; the attribute arguments are `name = StructName` and `trainable`
+/// (which needs at least one array parameter).
 #[proc_macro_attribute]
 pub fn energy(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr.into(), item.into()).into()

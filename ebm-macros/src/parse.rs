@@ -9,6 +9,9 @@ use syn::{Ident, Item, ItemFn, Token};
 pub struct Args {
     /// `name = StructName`: the generated model's name instead of the CamelCase of the function's.
     pub name: Option<Ident>,
+    /// `trainable`: the array parameters are trainable (a dfdx `TensorCollection`, `init`,
+    /// `energy_with_params` and `ebm_train::nn::Network`).
+    pub trainable: bool,
 }
 
 impl Parse for Args {
@@ -18,15 +21,29 @@ impl Parse for Args {
             let key: Ident = input.parse().map_err(|e| {
                 syn::Error::new(
                     e.span(),
-                    "#[energy] takes no arguments except `name = StructName`",
+                    "#[energy] takes the arguments `name = StructName` and `trainable`",
                 )
             })?;
+            if key == "trainable" {
+                if args.trainable {
+                    return Err(syn::Error::new_spanned(
+                        &key,
+                        "`trainable` is given more than once",
+                    ));
+                }
+                args.trainable = true;
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+                continue;
+            }
             if key != "name" {
                 return Err(syn::Error::new_spanned(
                     &key,
                     format!(
-                        "unknown #[energy] argument `{key}`: the only argument is \
-                         `name = StructName`, the name of the generated model"
+                        "unknown #[energy] argument `{key}`: the arguments are \
+                         `name = StructName`, the name of the generated model, and `trainable`"
                     ),
                 ));
             }

@@ -48,6 +48,8 @@ pub struct Model {
     pub batch: BatchArg,
     pub params: Vec<Param>,
     pub body: Block,
+    /// `#[energy(trainable)]`: the array parameters are trained.
+    pub trainable: bool,
 }
 
 /// Collects errors so that independent problems are reported together.
@@ -230,6 +232,14 @@ pub fn model(args: Args, f: ItemFn) -> syn::Result<Model> {
         ReturnType::Type(_, ty) => check_return(ty, &mut errors),
     }
 
+    if args.trainable && !params.iter().any(|p| !p.dims.is_empty()) {
+        errors.push(syn::Error::new(
+            sig.paren_token.span.join(),
+            "a `trainable` #[energy] function trains its array parameters and has none: declare \
+             the weights as arrays, e.g. `w: [[f32; 16]; 2]`",
+        ));
+    }
+
     let name = match args.name {
         Some(name) => Some(name),
         None => {
@@ -264,6 +274,7 @@ pub fn model(args: Args, f: ItemFn) -> syn::Result<Model> {
             batch,
             params,
             body: *block,
+            trainable: args.trainable,
         })
     } else {
         // Something above failed and recorded why.
