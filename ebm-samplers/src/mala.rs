@@ -5,6 +5,7 @@ use crate::kernel::{
     metropolis_accept, metropolis_test, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
 };
 use crate::state::{ChainState, Points};
+use crate::RunOptions;
 use ebm_core::check;
 use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
@@ -132,6 +133,76 @@ impl<E: Real> MalaWorkspace<E> {
 impl Kernel for Mala {
     type Workspace<E: Real> = MalaWorkspace<E>;
 
+    /// With a [`RowEnergy`], each block of chains runs all `n_steps` transitions on one thread
+    /// (one pass over rayon's threads in all); the draws are those of [`Kernel::step`].
+    fn advance<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+        n_steps: usize,
+    ) -> Result<()>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let target = Target::new(model, state.device());
+        let Some(rows) = target.row_energy().filter(|_| D > 0) else {
+            return self
+                .run_from(model, state, &RunOptions::new(n_steps).progress(false))
+                .map(|_| ());
+        };
+        let mut ws = MalaWorkspace::<E>::default();
+        ws.refresh(state)?;
+        let n = state.n_chains();
+        let mut info = vec![StepInfo::default(); n];
+        let MalaWorkspace {
+            proposal,
+            half_sq_noise,
+            log_ratio,
+            params,
+            temperature,
+            ..
+        } = &mut ws;
+        let Some(prop) = proposal.as_mut() else {
+            return Ok(());
+        };
+        let (cur, rngs) = state.points_and_rngs_mut();
+        let r = rows
+            .preferred_block_rows()
+            .map_or(block_rows(D), |r| r.max(1));
+        let blocks: Vec<_> = split_points(cur, r, D)
+            .into_iter()
+            .zip(split_points(prop, r, D))
+            .zip(rngs.chunks_mut(r))
+            .zip(half_sq_noise.chunks_mut(r))
+            .zip(log_ratio.chunks_mut(r))
+            .zip(params.chunks(r))
+            .zip(temperature.chunks(r))
+            .zip(info.chunks_mut(r))
+            .map(
+                |(((((((cur, prop), rngs), hsq), ratio), params), t), info)| MalaBlock {
+                    cur,
+                    prop,
+                    rngs,
+                    hsq,
+                    ratio,
+                    params,
+                    t,
+                    info,
+                },
+            )
+            .collect();
+        let max_energy_error = self.max_energy_error;
+        run_blocks(blocks, |mut b| {
+            for _ in 0..n_steps {
+                mala_block::<D, E>(&mut b, rows, max_energy_error);
+            }
+        });
+        state.steps += n_steps as u64;
+        Ok(())
+    }
+
     fn initial_step_size(&self) -> f64 {
         self.step_size
     }
@@ -197,7 +268,9 @@ impl Kernel for Mala {
                 )
                 .collect();
             let max_energy_error = self.max_energy_error;
-            run_blocks(blocks, |b| mala_block::<D, E>(b, rows, max_energy_error));
+            run_blocks(blocks, |mut b| {
+                mala_block::<D, E>(&mut b, rows, max_energy_error)
+            });
             return Ok(());
         }
         let (cur, rngs) = state.points_and_rngs_mut();
@@ -245,12 +318,12 @@ struct MalaBlock<'a, E> {
 /// A whole MALA transition for one block of chains on the calling thread; each chain's arithmetic
 /// and draws are those of the batch-wide step.
 fn mala_block<const D: usize, E: Real>(
-    b: MalaBlock<'_, E>,
+    b: &mut MalaBlock<'_, E>,
     rows: &dyn RowEnergy<E>,
     max_energy_error: f64,
 ) {
     let MalaBlock {
-        mut cur,
+        cur,
         prop,
         rngs,
         hsq,
@@ -259,7 +332,7 @@ fn mala_block<const D: usize, E: Real>(
         t,
         info,
     } = b;
-    for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params).enumerate() {
+    for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params.iter()).enumerate() {
         let mut sq = 0.0;
         for i in c * D..(c + 1) * D {
             let xi = E::standard_normal(rng);
@@ -280,7 +353,7 @@ fn mala_block<const D: usize, E: Real>(
         ratio[c] = -de / t[c] - reverse * (1.0 / (4.0 * h * t[c])) + hsq[c];
         let finite = prop.row_finite(c, D);
         if metropolis_test(rng, ratio[c], finite, max_energy_error, info) {
-            cur.copy_row_from(&prop, c, D);
+            cur.copy_row_from(prop, c, D);
         }
         info.grad_evals = 1;
     }

@@ -188,3 +188,34 @@ fn langevin_advance_reports_a_divergence_as_the_driver_does() {
         );
     }
 }
+
+#[test]
+fn mala_advance_gives_the_draws_of_the_driver() {
+    let kernel = Mala::new(0.05, 1.0).unwrap();
+    let reference = run(&kernel, 30, 1, false);
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (bits, steps) = pool.install(|| {
+            let m = model();
+            let x0: Batch<100, f32> =
+                Cpu::seed_from_u64(4).sample_normal_like(&(300, Const::<100>));
+            let mut state = kernel.init(&m, &x0, 17).unwrap();
+            state
+                .set_step_size(5, 0.5 * kernel.initial_step_size())
+                .unwrap();
+            kernel.advance(&m, &mut state, 30).unwrap();
+            let mut bits: Vec<u32> = state.positions().iter().map(|v| v.to_bits()).collect();
+            bits.extend(state.energies().iter().map(|v| v.to_bits()));
+            (bits, state.steps())
+        });
+        assert_eq!(
+            bits,
+            reference[..bits.len()],
+            "advance on {threads} threads"
+        );
+        assert_eq!(steps, 30);
+    }
+}
