@@ -4,29 +4,65 @@
 //! the quadrature figures: KL(true || model), the mass near each mode (truth 0.125) and the
 //! held-out negative log-likelihood.
 //!
-//! `cargo run --release --example train_ring8 [ITERATIONS] [SEED] [OUT_DIR]` (defaults 2000 and
-//! 0). With `OUT_DIR`, it writes the trained parameters to `OUT_DIR/model.npz` and 100 points with
+//! `cargo run --release --example train_ring8 [--best] [ITERATIONS] [SEED] [OUT_DIR]` (defaults
+//! 2000 and 0). `--best` trains the same network on the same data with the library's best
+//! configuration for it instead (`PcdConfig::cd_from_data`): CD-20 from the data batch with MALA
+//! (`h = 0.01`), the energy regulariser at `alpha = 0.05` and Adam's rate on a cosine from `1e-3` to
+//! `1e-4`; run it for 4000 iterations (`--best 4000`), see `docs/training.md`. With `OUT_DIR`, it writes the trained parameters to `OUT_DIR/model.npz` and 100 points with
 //! their energies to `OUT_DIR/points.npy` and `OUT_DIR/energies.npy`, which
 //! `python3 ebm-train/examples/check_npz.py OUT_DIR` recomputes with NumPy.
 
 use ebm_core::prelude::*;
-use ebm_samplers::LangevinDynamics;
+use ebm_samplers::{Kernel, LangevinDynamics, Mala};
 use ebm_train::cd::{Flow, IterationStats, PcdConfig, PcdTrainer, TrainProgress};
 use ebm_train::data::Toy;
 use ebm_train::eval::{mixture_report, Grid};
 use ebm_train::nn::{build_network, SiluMlp};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let best = all.iter().any(|a| a == "--best");
+    let mut args = all.into_iter().filter(|a| a != "--best");
     let iterations: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(2000);
     let seed: u64 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(0);
     let out_dir = args.next().map(std::path::PathBuf::from);
 
     let toy = Toy::ring8();
     let data: Vec<f32> = toy.sample(20_000, seed)?.into_iter().flatten().collect();
+    if best {
+        let config = PcdConfig::cd_from_data(iterations);
+        let sampler = Mala::new(0.01, 1.0)?;
+        println!(
+            "best configuration: CD-20 from data, MALA h = 0.01, alpha = 0.05, \
+             Adam's rate on a cosine from 1e-3 to 1e-4"
+        );
+        train(&toy, data, sampler, config, iterations, seed, out_dir)
+    } else {
+        let sampler = LangevinDynamics::new(0.01, 1.0)?;
+        println!("TorchEBM's case: PCD with a buffer of 10 000, Langevin h = 0.01, alpha = 0.001");
+        train(
+            &toy,
+            data,
+            sampler,
+            PcdConfig::default(),
+            iterations,
+            seed,
+            out_dir,
+        )
+    }
+}
+
+fn train<S: Kernel>(
+    toy: &Toy,
+    data: Vec<f32>,
+    sampler: S,
+    config: PcdConfig,
+    iterations: usize,
+    seed: u64,
+    out_dir: Option<std::path::PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let network = build_network::<SiluMlp<2, 128>>(seed);
-    let sampler = LangevinDynamics::new(0.01, 1.0)?;
-    let mut trainer = PcdTrainer::<2, _>::new(network, sampler, data, PcdConfig::default(), seed)?;
+    let mut trainer = PcdTrainer::<2, _, S>::new(network, sampler, data, config, seed)?;
 
     let mut report = |s: &IterationStats| {
         if (s.iteration + 1) % 500 == 0 {

@@ -581,3 +581,187 @@ fn a_schedule_picks_each_iterations_sampler() {
     }
     assert_ne!(parameters(&annealed), parameters(&plain));
 }
+
+#[test]
+fn tempered_chains_keep_their_ladder_and_train_the_same_on_any_thread_count() {
+    use ebm_train::cd::Starts;
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let data: Vec<f32> = Toy::ring8()
+                .sample(500, 4)
+                .unwrap()
+                .into_iter()
+                .flatten()
+                .collect();
+            let config = PcdConfig {
+                starts: Starts::Tempered {
+                    levels: 3,
+                    hottest: 9.0,
+                    scale: 1.0,
+                    from_data: 0.5,
+                    explore_steps: 2,
+                },
+                batch: 16,
+                steps: 5,
+                ..PcdConfig::default()
+            };
+            let mut t = PcdTrainer::<2, _>::new(
+                build_network::<SiluMlp<2, 16>>(4),
+                LangevinDynamics::new(0.01, 1.0).unwrap(),
+                data,
+                config,
+                4,
+            )
+            .unwrap();
+            for _ in 0..4 {
+                assert!(t.step().unwrap().loss.is_finite());
+            }
+            let chains = t.chains().unwrap();
+            // Half the 16 negatives from data, the other 8 the ladder's cold group.
+            let expected: Vec<f64> = [1.0, 3.0, 9.0]
+                .iter()
+                .flat_map(|&v| std::iter::repeat_n(v, 8))
+                .collect();
+            for (a, b) in chains.temperatures().iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-12, "{a} against {b}");
+            }
+            assert_eq!(chains.n_chains(), 24);
+            assert!(t.buffer().is_none());
+            (
+                t.energy().unwrap().layers().to_vec(),
+                chains.positions().to_vec(),
+            )
+        })
+    };
+    let (p1, x1) = run(1);
+    let (p2, x2) = run(2);
+    assert_eq!(p1, p2);
+    assert_eq!(x1, x2);
+
+    for (starts, name) in [
+        (
+            Starts::Tempered {
+                levels: 1,
+                hottest: 9.0,
+                scale: 1.0,
+                from_data: 0.5,
+                explore_steps: 5,
+            },
+            "starts.levels",
+        ),
+        (
+            Starts::Tempered {
+                levels: 3,
+                hottest: 1.0,
+                scale: 1.0,
+                from_data: 0.5,
+                explore_steps: 5,
+            },
+            "starts.hottest",
+        ),
+        (
+            Starts::Tempered {
+                levels: 3,
+                hottest: 9.0,
+                scale: f32::NAN,
+                from_data: 0.5,
+                explore_steps: 5,
+            },
+            "starts.scale",
+        ),
+        (
+            Starts::Tempered {
+                levels: 3,
+                hottest: 9.0,
+                scale: 1.0,
+                from_data: 1.0,
+                explore_steps: 5,
+            },
+            "starts.from_data",
+        ),
+        (
+            Starts::Tempered {
+                levels: 3,
+                hottest: 9.0,
+                scale: 1.0,
+                from_data: 0.5,
+                explore_steps: 0,
+            },
+            "starts.explore_steps",
+        ),
+    ] {
+        let config = PcdConfig {
+            starts,
+            ..PcdConfig::default()
+        };
+        let err = PcdTrainer::<2, _>::new(
+            build_network::<SiluMlp<2, 4>>(0),
+            LangevinDynamics::new(0.01, 1.0).unwrap(),
+            vec![0.0; 20],
+            config,
+            0,
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[test]
+fn a_learning_rate_schedule_replaces_adams_rate() {
+    use ebm_train::cd::Schedule;
+    let data: Vec<f32> = Toy::ring8()
+        .sample(500, 5)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    let trainer = |lr_schedule| {
+        let config = PcdConfig {
+            buffer_size: 200,
+            batch: 16,
+            init_steps: 2,
+            lr_schedule,
+            ..PcdConfig::default()
+        };
+        PcdTrainer::<2, _>::new(
+            build_network::<SiluMlp<2, 8>>(5),
+            LangevinDynamics::new(0.01, 1.0).unwrap(),
+            data.clone(),
+            config,
+            5,
+        )
+    };
+    // A rate of 0 from the second iteration on: only the first step moves the parameters.
+    let mut t = trainer(Some(Schedule::Linear {
+        start: 1e-2,
+        end: 0.0,
+        iterations: 1,
+    }))
+    .unwrap();
+    t.step().unwrap();
+    let after_one = t.energy().unwrap().layers().to_vec();
+    for _ in 0..3 {
+        t.step().unwrap();
+    }
+    assert_eq!(t.energy().unwrap().layers(), &after_one[..]);
+    // Without the schedule they keep moving.
+    let mut plain = trainer(None).unwrap();
+    plain.step().unwrap();
+    let first = plain.energy().unwrap().layers().to_vec();
+    plain.step().unwrap();
+    assert_ne!(plain.energy().unwrap().layers(), &first[..]);
+    // A schedule that grows without bound is refused.
+    let err = trainer(Some(Schedule::Exponential {
+        start: 1e-3,
+        rate: 2.0,
+        min: 0.0,
+    }))
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("lr_schedule"), "{err}");
+}

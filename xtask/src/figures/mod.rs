@@ -1,5 +1,5 @@
-//! `cargo xtask docs-figures [--check]`: renders the figures of the user guide (`docs/sampling.md`)
-//! into `docs/`.
+//! `cargo xtask docs-figures [--check]`: renders the figures of the user guides (`docs/sampling.md`,
+//! `docs/training.md`) into `docs/`.
 //!
 //! Every figure is computed from fixed seeds and drawn in memory: plotters' bitmap backend into an
 //! RGB buffer, with text in the font bundled under `xtask/assets/`, so no system font or other
@@ -20,6 +20,7 @@ mod langevin_trajectory;
 mod nuts_warmup;
 mod replica_exchange;
 mod trace_autocorrelation;
+mod training;
 
 use canvas::Image;
 use rayon::prelude::*;
@@ -70,6 +71,10 @@ const FIGURES: &[Figure] = &[
     Figure {
         file: "nuts_warmup.png",
         render: nuts_warmup::render,
+    },
+    Figure {
+        file: "training.png",
+        render: training::render,
     },
 ];
 
