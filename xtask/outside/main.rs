@@ -1,11 +1,12 @@
 //! A crate outside the ebm workspace, as a user writes one: its `Cargo.toml` (written by
-//! `cargo xtask outside`) lists ebm-core, ebm-models, ebm-samplers, ebm-diagnostics and ebm-storage
-//! by path, with no `[patch]` section and no dfdx of its own.
+//! `cargo xtask outside`) lists ebm-core, ebm-models, ebm-samplers, ebm-diagnostics, ebm-storage and
+//! ebm-train by path, with no `[patch]` section and no dfdx of its own.
 //!
 //! `outside-check INPUT OUTPUT REPS` runs the README's first example, an `#[energy]` network sampled
 //! by Langevin dynamics (the benchmark's `mlp2d_langevin_user`, weights and starting points read
-//! from INPUT), a run streamed to a store and summarised from disk, and writes the network's draws
-//! to OUTPUT. The last line printed is JSON with the network's best time over REPS runs.
+//! from INPUT), a run streamed to a store and summarised from disk, a network written with
+//! `#[energy(trainable)]` trained by contrastive divergence and saved to `.npz`, and writes the
+//! network's draws to OUTPUT. The last line printed is JSON with the network's best time over REPS runs.
 
 use ebm_core::prelude::*;
 use ebm_models::GaussianModel;
@@ -16,6 +17,44 @@ use std::time::Instant;
 include!("network.rs");
 
 type Error = Box<dyn std::error::Error>;
+
+/// A small network written as a function whose arrays `ebm-train` trains.
+#[energy(trainable)]
+fn small_net(x: Batch<2>, w1: [[f32; 16]; 2], b1: [f32; 16], w2: [[f32; 1]; 16]) -> Energies {
+    let n = x.shape().0;
+    let h = (x.matmul(w1) + b1.broadcast_like::<_, Axis<0>>(&(n, Const::<16>))).silu();
+    h.matmul(w2).sum::<_, Axis<1>>()
+}
+
+/// Trains the function's network for a few iterations, saves it and loads it back.
+fn trained(dir: &std::path::Path) -> Result<(), Error> {
+    use ebm_train::cd::{PcdConfig, PcdTrainer};
+    let data: Vec<f32> = ebm_train::data::Toy::ring8()
+        .sample(1000, 0)?
+        .into_iter()
+        .flatten()
+        .collect();
+    let dev = Cpu::default();
+    let config = PcdConfig {
+        batch: 64,
+        ..PcdConfig::cd_from_data(30)
+    };
+    let mut trainer =
+        PcdTrainer::<2, _, _>::new(SmallNet::init(&dev, 0)?, Mala::new(0.01, 1.0)?, data, config, 0)?;
+    let before = trainer.network().w1.as_vec();
+    for _ in 0..30 {
+        assert!(trainer.step()?.loss.is_finite());
+    }
+    assert_ne!(trainer.network().w1.as_vec(), before);
+    let path = dir.join("small_net.npz");
+    ebm_train::io::save_npz(trainer.network(), &path)?;
+    let mut loaded = SmallNet::<f32>::init(&dev, 1)?;
+    ebm_train::io::load_npz(&mut loaded, &path)?;
+    let x: Batch<2> = dev.tensor_from_vec(vec![0.5, -1.0, 2.0, 0.0], (2, Const::<2>));
+    assert_eq!(loaded.energy(x.clone()).as_vec(), trainer.network().energy(x).as_vec());
+    println!("#[energy(trainable)]: trained 30 iterations, saved and loaded");
+    Ok(())
+}
 
 /// The README's first example, with its assertions.
 fn readme_first_example() -> Result<(), Error> {
@@ -99,6 +138,7 @@ fn main() -> Result<(), Error> {
         .parent()
         .ok_or("OUTPUT has no folder")?;
     stored_run(dir)?;
+    trained(dir)?;
 
     // INPUT: w1 (2 x 64, inputs first), b1, w2 (64 x 64), b2, w3 (64 x 1), x0 (1000 x 2), f32 LE.
     let bytes = std::fs::read(input)?;

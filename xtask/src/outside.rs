@@ -1,6 +1,7 @@
 //! `cargo xtask outside [--reps N]`: builds and runs a crate outside the workspace that depends on
 //! the ebm library crates by path, as a user's crate does: no `[patch]` section, no dfdx of its
-//! own. It runs the README's first example, a stored run summarised from disk, and the benchmark's
+//! own. It runs the README's first example, a stored run summarised from disk, a network of
+//! `#[energy(trainable)]` trained and saved with ebm-train, and the benchmark's
 //! `#[energy]` network (`mlp2d_langevin_user`), whose draws must equal, bit for bit, those of the
 //! same case run here, inside the workspace; with `--reps N` both are timed, alternately, and the
 //! best times printed side by side.
@@ -13,12 +14,13 @@ use std::process::Command;
 use std::time::Instant;
 
 /// The library crates the outside crate lists, and nothing else.
-const CRATES: [&str; 5] = [
+const CRATES: [&str; 6] = [
     "ebm-core",
     "ebm-models",
     "ebm-samplers",
     "ebm-diagnostics",
     "ebm-storage",
+    "ebm-train",
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
