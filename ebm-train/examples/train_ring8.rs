@@ -8,9 +8,13 @@
 //! 2000 and 0). `--best` trains the same network on the same data with the library's best
 //! configuration for it instead (`PcdConfig::cd_from_data`): CD-20 from the data batch with MALA
 //! (`h = 0.01`), the energy regulariser at `alpha = 0.05` and Adam's rate on a cosine from `1e-3` to
-//! `1e-4`; run it for 4000 iterations (`--best 4000`), see `docs/training.md`. With `OUT_DIR`, it writes the trained parameters to `OUT_DIR/model.npz` and 100 points with
+//! `1e-4`; run it for 4000 iterations (`--best 4000`), see `docs/training.md`.
+//!
+//! With `OUT_DIR`, it writes the trained parameters to `OUT_DIR/model.npz` and 100 points with
 //! their energies to `OUT_DIR/points.npy` and `OUT_DIR/energies.npy`, which
-//! `python3 ebm-train/examples/check_npz.py OUT_DIR` recomputes with NumPy.
+//! `python3 ebm-train/examples/check_npz.py OUT_DIR` recomputes with NumPy: 50 fresh points of the
+//! data's distribution, where the density lives, and 50 from `2 N(0, I)`, which reach energies of
+//! several tens.
 
 use ebm_core::prelude::*;
 use ebm_samplers::{Kernel, LangevinDynamics, Mala};
@@ -104,7 +108,14 @@ fn train<S: Kernel>(
         std::fs::create_dir_all(&dir)?;
         ebm_train::io::save_npz(trainer.network(), dir.join("model.npz"))?;
         let dev = Cpu::seed_from_u64(seed);
-        let x: Batch<2> = dev.sample_normal_like(&(100, Const::<2>)) * 2.0;
+        let mut points: Vec<f32> = toy
+            .sample(50, 20_000 + seed)?
+            .into_iter()
+            .flatten()
+            .collect();
+        let spread: Batch<2> = dev.sample_normal_like(&(50, Const::<2>)) * 2.0;
+        points.extend(spread.as_vec());
+        let x: Batch<2> = dev.tensor_from_vec(points, (100, Const::<2>));
         let e = trainer.energy()?.energy(x.clone());
         x.save_to_npy(dir.join("points.npy"))?;
         e.save_to_npy(dir.join("energies.npy"))?;

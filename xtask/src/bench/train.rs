@@ -204,9 +204,9 @@ pub fn run(
     }
     let mut best_runs = Vec::new();
     for &seed in seeds {
-        let r = train(seed, iterations, true)?;
+        let r = train(seed, BEST_ITERATIONS, true)?;
         print(
-            "ebm best (CD-20 from data, MALA h=0.01, alpha 0.05)",
+            "ebm best (CD-20 from data, MALA h=0.01, alpha 0.05, lr cosine 1e-3..1e-4)",
             seed,
             &r,
         );
