@@ -91,8 +91,9 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
             quote!(let #mutability #ident = ::core::clone::Clone::clone(&self.#ident);)
         }
     });
-    let (support, sink) = (&names.support, &names.sink);
-    let (batch_ident, batch_mut) = (&batch.ident, &batch.mutability);
+    let support = &names.support;
+    let batch_ident = &batch.ident;
+    let prelude = body_prelude(&names, &batch);
     let training = if trainable {
         let parts = TrainableParts {
             vis: &vis,
@@ -144,17 +145,7 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                 &self,
                 #batch_ident: ::ebm_core::Batch<#dim, E, Dev, T>,
             ) -> ::ebm_core::Energies<E, Dev, T> {
-                #[allow(unused_imports)]
-                use #support::{
-                    CloneFresh as _, CloneUse as _, KeepAbsorb as _, KeepFresh as _,
-                    RefClonePlace as _, RefPlace as _, RefPlaceMut as _, TensorAbsorb as _,
-                    TensorClonePlace as _, TensorFresh as _, TensorPlace as _,
-                    TensorPlaceMut as _, TensorUse as _,
-                };
-                let #sink: &::core::cell::Cell<T> =
-                    &::core::cell::Cell::new(<T as ::core::default::Default>::default());
-                let #batch_mut #batch_ident =
-                    (&#support::Own::new(#batch_ident)).__ebm_absorb(#sink);
+                #prelude
                 #(#bindings)*
                 #(#stmts)*
             }
@@ -207,9 +198,10 @@ impl TrainableParts<'_> {
         } = self;
         let real = quote!(::ebm_core::Real);
         let device = quote!(::ebm_core::dfdx::tensor_ops::Device);
-        let (support, sink) = (&names.support, &names.sink);
+        let support = &names.support;
         let marker = Ident::new("__ebm_types", Span::call_site());
         let bounds = init_bounds(params);
+        let prelude = body_prelude(names, batch);
 
         // The trainable tensors, in groups of at most six (dfdx's tuples of fields).
         let fields: Vec<TokenStream> = params
@@ -281,7 +273,7 @@ impl TrainableParts<'_> {
                 }
             }
         });
-        let (batch_ident, batch_mut) = (&batch.ident, &batch.mutability);
+        let batch_ident = &batch.ident;
         let cpu = quote!(::ebm_core::dfdx::tensor::Cpu);
         let owned = quote!(::ebm_core::dfdx::tensor::OwnedTape<f32, #cpu>);
         quote! {
@@ -305,17 +297,7 @@ impl TrainableParts<'_> {
                     &self,
                     #batch_ident: ::ebm_core::Batch<#dim, E, Dev, T>,
                 ) -> ::ebm_core::Energies<E, Dev, T> {
-                    #[allow(unused_imports)]
-                    use #support::{
-                        CloneFresh as _, CloneUse as _, KeepAbsorb as _, KeepFresh as _,
-                        RefClonePlace as _, RefPlace as _, RefPlaceMut as _, TensorAbsorb as _,
-                        TensorClonePlace as _, TensorFresh as _, TensorPlace as _,
-                        TensorPlaceMut as _, TensorUse as _,
-                    };
-                    let #sink: &::core::cell::Cell<T> =
-                        &::core::cell::Cell::new(<T as ::core::default::Default>::default());
-                    let #batch_mut #batch_ident =
-                        (&#support::Own::new(#batch_ident)).__ebm_absorb(#sink);
+                    #prelude
                     #(#bindings)*
                     #(#stmts)*
                 }
@@ -383,6 +365,25 @@ fn init_bounds(params: &[Param]) -> Vec<TokenStream> {
         last_matrix = if p.dims.len() >= 2 { Some(p) } else { None };
     }
     out
+}
+
+/// What every generated body starts with: the helper traits in scope, the tape sink, and the batch
+/// bound with its tape moved into the sink.
+fn body_prelude(names: &Names, batch: &crate::validate::BatchArg) -> TokenStream {
+    let (support, sink) = (&names.support, &names.sink);
+    let (batch_ident, batch_mut) = (&batch.ident, &batch.mutability);
+    quote! {
+        #[allow(unused_imports)]
+        use #support::{
+            CloneFresh as _, CloneUse as _, KeepAbsorb as _, KeepFresh as _,
+            RefClonePlace as _, RefPlace as _, RefPlaceMut as _, TensorAbsorb as _,
+            TensorClonePlace as _, TensorFresh as _, TensorPlace as _,
+            TensorPlaceMut as _, TensorUse as _,
+        };
+        let #sink: &::core::cell::Cell<T> =
+            &::core::cell::Cell::new(<T as ::core::default::Default>::default());
+        let #batch_mut #batch_ident = (&#support::Own::new(#batch_ident)).__ebm_absorb(#sink);
+    }
 }
 
 /// A length expression as a const generic argument.

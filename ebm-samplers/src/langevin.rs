@@ -219,15 +219,15 @@ pub(crate) fn first_non_finite<const D: usize, E: Real>(x: &[E]) -> Option<(usiz
 /// steps on one thread (one pass over rayon's threads in all); the evaluation after the last step
 /// only with `evaluate_last`. Each chain's arithmetic is that of [`Kernel::step`], so the draws
 /// are the same. A chain that leaves the finite range is reported as `step` would: the earliest
-/// step, then the lowest chain.
+/// step, then the lowest chain. The state's step count is left to the caller; on an error the
+/// number of steps every chain completed comes with it.
 fn advance_blocks<const D: usize, E: Real, Dev: Device<E>>(
     rows: &dyn RowEnergy<E>,
     state: &mut ChainState<D, E, Dev>,
-    workspace: &mut LangevinWorkspace<E>,
+    params: &[(E, E, bool)],
     n_steps: usize,
     evaluate_last: bool,
-) -> Result<()> {
-    workspace.refresh(state);
+) -> std::result::Result<(), (u64, Error)> {
     let before = state.steps();
     let r = rows
         .preferred_block_rows()
@@ -236,9 +236,10 @@ fn advance_blocks<const D: usize, E: Real, Dev: Device<E>>(
     let blocks: Vec<_> = split_points(points, r, D)
         .into_iter()
         .zip(rngs.chunks_mut(r))
-        .zip(workspace.params.chunks(r))
+        .zip(params.chunks(r))
         .enumerate()
         .collect();
+    // Each block moves its chains, checks them and evaluates them if finite, step after step.
     let failed = run_blocks(blocks, |(i, ((p, rngs), params))| {
         for s in 0..n_steps {
             for (((xr, gr), rng), &(h, sigma, noisy)) in
@@ -258,21 +259,44 @@ fn advance_blocks<const D: usize, E: Real, Dev: Device<E>>(
         }
         None
     });
-    if let Some((s, chain, dim, value)) = failed
+    match failed
         .into_iter()
         .flatten()
         .min_by_key(|&(s, chain, _, _)| (s, chain))
     {
-        state.steps = before + s as u64;
-        return Err(Error::Diverged {
-            chain,
-            step: (before + s as u64) as usize + 1,
-            dim,
-            value,
-        });
+        Some((s, chain, dim, value)) => Err((
+            s as u64,
+            Error::Diverged {
+                chain,
+                step: (before + s as u64) as usize + 1,
+                dim,
+                value,
+            },
+        )),
+        None => Ok(()),
     }
-    state.steps = before + n_steps as u64;
-    Ok(())
+}
+
+/// [`advance_blocks`] with the state's step count brought up to date.
+fn advance_counted<const D: usize, E: Real, Dev: Device<E>>(
+    rows: &dyn RowEnergy<E>,
+    state: &mut ChainState<D, E, Dev>,
+    n_steps: usize,
+    evaluate_last: bool,
+) -> Result<()> {
+    let mut workspace = LangevinWorkspace::default();
+    workspace.refresh(state);
+    let before = state.steps();
+    match advance_blocks(rows, state, &workspace.params, n_steps, evaluate_last) {
+        Ok(()) => {
+            state.steps = before + n_steps as u64;
+            Ok(())
+        }
+        Err((done, e)) => {
+            state.steps = before + done;
+            Err(e)
+        }
+    }
 }
 
 impl Kernel for LangevinDynamics {
@@ -291,13 +315,7 @@ impl Kernel for LangevinDynamics {
     {
         let target = Target::new(model, state.device());
         match target.row_energy() {
-            Some(rows) if D > 0 => advance_blocks(
-                rows,
-                state,
-                &mut LangevinWorkspace::default(),
-                n_steps,
-                true,
-            ),
+            Some(rows) if D > 0 => advance_counted(rows, state, n_steps, true),
             _ => self
                 .run_from(model, state, &RunOptions::new(n_steps).progress(false))
                 .map(|_| ()),
@@ -319,13 +337,7 @@ impl Kernel for LangevinDynamics {
         let mut state = self.init(model, x0, seed)?;
         let target = Target::new(model, state.device());
         match target.row_energy() {
-            Some(rows) if D > 0 => advance_blocks(
-                rows,
-                &mut state,
-                &mut LangevinWorkspace::default(),
-                n_steps,
-                false,
-            )?,
+            Some(rows) if D > 0 => advance_counted(rows, &mut state, n_steps, false)?,
             _ => self.advance(model, &mut state, n_steps)?,
         }
         Ok(state.to_batch())
@@ -359,42 +371,7 @@ impl Kernel for LangevinDynamics {
         let step = state.steps() as usize + 1;
         if let Some(rows) = target.row_energy() {
             target.count_evaluations(1);
-            let (points, rngs) = state.points_and_rngs_mut();
-            let r = rows
-                .preferred_block_rows()
-                .map_or(block_rows(D), |r| r.max(1));
-            let blocks: Vec<_> = split_points(points, r, D)
-                .into_iter()
-                .zip(rngs.chunks_mut(r))
-                .zip(workspace.params.chunks(r))
-                .enumerate()
-                .collect();
-            // Each block moves its chains, checks them and evaluates them if finite.
-            let failed = run_blocks(blocks, |(i, ((p, rngs), params))| {
-                for (((xr, gr), rng), &(h, sigma, noisy)) in
-                    p.x.chunks_mut(D)
-                        .zip(p.g.chunks(D))
-                        .zip(rngs.iter_mut())
-                        .zip(params)
-                {
-                    update_chain(xr, gr, rng, h, sigma, noisy);
-                }
-                match first_non_finite::<D, E>(p.x) {
-                    Some((chain, dim, value)) => Some((i * r + chain, dim, value)),
-                    None => {
-                        rows.rows_energy_and_gradient(p.x, p.e, p.g);
-                        None
-                    }
-                }
-            });
-            if let Some((chain, dim, value)) = failed.into_iter().flatten().next() {
-                return Err(Error::Diverged {
-                    chain,
-                    step,
-                    dim,
-                    value,
-                });
-            }
+            advance_blocks(rows, state, &workspace.params, 1, true).map_err(|(_, e)| e)?;
             info.fill(StepInfo::unadjusted(1));
             return Ok(());
         }

@@ -154,45 +154,11 @@ impl Kernel for Mala {
         };
         let mut ws = MalaWorkspace::<E>::default();
         ws.refresh(state)?;
-        let n = state.n_chains();
-        let mut info = vec![StepInfo::default(); n];
-        let MalaWorkspace {
-            proposal,
-            half_sq_noise,
-            log_ratio,
-            params,
-            temperature,
-            ..
-        } = &mut ws;
-        let Some(prop) = proposal.as_mut() else {
+        let mut info = vec![StepInfo::default(); state.n_chains()];
+        let (cur, rngs) = state.points_and_rngs_mut();
+        let Some(blocks) = mala_blocks::<D, E>(&mut ws, cur, rngs, &mut info, rows) else {
             return Ok(());
         };
-        let (cur, rngs) = state.points_and_rngs_mut();
-        let r = rows
-            .preferred_block_rows()
-            .map_or(block_rows(D), |r| r.max(1));
-        let blocks: Vec<_> = split_points(cur, r, D)
-            .into_iter()
-            .zip(split_points(prop, r, D))
-            .zip(rngs.chunks_mut(r))
-            .zip(half_sq_noise.chunks_mut(r))
-            .zip(log_ratio.chunks_mut(r))
-            .zip(params.chunks(r))
-            .zip(temperature.chunks(r))
-            .zip(info.chunks_mut(r))
-            .map(
-                |(((((((cur, prop), rngs), hsq), ratio), params), t), info)| MalaBlock {
-                    cur,
-                    prop,
-                    rngs,
-                    hsq,
-                    ratio,
-                    params,
-                    t,
-                    info,
-                },
-            )
-            .collect();
         let max_energy_error = self.max_energy_error;
         run_blocks(blocks, |mut b| {
             for _ in 0..n_steps {
@@ -228,6 +194,18 @@ impl Kernel for Mala {
         M: Energy<D, E, Dev> + ?Sized,
     {
         ws.refresh(state)?;
+        if let Some(rows) = target.row_energy() {
+            target.count_evaluations(1);
+            let (cur, rngs) = state.points_and_rngs_mut();
+            let Some(blocks) = mala_blocks::<D, E>(ws, cur, rngs, info, rows) else {
+                return Ok(());
+            };
+            let max_energy_error = self.max_energy_error;
+            run_blocks(blocks, |mut b| {
+                mala_block::<D, E>(&mut b, rows, max_energy_error)
+            });
+            return Ok(());
+        }
         let MalaWorkspace {
             proposal,
             half_sq_noise,
@@ -239,40 +217,6 @@ impl Kernel for Mala {
         let Some(prop) = proposal.as_mut() else {
             return Ok(());
         };
-        if let Some(rows) = target.row_energy() {
-            target.count_evaluations(1);
-            let (cur, rngs) = state.points_and_rngs_mut();
-            let r = rows
-                .preferred_block_rows()
-                .map_or(block_rows(D), |r| r.max(1));
-            let blocks: Vec<_> = split_points(cur, r, D)
-                .into_iter()
-                .zip(split_points(prop, r, D))
-                .zip(rngs.chunks_mut(r))
-                .zip(half_sq_noise.chunks_mut(r))
-                .zip(log_ratio.chunks_mut(r))
-                .zip(params.chunks(r))
-                .zip(temperature.chunks(r))
-                .zip(info.chunks_mut(r))
-                .map(
-                    |(((((((cur, prop), rngs), hsq), ratio), params), t), info)| MalaBlock {
-                        cur,
-                        prop,
-                        rngs,
-                        hsq,
-                        ratio,
-                        params,
-                        t,
-                        info,
-                    },
-                )
-                .collect();
-            let max_energy_error = self.max_energy_error;
-            run_blocks(blocks, |mut b| {
-                mala_block::<D, E>(&mut b, rows, max_energy_error)
-            });
-            return Ok(());
-        }
         let (cur, rngs) = state.points_and_rngs_mut();
         for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params.iter()).enumerate() {
             let mut sq = 0.0;
@@ -313,6 +257,53 @@ struct MalaBlock<'a, E> {
     params: &'a [(E, E)],
     t: &'a [f64],
     info: &'a mut [StepInfo],
+}
+
+/// The state's chains `cur` and the workspace cut into blocks of the rows `rows` prefers, for
+/// [`mala_block`]; `None` before the workspace has a proposal buffer.
+fn mala_blocks<'a, const D: usize, E: Real>(
+    ws: &'a mut MalaWorkspace<E>,
+    cur: &'a mut Points<E>,
+    rngs: &'a mut [ChaCha8Rng],
+    info: &'a mut [StepInfo],
+    rows: &dyn RowEnergy<E>,
+) -> Option<Vec<MalaBlock<'a, E>>> {
+    let r = rows
+        .preferred_block_rows()
+        .map_or(block_rows(D), |r| r.max(1));
+    let MalaWorkspace {
+        proposal,
+        half_sq_noise,
+        log_ratio,
+        params,
+        temperature,
+        ..
+    } = ws;
+    let prop = proposal.as_mut()?;
+    Some(
+        split_points(cur, r, D)
+            .into_iter()
+            .zip(split_points(prop, r, D))
+            .zip(rngs.chunks_mut(r))
+            .zip(half_sq_noise.chunks_mut(r))
+            .zip(log_ratio.chunks_mut(r))
+            .zip(params.chunks(r))
+            .zip(temperature.chunks(r))
+            .zip(info.chunks_mut(r))
+            .map(
+                |(((((((cur, prop), rngs), hsq), ratio), params), t), info)| MalaBlock {
+                    cur,
+                    prop,
+                    rngs,
+                    hsq,
+                    ratio,
+                    params,
+                    t,
+                    info,
+                },
+            )
+            .collect(),
+    )
 }
 
 /// A whole MALA transition for one block of chains on the calling thread; each chain's arithmetic
