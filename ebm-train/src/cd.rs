@@ -613,6 +613,12 @@ where
                     }
                 }
                 state.evaluate(&mut Target::new(model, &self.dev))?;
+                if scheduled.is_some() {
+                    // The chains keep their own step sizes and temperatures: give them this
+                    // iteration's.
+                    state.set_step_sizes(&vec![sampler.initial_step_size(); n])?;
+                    state.set_temperatures(&vec![sampler.initial_temperature(); n])?;
+                }
             }
         }
         let state = self.chains.as_mut().expect("created above");
@@ -647,7 +653,20 @@ where
                 state.set_temperatures(&ladder)?;
                 self.chains = Some(state);
             }
-            Some(state) => state.evaluate(&mut Target::new(model, &self.dev))?,
+            Some(state) => {
+                state.evaluate(&mut Target::new(model, &self.dev))?;
+                if scheduled.is_some() {
+                    // The ladder follows this iteration's step size and temperature.
+                    let n = state.n_chains();
+                    let m = n / levels;
+                    let base = sampler.initial_temperature();
+                    let ladder: Vec<f64> = (0..n)
+                        .map(|c| base * hottest.powf((c / m) as f64 / (levels - 1) as f64))
+                        .collect();
+                    state.set_step_sizes(&vec![sampler.initial_step_size(); n])?;
+                    state.set_temperatures(&ladder)?;
+                }
+            }
         }
         let state = self.chains.as_mut().expect("created above");
         let m = state.n_chains() / levels;

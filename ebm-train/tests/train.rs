@@ -765,3 +765,72 @@ fn a_learning_rate_schedule_replaces_adams_rate() {
     .unwrap();
     assert!(err.to_string().contains("lr_schedule"), "{err}");
 }
+
+#[test]
+fn persistent_chains_follow_the_schedule() {
+    use ebm_train::cd::{Schedule, Starts};
+    let data: Vec<f32> = Toy::ring8()
+        .sample(500, 6)
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .collect();
+    let h = Schedule::Linear {
+        start: 0.02,
+        end: 0.005,
+        iterations: 3,
+    };
+    let noise = Schedule::Linear {
+        start: 1.0,
+        end: 0.5,
+        iterations: 3,
+    };
+    for starts in [
+        Starts::Chains {
+            restart: 0.1,
+            scale: 1.0,
+        },
+        Starts::Tempered {
+            levels: 2,
+            hottest: 4.0,
+            scale: 1.0,
+            from_data: 0.0,
+            explore_steps: 2,
+        },
+    ] {
+        let config = PcdConfig {
+            starts,
+            batch: 8,
+            steps: 4,
+            ..PcdConfig::default()
+        };
+        let mut t = PcdTrainer::<2, _>::new(
+            build_network::<SiluMlp<2, 8>>(6),
+            LangevinDynamics::new(0.02, 1.0).unwrap(),
+            data.clone(),
+            config,
+            6,
+        )
+        .unwrap()
+        .with_schedule(move |i| LangevinDynamics::new(h.value(i), noise.value(i)));
+        for _ in 0..4 {
+            t.step().unwrap();
+        }
+        // The last iteration (3) ran at h = 0.005 and noise 0.5, temperature 0.25.
+        let chains = t.chains().unwrap();
+        assert!(chains
+            .step_sizes()
+            .iter()
+            .all(|&s| (s - 0.005).abs() < 1e-12));
+        let cold = &chains.temperatures()[..8];
+        assert!(
+            cold.iter().all(|&v| (v - 0.25).abs() < 1e-12),
+            "{starts:?}: {cold:?}"
+        );
+        if let Starts::Tempered { .. } = starts {
+            assert!(chains.temperatures()[8..]
+                .iter()
+                .all(|&v| (v - 1.0).abs() < 1e-12));
+        }
+    }
+}
