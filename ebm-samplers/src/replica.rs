@@ -209,6 +209,9 @@ impl<K: Kernel> ReplicaExchange<K> {
         M: Energy<D, E, Dev> + ?Sized,
     {
         let n_temps = self.temperatures.len();
+        if x0.shape().0 == 0 {
+            return Err(Error::EmptyBatch { name: "x0".into() });
+        }
         let rows = x0.as_vec();
         let mut all = Vec::with_capacity(rows.len() * n_temps);
         for _ in 0..n_temps {

@@ -227,6 +227,26 @@ fn bad_ladders_are_errors_naming_the_value() {
 }
 
 #[test]
+fn an_empty_batch_is_an_error_not_a_panic() {
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let pt = ReplicaExchange::geometric(Mala::new(0.1, 1.0).unwrap(), 10.0, 4).unwrap();
+    let empty: Batch<2, f64> = dev.zeros_like(&(0, Const::<2>));
+    assert!(matches!(
+        pt.init(&model, &empty, 1),
+        Err(Error::EmptyBatch { .. })
+    ));
+    assert!(matches!(
+        pt.init_replicas(&model, &empty, 1),
+        Err(Error::EmptyBatch { .. })
+    ));
+    assert!(matches!(
+        pt.run(&model, &empty, &RunOptions::new(5).progress(false)),
+        Err(Error::EmptyBatch { .. })
+    ));
+}
+
+#[test]
 fn replicas_that_step_into_non_finite_regions_are_divergences_never_draws() {
     let pt = ReplicaExchange::geometric(Mala::new(0.3, 1.0).unwrap(), 50.0, 5).unwrap();
     let x0 = batch::<2>(&vec![0.0; 40]);
