@@ -120,8 +120,9 @@ impl<E: StoreElement> StoredRun<E> {
     pub fn positions(&self, phase: Phase) -> Result<StoredDraws<E>> {
         let (n, d) = (self.layout.n_chains, self.layout.dim);
         let nd = self.draws[phase.index()];
-        let mut data = vec![E::zero(); n * nd * d];
         let dir = self.root.join(phase.groups().0).join("x");
+        self.check_chunks_on_disk(&dir, 3, d * E::SIZE, nd)?;
+        let mut data = vec![E::zero(); n * nd * d];
         self.read_chunks(&dir, 3, d * E::SIZE, nd, |c, draw, bytes| {
             for (j, b) in bytes.chunks_exact(E::SIZE).enumerate() {
                 data[(c * nd + draw) * d + j] = E::get(b);
@@ -136,7 +137,7 @@ impl<E: StoreElement> StoredRun<E> {
     }
 
     /// Reads the statistic `name` of `phase` (`lp`, `acceptance_rate`, `diverging` as 0 or 1,
-    /// `energy`, `energy_error`, `step_size`, `n_steps`), `[chain][draw]`.
+    /// `energy`, `energy_error`, `step_size`, `n_steps`, `tree_depth`), `[chain][draw]`.
     ///
     /// # Errors
     /// [`StoreError::BadMetadata`] naming an unknown statistic, [`StoreError::TruncatedChunk`], and
@@ -149,6 +150,7 @@ impl<E: StoreElement> StoredRun<E> {
             .map(|(_, t)| *t)
             .ok_or_else(|| StoreError::bad(&dir, format!("no statistic {name}")))?;
         let (n, nd) = (self.layout.n_chains, self.draws[phase.index()]);
+        self.check_chunks_on_disk(&dir, 2, dtype_size(dtype), nd)?;
         let mut out = vec![0.0; n * nd];
         self.read_chunks(&dir, 2, dtype_size(dtype), nd, |c, draw, b| {
             out[c * nd + draw] = match dtype {
@@ -158,6 +160,58 @@ impl<E: StoreElement> StoredRun<E> {
             };
         })?;
         Ok(out)
+    }
+
+    /// Checks, before anything is allocated for them, that the chunk files in `dir` (of an array of
+    /// `rank` dimensions) hold at least the bytes of `nd` draws per chain of cells of `cell` bytes:
+    /// metadata that claims more draws than the files hold is an error naming the first missing or
+    /// short chunk, and sizes whose product overflows one naming the metadata, never an
+    /// allocation.
+    fn check_chunks_on_disk(&self, dir: &Path, rank: usize, cell: usize, nd: usize) -> Result<()> {
+        let (n, cd) = (self.layout.n_chains, self.layout.chunk_draws);
+        let zarray = dir.join(".zarray");
+        let per_chunk = crate::zarr::chunk_bytes(n, cd, cell, 1)
+            .ok_or_else(|| StoreError::bad(&zarray, "its chunks exceed 4 GiB"))?;
+        let needed = (nd.div_ceil(cd) as u64)
+            .checked_mul(per_chunk)
+            .ok_or_else(|| StoreError::bad(&zarray, format!("{nd} draws per chain overflow")))?;
+        if needed == 0 {
+            return Ok(());
+        }
+        let mut held = 0u64;
+        let entries = std::fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io(dir, e))?;
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let meta = entry
+                .metadata()
+                .map_err(|e| StoreError::io(entry.path(), e))?;
+            if meta.is_file() {
+                held = held.saturating_add(meta.len());
+            }
+        }
+        if held >= needed {
+            return Ok(());
+        }
+        // Some chunk is missing or short; the first one lies within the files there are, so this
+        // ends after at most as many steps as there are files.
+        for ci in 0..nd.div_ceil(cd) {
+            let path = dir.join(chunk_key(ci, rank));
+            let found = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if found != per_chunk {
+                return Err(StoreError::TruncatedChunk {
+                    path,
+                    expected: per_chunk,
+                    found,
+                });
+            }
+        }
+        Err(StoreError::bad(
+            &zarray,
+            format!("says {nd} draws per chain, more than its chunk files hold"),
+        ))
     }
 
     /// Calls `f(chain, draw, bytes)` for every stored cell of an array chunked along the draw axis.

@@ -172,7 +172,8 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
     /// # Errors
     /// [`StoreError::AlreadyExists`] when a store is there and `overwrite` is off,
     /// [`StoreError::NotAStore`] when something else is there (never removed),
-    /// [`StoreError::InvalidOption`] for a zero `thin`, `chunk_draws` or `n_chains`, and I/O errors.
+    /// [`StoreError::InvalidOption`] for a zero `thin`, `chunk_draws` or `n_chains`, or chunks of
+    /// more than 4 GiB (`n_chains x chunk_draws x D x 8` bytes), and I/O errors.
     pub fn create(path: impl AsRef<Path>, n_chains: usize, options: StoreOptions) -> Result<Self> {
         let root = path.as_ref().to_path_buf();
         let invalid = |name, value: usize| StoreError::InvalidOption {
@@ -208,6 +209,13 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         let chunk_draws = options
             .chunk_draws
             .unwrap_or_else(|| ((32usize << 20) / per_draw).clamp(1, 1000));
+        if crate::zarr::chunk_bytes(n_chains, chunk_draws, D.max(1), 8).is_none() {
+            return Err(StoreError::InvalidOption {
+                name: "chunk_draws",
+                value: chunk_draws.to_string(),
+                reason: "n_chains x chunk_draws x dim x 8 bytes must stay within 4 GiB per chunk",
+            });
+        }
         let layout = Layout {
             n_chains,
             dim: D,
@@ -249,6 +257,84 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             }
         }
         Ok(())
+    }
+
+    /// Goes on with the run at `path`, or starts it: the store and the chain state of its last
+    /// checkpoint ([`DrawStore::resume`]) when there is one; a new store of `n_chains` chains with
+    /// `options` and no state (start the chains yourself) when nothing is there: no file, an empty
+    /// directory, or a store its program left before its first checkpoint, without a draw.
+    /// Anything else is an error and nothing is touched: a store with draws is never replaced,
+    /// whether its checkpoint is damaged, missing or of another shape.
+    ///
+    /// ```
+    /// use ebm_core::prelude::*;
+    /// use ebm_models::Harmonic;
+    /// use ebm_samplers::prelude::*;
+    /// use ebm_storage::{DrawStore, Phase, StoreOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("run.zarr");
+    /// let (model, hmc) = (Harmonic::<f64>::default(), HamiltonianMonteCarlo::new(0.3, 5)?);
+    /// let dev = Cpu::default();
+    /// for _ in 0..2 {
+    ///     // The first pass creates the store, the second resumes it (and finds it complete).
+    ///     let (mut store, state) = DrawStore::<2, f64>::open_or_create(&path, 4, StoreOptions::new(), &dev)?;
+    ///     let mut state = match state {
+    ///         Some(state) => state,
+    ///         None => hmc.init(&model, &dev.sample_normal_like(&(4, Const::<2>)), 1)?,
+    ///     };
+    ///     store.run(&hmc, &model, &mut state, Phase::Sampling, 50)?;
+    ///     assert_eq!(store.n_draws(Phase::Sampling), 50);
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidOption`] when `options.overwrite` is set (this call never replaces a
+    /// store; [`DrawStore::create`] does when asked), [`StoreError::ChainCountMismatch`] when the
+    /// store holds another number of chains, [`StoreError::NoResumeState`] for a store with draws
+    /// but no checkpoint, and the errors of [`DrawStore::resume`] and [`DrawStore::create`].
+    pub fn open_or_create<Dev: Device<E>>(
+        path: impl AsRef<Path>,
+        n_chains: usize,
+        options: StoreOptions,
+        dev: &Dev,
+    ) -> Result<(Self, Option<ChainState<D, E, Dev>>)> {
+        if options.overwrite {
+            return Err(StoreError::InvalidOption {
+                name: "overwrite",
+                value: "true".into(),
+                reason: "open_or_create never replaces a store; DrawStore::create does when asked",
+            });
+        }
+        let root = path.as_ref();
+        let empty = match std::fs::read_dir(root) {
+            Ok(mut entries) => entries.next().is_none(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            // Not a directory, or unreadable: resume reports it.
+            Err(_) => false,
+        };
+        if empty {
+            return Ok((Self::create(root, n_chains, options)?, None));
+        }
+        match Self::resume(root, dev) {
+            Ok((store, state)) => {
+                if store.n_chains() != n_chains {
+                    return Err(StoreError::ChainCountMismatch {
+                        path: root.to_path_buf(),
+                        expected: n_chains,
+                        found: store.n_chains(),
+                    });
+                }
+                Ok((store, Some(state)))
+            }
+            Err(StoreError::NoResumeState { .. }) if holds_no_draws(root)? => {
+                // Created by a program that stopped before its first checkpoint: nothing to lose.
+                let store = Self::create(root, n_chains, options.overwrite(true))?;
+                Ok((store, None))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Opens the store at `path` and the chain state of its last checkpoint, to go on with the run
@@ -554,6 +640,35 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
 }
 
 /// Checks that `root` is a store of element type `E` (and dimension `dim` when given).
+/// Whether the store at `root` holds no draw: none in its metadata and no chunk file of positions
+/// in either phase.
+fn holds_no_draws(root: &Path) -> Result<bool> {
+    for phase in Phase::ALL {
+        let dir = root.join(phase.groups().0).join("x");
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(StoreError::io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+            if !entry.file_name().to_string_lossy().starts_with('.') {
+                return Ok(false);
+            }
+        }
+        let layout = Layout::read(root)?;
+        if stored_draws(
+            root,
+            &format!("{}/x", phase.groups().0),
+            &[layout.n_chains, layout.dim],
+        )? > 0
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 pub(crate) fn check_layout<E: StoreElement>(root: &Path, dim: Option<usize>) -> Result<Layout> {
     let layout = Layout::read(root)?;
     if layout.dtype != E::DTYPE {
@@ -596,6 +711,23 @@ impl<const D: usize, E: StoreElement> Observer<D, E> for StoreObserver<'_, D, E>
     }
 
     fn observe(&mut self, step: &StepView<'_, D, E>) -> ebm_core::Result<Flow> {
+        // A run of another number of chains fails at its first step, not at the next flush.
+        if let Some(StoreError::ChainCountMismatch {
+            path,
+            expected,
+            found,
+        }) = &self.store.pending
+        {
+            return Err(ebm_core::Error::LengthMismatch {
+                name: "chains".into(),
+                expected: *found,
+                actual: *expected,
+                reason: format!(
+                    "the store at {} holds {found} chains; observe runs of that many",
+                    path.display()
+                ),
+            });
+        }
         if self.store.pending.is_some() {
             return Ok(Flow::Stop);
         }

@@ -32,6 +32,26 @@ pub(crate) fn dtype_size(dtype: &str) -> usize {
     }
 }
 
+/// The largest chunk of positions a store may have, in bytes (4 GiB): writers refuse options that
+/// ask for more and readers refuse metadata that does, so no store can make either allocate more
+/// than this for one chunk's buffer.
+pub(crate) const MAX_CHUNK_BYTES: u64 = 1 << 32;
+
+/// Bytes of `n_chains x chunk_draws x dim` cells of `size` bytes, `None` beyond
+/// [`MAX_CHUNK_BYTES`] or on overflow.
+pub(crate) fn chunk_bytes(
+    n_chains: usize,
+    chunk_draws: usize,
+    dim: usize,
+    size: usize,
+) -> Option<u64> {
+    (n_chains as u64)
+        .checked_mul(chunk_draws as u64)?
+        .checked_mul(dim as u64)?
+        .checked_mul(size as u64)
+        .filter(|&b| b <= MAX_CHUNK_BYTES)
+}
+
 /// What a store is: written once to the root `.zattrs`, read back to check and resume.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Layout {
@@ -105,6 +125,15 @@ impl Layout {
         };
         if layout.n_chains == 0 || layout.dim == 0 || layout.chunk_draws == 0 || layout.thin == 0 {
             return Err(StoreError::bad(&attrs_path, "a zero count in ebm_store"));
+        }
+        if chunk_bytes(layout.n_chains, layout.chunk_draws, layout.dim, 8).is_none() {
+            return Err(StoreError::bad(
+                &attrs_path,
+                format!(
+                    "chunks of {} chains x {} draws x {} coordinates exceed {MAX_CHUNK_BYTES} bytes",
+                    layout.n_chains, layout.chunk_draws, layout.dim
+                ),
+            ));
         }
         Ok(layout)
     }

@@ -235,6 +235,31 @@ fn bad_input_is_named_and_nothing_is_overwritten() {
         matches!(err, StoreError::ChainCountMismatch { .. }),
         "{err}"
     );
+    // Through the observer, the run itself fails at its first step, naming the counts.
+    let mut steps_seen = 0;
+    let mut count = ebm_samplers::observer_fn(|_: &StepView<'_, 2, f64>| {
+        steps_seen += 1;
+        Ok(Flow::Continue)
+    });
+    let mut observer = store.observer(Phase::Sampling);
+    let err = Driver::new(&mala, &model, &mut wide)
+        .observe(&mut observer)
+        .observe(&mut count)
+        .run(&RunOptions::new(50).progress(false))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ebm_core::Error::LengthMismatch {
+                expected: 2,
+                actual: 3,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(steps_seen, 0, "the run stopped at its first step");
+    assert!(wide.steps() <= 1);
 
     // A truncated chunk.
     let chunk = path.join("posterior/x/0.1.0");
@@ -292,4 +317,161 @@ fn npz_export_holds_the_trace_and_statistics() {
     let err = ebm_storage::write_npz(&path, &out, false).unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
     ebm_storage::write_npz(&path, &out, true).unwrap();
+}
+
+/// Rewrites the JSON document at `path` with `edit`.
+fn edit_json(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut doc);
+    std::fs::write(path, doc.to_string()).unwrap();
+}
+
+#[test]
+fn absurd_sizes_in_the_metadata_are_errors_not_aborts() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = Harmonic::<f64>::default();
+    let mala = Mala::new(0.4, 1.0).unwrap();
+    let fresh = |name: &str| {
+        let path = dir.path().join(name);
+        let mut s = mala.init(&model, &x0::<7>(16), 1).unwrap();
+        let mut store =
+            DrawStore::<7, f64>::create(&path, 16, StoreOptions::new().chunk_draws(8)).unwrap();
+        store
+            .run(&mala, &model, &mut s, Phase::Sampling, 20)
+            .unwrap();
+        path
+    };
+    // A draw count far beyond the chunk files: 16 x 10^12 x 7 doubles would be 896 TB.
+    let path = fresh("huge");
+    edit_json(&path.join("posterior/x/.zarray"), |doc| {
+        doc["shape"][1] = 1_000_000_000_000u64.into();
+    });
+    let run = StoredRun::<f64>::open(&path).unwrap();
+    let err = run.positions(Phase::Sampling).unwrap_err();
+    // 20 draws in chunks of 8 are chunks 0-2: the first one missing is named.
+    assert!(
+        matches!(err, StoreError::TruncatedChunk { found: 0, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("0.3.0"), "{err}");
+    // A count whose bytes overflow 64 bits (n x draws x dim, as read.rs:127 computed it).
+    let path = fresh("overflow");
+    edit_json(&path.join("posterior/x/.zarray"), |doc| {
+        doc["shape"][1] = (1u64 << 62).into();
+    });
+    let err = StoredRun::<f64>::open(&path)
+        .unwrap()
+        .positions(Phase::Sampling)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    assert!(err.to_string().contains(".zarray"), "{err}");
+    // A chunk of 10^13 draws in the root attributes.
+    let path = fresh("chunks");
+    edit_json(&path.join(".zattrs"), |doc| {
+        doc["ebm_store"]["chunk_draws"] = 10_000_000_000_000u64.into();
+    });
+    let err = DrawStore::<7, f64>::resume(&path, &Cpu::default()).unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    let err = StoredRun::<f64>::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    // The same size asked of a new store is an invalid option.
+    let err = DrawStore::<7, f64>::create(
+        dir.path().join("new"),
+        16,
+        StoreOptions::new().chunk_draws(10_000_000_000_000),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidOption {
+                name: "chunk_draws",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn open_or_create_resumes_or_creates_and_never_replaces_draws() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Cpu::default();
+    let model = Harmonic::<f64>::default();
+    let mala = Mala::new(0.4, 1.0).unwrap();
+    let options = || StoreOptions::new().chunk_draws(8);
+    let start = |path: &std::path::Path| {
+        let (mut store, state) =
+            DrawStore::<2, f64>::open_or_create(path, 4, options(), &dev).unwrap();
+        assert!(state.is_none(), "a new store has no state");
+        let mut s = mala.init(&model, &x0::<2>(4), 1).unwrap();
+        store
+            .run(&mala, &model, &mut s, Phase::Sampling, 20)
+            .unwrap();
+    };
+
+    // Nothing there: created. A checkpoint there: resumed, with its chain state.
+    let path = dir.path().join("run.zarr");
+    start(&path);
+    let (store, state) = DrawStore::<2, f64>::open_or_create(&path, 4, options(), &dev).unwrap();
+    assert_eq!(store.n_draws(Phase::Sampling), 20);
+    assert_eq!(state.unwrap().steps(), 20);
+    drop(store);
+    let draws = |p: &std::path::Path| {
+        StoredRun::<f64>::open(p)
+            .unwrap()
+            .positions(Phase::Sampling)
+            .unwrap()
+            .data
+    };
+    let before = draws(&path);
+
+    // Another chain count, or a request to overwrite: errors, the store untouched.
+    let err = DrawStore::<2, f64>::open_or_create(&path, 5, options(), &dev).unwrap_err();
+    assert!(
+        matches!(err, StoreError::ChainCountMismatch { .. }),
+        "{err}"
+    );
+    let err =
+        DrawStore::<2, f64>::open_or_create(&path, 4, options().overwrite(true), &dev).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidOption {
+                name: "overwrite",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // One byte lost at the end of the checkpoint: named as a damaged checkpoint, nothing removed.
+    let state_file = path.join(".ebm_state");
+    let bytes = std::fs::read(&state_file).unwrap();
+    std::fs::write(&state_file, &bytes[..bytes.len() - 1]).unwrap();
+    let err = DrawStore::<2, f64>::open_or_create(&path, 4, options(), &dev).unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    assert!(
+        err.to_string().contains(".ebm_state") && err.to_string().contains("checkpoint"),
+        "{err}"
+    );
+    assert_eq!(draws(&path), before);
+
+    // No checkpoint at all but draws: an error, the draws kept.
+    std::fs::remove_file(&state_file).unwrap();
+    let err = DrawStore::<2, f64>::open_or_create(&path, 4, options(), &dev).unwrap_err();
+    assert!(matches!(err, StoreError::NoResumeState { .. }), "{err}");
+    assert_eq!(draws(&path), before);
+
+    // A store whose program stopped before its first checkpoint holds nothing: started again.
+    let early = dir.path().join("early.zarr");
+    drop(DrawStore::<2, f64>::create(&early, 4, options()).unwrap());
+    start(&early);
+    assert_eq!(
+        StoredRun::<f64>::open(&early)
+            .unwrap()
+            .n_draws(Phase::Sampling),
+        20
+    );
 }
