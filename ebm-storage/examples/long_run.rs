@@ -1,7 +1,8 @@
 //! Streams a long run to a zarr store on disk, then reads it back and summarises it.
 //!
-//! `cargo run --release --example long_run [PATH]` (default `target/long_run.zarr`, replaced if
-//! it holds a store). Kill it midway and run it again: it resumes from the last completed chunk.
+//! `cargo run --release --example long_run [PATH]` (default `target/long_run.zarr`). Kill it
+//! midway and run it again: it resumes from the last completed chunk. A store it cannot resume
+//! (damaged, or of another run) is reported and left alone; remove it yourself to start over.
 //! Open the store in Python with `arviz.from_zarr(PATH)`.
 
 use ebm_core::prelude::*;
@@ -24,20 +25,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let hmc = HamiltonianMonteCarlo::new(0.21, 7)?;
 
     let started = Instant::now();
-    let (mut store, mut state) = match DrawStore::<3, f32>::resume(&path, &dev) {
-        Ok(found) => {
-            println!("resuming {path} from its last checkpoint");
-            found
-        }
-        Err(_) => {
-            let x0: Batch<3> = dev.sample_normal_like(&(n_chains, Const::<3>));
-            let options = StoreOptions::new().chunk_draws(250).overwrite(true);
-            (
-                DrawStore::create(&path, n_chains, options)?,
-                hmc.init(&model, &x0, 7)?,
-            )
-        }
-    };
+    // Resumes the run when its store has a checkpoint, creates the store when nothing is there,
+    // and otherwise stops with the error: a store with draws is never replaced.
+    let options = StoreOptions::new().chunk_draws(250);
+    let (mut store, mut state) =
+        match DrawStore::<3, f32>::open_or_create(&path, n_chains, options, &dev)? {
+            (store, Some(state)) => {
+                println!("resuming {path} from its last checkpoint");
+                (store, state)
+            }
+            (store, None) => {
+                let x0: Batch<3> = dev.sample_normal_like(&(n_chains, Const::<3>));
+                (store, hmc.init(&model, &x0, 7)?)
+            }
+        };
     store.run(&hmc, &model, &mut state, Phase::Warmup, 500)?;
     store.run(&hmc, &model, &mut state, Phase::Sampling, 5_000)?;
     println!(

@@ -23,8 +23,11 @@ pub enum StoreError {
         /// What is there instead.
         reason: String,
     },
-    /// A store is already there and the options do not allow replacing it.
-    #[error("{path} already holds a store; set StoreOptions::overwrite to replace it")]
+    /// A store or file is already there and the call was not asked to replace it.
+    #[error(
+        "{path} already exists; it is replaced only when asked: StoreOptions::new().overwrite(true) \
+         for DrawStore::create, the argument overwrite = true for write_npz"
+    )]
     AlreadyExists {
         /// The path.
         path: PathBuf,

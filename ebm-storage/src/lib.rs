@@ -40,10 +40,12 @@
 //! let hmc = HamiltonianMonteCarlo::new(0.3, 5)?;
 //! let x0: Batch<3, f64> = Cpu::default().sample_normal_like(&(8, Const::<3>));
 //!
-//! // Resume the run if a store with a checkpoint is there, else start it.
-//! let (mut store, mut state) = match DrawStore::<3, f64>::resume(&path, &Cpu::default()) {
-//!     Ok(found) => found,
-//!     Err(_) => (DrawStore::create(&path, 8, StoreOptions::new())?, hmc.init(&model, &x0, 42)?),
+//! // Resume the run if its store has a checkpoint, else start it; a store that cannot be
+//! // resumed is an error, never replaced.
+//! let (mut store, state) = DrawStore::<3, f64>::open_or_create(&path, 8, StoreOptions::new(), &Cpu::default())?;
+//! let mut state = match state {
+//!     Some(state) => state,
+//!     None => hmc.init(&model, &x0, 42)?,
 //! };
 //! store.run(&hmc, &model, &mut state, Phase::Warmup, 100)?;
 //! store.run(&hmc, &model, &mut state, Phase::Sampling, 400)?;

@@ -117,11 +117,14 @@ pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Pr
     let expected =
         at as u128 + (2 * n128 * dim128 + n128) * E::SIZE as u128 + n128 * (8 + 8 + 32 + 8 + 16);
     if bytes.len() as u128 != expected {
-        return Err(StoreError::TruncatedChunk {
-            path: path.to_path_buf(),
-            expected: u64::try_from(expected).unwrap_or(u64::MAX),
-            found: bytes.len() as u64,
-        });
+        return Err(StoreError::bad(
+            path,
+            format!(
+                "the checkpoint holds {} bytes where its header describes {expected} \
+                 (truncated or damaged)",
+                bytes.len()
+            ),
+        ));
     }
     let mut cur = Cursor { bytes: &bytes, at };
     let positions = cur.reals::<E>(n * dim);
