@@ -68,7 +68,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     println!(
         "round trips per ladder and scan:     {:.4} observed, {:.4} predicted from the swap rates",
         s.round_trip_rate(),
-        s.theoretical_round_trip_rate()
+        s.theoretical_round_trip_rate().unwrap_or(f64::NAN)
     );
     println!();
     println!(

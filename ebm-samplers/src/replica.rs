@@ -292,6 +292,7 @@ impl<K: Kernel> ReplicaExchange<K> {
                 evals: Vec::new(),
                 scan_divergence: Vec::new(),
                 scan_moved: Vec::new(),
+                scheme: None,
             },
         })
     }
@@ -475,6 +476,8 @@ struct SwapBook {
     /// step moved it.
     scan_divergence: Vec<Option<crate::kernel::Divergence>>,
     scan_moved: Vec<bool>,
+    /// The swap scheme of the last scan.
+    scheme: Option<SwapScheme>,
 }
 
 impl SwapBook {
@@ -493,6 +496,7 @@ impl SwapBook {
         scheme: SwapScheme,
     ) {
         let (n_l, n_t) = (self.n_ladders, self.temperatures.len());
+        self.scheme = Some(scheme);
         if scheme != SwapScheme::Off {
             let points = &mut chains.points;
             for (l, rng) in self.swap_rngs.iter_mut().enumerate() {
@@ -622,6 +626,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
                 .collect(),
             round_trips: b.round_trips.clone(),
             scans: b.scans_counted,
+            scheme: b.scheme,
         }
     }
 }
@@ -640,6 +645,8 @@ pub struct SwapStats {
     pub round_trips: Vec<u64>,
     /// The scans the statistics cover.
     pub scans: u64,
+    /// The swap scheme of the last scan (`None` before any).
+    pub scheme: Option<SwapScheme>,
 }
 
 impl SwapStats {
@@ -656,10 +663,14 @@ impl SwapStats {
 
     /// The round-trip rate of the non-reversible scheme predicted from the rejection rates,
     /// `(2 + 2 sum_i r_i / (1 - r_i))^-1` (Syed et al. 2022); it tends to `1 / (2 + 2 Lambda)` for
-    /// fine ladders.
-    pub fn theoretical_round_trip_rate(&self) -> f64 {
+    /// fine ladders. `None` unless the scans ran that scheme: reversible swaps make round trips
+    /// diffusively, far more slowly, and no swaps make none.
+    pub fn theoretical_round_trip_rate(&self) -> Option<f64> {
+        if self.scheme != Some(SwapScheme::NonReversible) {
+            return None;
+        }
         let s: f64 = self.rejection.iter().map(|r| r / (1.0 - r)).sum();
-        1.0 / (2.0 + 2.0 * s)
+        Some(1.0 / (2.0 + 2.0 * s))
     }
 }
 

@@ -51,7 +51,9 @@ fn replica_exchange_finds_the_well_masses_that_plain_langevin_misses() {
     // Non-reversible swaps: round trips at the rate the swap rejection rates predict, within 30%.
     let (seen, predicted) = (
         run.swaps.round_trip_rate(),
-        run.swaps.theoretical_round_trip_rate(),
+        run.swaps
+            .theoretical_round_trip_rate()
+            .expect("the default scheme is non-reversible"),
     );
     assert!(
         (seen / predicted - 1.0).abs() < 0.3,
@@ -173,6 +175,14 @@ fn without_swaps_the_cold_chains_are_the_explorers_own() {
         plain.trace.unwrap().as_slice()
     );
     assert_eq!(out.swaps.round_trips, vec![0; 6]);
+    // The non-reversible scheme's prediction is not given for other schemes.
+    assert_eq!(out.swaps.scheme, Some(SwapScheme::Off));
+    assert_eq!(out.swaps.theoretical_round_trip_rate(), None);
+    let reversible = pt
+        .with_scheme(SwapScheme::Reversible)
+        .run(&model, &x0, &RunOptions::new(20).seed(9))
+        .unwrap();
+    assert_eq!(reversible.swaps.theoretical_round_trip_rate(), None);
 }
 
 #[test]
