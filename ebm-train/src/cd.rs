@@ -643,14 +643,14 @@ where
         match self.chains.as_mut() {
             None => {
                 let n = starts.len() / D;
-                let m = n / levels;
                 let x0: Batch<D> = self.dev.tensor_from_vec(starts, (n, Const::<D>));
                 let mut state = sampler.init(model, &x0, seed)?;
-                let base = sampler.initial_temperature();
-                let ladder: Vec<f64> = (0..n)
-                    .map(|c| base * hottest.powf((c / m) as f64 / (levels - 1) as f64))
-                    .collect();
-                state.set_temperatures(&ladder)?;
+                state.set_temperatures(&ladder(
+                    n,
+                    levels,
+                    sampler.initial_temperature(),
+                    hottest,
+                ))?;
                 self.chains = Some(state);
             }
             Some(state) => {
@@ -658,13 +658,9 @@ where
                 if scheduled.is_some() {
                     // The ladder follows this iteration's step size and temperature.
                     let n = state.n_chains();
-                    let m = n / levels;
                     let base = sampler.initial_temperature();
-                    let ladder: Vec<f64> = (0..n)
-                        .map(|c| base * hottest.powf((c / m) as f64 / (levels - 1) as f64))
-                        .collect();
                     state.set_step_sizes(&vec![sampler.initial_step_size(); n])?;
-                    state.set_temperatures(&ladder)?;
+                    state.set_temperatures(&ladder(n, levels, base, hottest))?;
                 }
             }
         }
@@ -850,6 +846,15 @@ where
         self.iteration += 1;
         Ok(stats)
     }
+}
+
+/// The temperatures of [`Starts::Tempered`]'s `n` chains: `levels` equal groups, group `k` at
+/// `base * hottest^(k / (levels - 1))`.
+fn ladder(n: usize, levels: usize, base: f64, hottest: f64) -> Vec<f64> {
+    let m = n / levels;
+    (0..n)
+        .map(|c| base * hottest.powf((c / m) as f64 / (levels - 1) as f64))
+        .collect()
 }
 
 /// Chains per temperature of [`Starts::Tempered`] for a batch of `b` negatives.
