@@ -62,7 +62,7 @@ pub enum StoreError {
         /// The store's.
         found: usize,
     },
-    /// A chunk file is shorter or longer than its array's metadata says.
+    /// A chunk file is missing, shorter or longer than its array's metadata says.
     #[error("{path}: chunk holds {found} bytes, expected {expected} (truncated or damaged)")]
     TruncatedChunk {
         /// The chunk file.
@@ -71,6 +71,19 @@ pub enum StoreError {
         expected: u64,
         /// Its size on disk (0 when missing).
         found: u64,
+    },
+    /// A chunk's bytes do not match the CRC-32 stored with them: the file was damaged.
+    #[error(
+        "{path}: the chunk's checksum does not match its data (stored {stored:#010x}, \
+         computed {computed:#010x}): the file is damaged"
+    )]
+    ChecksumMismatch {
+        /// The chunk file.
+        path: PathBuf,
+        /// The CRC-32 stored in the chunk.
+        stored: u32,
+        /// The CRC-32 of the data read.
+        computed: u32,
     },
     /// A metadata or state file cannot be parsed or does not describe what it should.
     #[error("{path}: {reason}")]

@@ -57,8 +57,10 @@
 
 #![warn(missing_docs)]
 
+mod commit;
 mod element;
 mod error;
+mod fsio;
 mod npz;
 mod read;
 mod state_file;
@@ -80,7 +82,8 @@ pub const SAMPLE_STATS: [(&str, &str); 8] = zarr::STATS;
 /// I/O errors, naming the path.
 pub fn disk_size(path: impl AsRef<std::path::Path>) -> Result<u64> {
     fn walk(p: &std::path::Path) -> Result<u64> {
-        let meta = std::fs::metadata(p).map_err(|e| StoreError::io(p, e))?;
+        // Links are counted as links, not as what they point to (counted where it lies).
+        let meta = std::fs::symlink_metadata(p).map_err(|e| StoreError::io(p, e))?;
         if !meta.is_dir() {
             return Ok(meta.len());
         }

@@ -101,7 +101,7 @@ pub fn write_npz<const D: usize, E: StoreElement, Dev: Device<E>>(
         }
     }
     let zip = zip_stored(path, &entries)?;
-    crate::zarr::write_atomic(path, &zip)
+    crate::fsio::write_atomic(path, &[&zip], false)
 }
 
 /// A `.npy` file (format 1.0): magic, header dict padded to a multiple of 64 bytes, data.
@@ -142,7 +142,7 @@ fn zip_stored(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
         let name = format!("{name}.npy");
         let size = u32::try_from(data.len()).map_err(|_| too_large(&name, data.len()))?;
         let offset = u32::try_from(out.len()).map_err(|_| too_large("the archive", out.len()))?;
-        let crc = crc32(data);
+        let crc = crc32fast::hash(data);
         // Version 2.0, no flags, stored, time 00:00, date 1980-01-01.
         let common = |buf: &mut Vec<u8>| {
             for v in [20u16, 0, 0, 0, 0x21] {
@@ -180,32 +180,14 @@ fn zip_stored(path: &Path, entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// CRC-32 (IEEE), as zip wants it.
-fn crc32(data: &[u8]) -> u32 {
-    let mut table = [0u32; 256];
-    for (i, t) in table.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-        *t = c;
-    }
-    !data.iter().fold(!0u32, |c, &b| {
-        table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn crc32_of_a_known_string() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        // The check value of CRC-32/ISO-HDLC, the one zip and zlib use.
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
     }
 
     #[test]

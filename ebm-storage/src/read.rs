@@ -3,7 +3,7 @@
 use crate::element::StoreElement;
 use crate::error::{Result, StoreError};
 use crate::store::{check_layout, Phase};
-use crate::zarr::{chunk_key, dtype_size, read_chunk, stored_draws, Layout, STATS};
+use crate::zarr::{chunk_key, dtype_size, read_chunk, read_hierarchy, Layout, STATS};
 use ebm_diagnostics::{ChainStats, DiagnosticsError, Draws, Summary};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -56,16 +56,12 @@ impl<E: StoreElement> StoredRun<E> {
     /// # Errors
     /// [`StoreError::NotAStore`] when `path` is not a store written by this crate,
     /// [`StoreError::ElementTypeMismatch`] when it holds another element type,
-    /// [`StoreError::BadMetadata`] for unreadable metadata, and I/O errors.
+    /// [`StoreError::BadMetadata`] for unreadable metadata, or per-array metadata that disagrees
+    /// with the consolidated `.zmetadata` or with the store's layout, and I/O errors.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let root = path.as_ref().to_path_buf();
         let layout = check_layout::<E>(&root, None)?;
-        let mut draws = [0; 2];
-        for phase in Phase::ALL {
-            let (post, _) = phase.groups();
-            draws[phase.index()] =
-                stored_draws(&root, &format!("{post}/x"), &[layout.n_chains, layout.dim])?;
-        }
+        let draws = read_hierarchy(&root, &layout)?;
         Ok(Self {
             root,
             layout,
@@ -116,7 +112,8 @@ impl<E: StoreElement> StoredRun<E> {
     /// Reads the positions of `phase`, `[chain][draw][dim]`.
     ///
     /// # Errors
-    /// [`StoreError::TruncatedChunk`] for a missing or damaged chunk, and I/O errors.
+    /// [`StoreError::TruncatedChunk`] for a missing chunk or one of the wrong size,
+    /// [`StoreError::ChecksumMismatch`] for a damaged one, and I/O errors.
     pub fn positions(&self, phase: Phase) -> Result<StoredDraws<E>> {
         let (n, d) = (self.layout.n_chains, self.layout.dim);
         let nd = self.draws[phase.index()];
@@ -140,8 +137,8 @@ impl<E: StoreElement> StoredRun<E> {
     /// `energy`, `energy_error`, `step_size`, `n_steps`, `tree_depth`), `[chain][draw]`.
     ///
     /// # Errors
-    /// [`StoreError::BadMetadata`] naming an unknown statistic, [`StoreError::TruncatedChunk`], and
-    /// I/O errors.
+    /// [`StoreError::BadMetadata`] naming an unknown statistic, [`StoreError::TruncatedChunk`],
+    /// [`StoreError::ChecksumMismatch`], and I/O errors.
     pub fn stat(&self, phase: Phase, name: &str) -> Result<Vec<f64>> {
         let dir = self.root.join(phase.groups().1).join(name);
         let dtype = STATS
@@ -168,9 +165,11 @@ impl<E: StoreElement> StoredRun<E> {
     /// short chunk, and sizes whose product overflows one naming the metadata, never an
     /// allocation.
     fn check_chunks_on_disk(&self, dir: &Path, rank: usize, cell: usize, nd: usize) -> Result<()> {
-        let (n, cd) = (self.layout.n_chains, self.layout.chunk_draws);
+        let cd = self.layout.chunk_draws;
         let zarray = dir.join(".zarray");
-        let per_chunk = crate::zarr::chunk_bytes(n, cd, cell, 1)
+        let per_chunk = self
+            .layout
+            .chunk_file_bytes(cell)
             .ok_or_else(|| StoreError::bad(&zarray, "its chunks exceed 4 GiB"))?;
         let needed = (nd.div_ceil(cd) as u64)
             .checked_mul(per_chunk)
@@ -224,9 +223,15 @@ impl<E: StoreElement> StoredRun<E> {
         mut f: impl FnMut(usize, usize, &[u8]),
     ) -> Result<()> {
         let (n, cd) = (self.layout.n_chains, self.layout.chunk_draws);
+        let checksum = self.layout.checksummed();
         let mut bytes = Vec::new();
         for ci in 0..nd.div_ceil(cd) {
-            read_chunk(&dir.join(chunk_key(ci, rank)), n * cd * cell, &mut bytes)?;
+            read_chunk(
+                &dir.join(chunk_key(ci, rank)),
+                n * cd * cell,
+                checksum,
+                &mut bytes,
+            )?;
             for c in 0..n {
                 for k in 0..cd.min(nd - ci * cd) {
                     let at = (c * cd + k) * cell;

@@ -3,12 +3,12 @@
 
 use crate::element::StoreElement;
 use crate::error::{Result, StoreError};
-use crate::zarr::write_atomic;
 use ebm_samplers::StateSnapshot;
 use serde_json::{json, Value};
 use std::path::Path;
 
-const MAGIC: &[u8; 10] = b"EBMSTATE1\n";
+/// Version 2 ends with a CRC-32 of everything before it.
+const MAGIC: &[u8; 10] = b"EBMSTATE2\n";
 
 /// What a checkpoint records besides the chain state: per phase, steps taken and draws stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -17,11 +17,8 @@ pub(crate) struct Progress {
     pub draws: [usize; 2],
 }
 
-pub(crate) fn write<E: StoreElement>(
-    path: &Path,
-    snap: &StateSnapshot<E>,
-    progress: Progress,
-) -> Result<()> {
+/// The checkpoint file's bytes.
+pub(crate) fn encode<E: StoreElement>(snap: &StateSnapshot<E>, progress: Progress) -> Vec<u8> {
     let header = json!({
         "dim": snap.dim,
         "dtype": E::DTYPE,
@@ -37,7 +34,8 @@ pub(crate) fn write<E: StoreElement>(
             + 8
             + header.len()
             + (2 * n * snap.dim + n) * E::SIZE
-            + n * (8 + 8 + 32 + 8 + 16),
+            + n * (8 + 8 + 32 + 8 + 16)
+            + 4,
     );
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
@@ -64,15 +62,25 @@ pub(crate) fn write<E: StoreElement>(
     for w in &snap.rng_word_pos {
         out.extend_from_slice(&w.to_le_bytes());
     }
-    write_atomic(path, &out)
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
 }
 
 pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Progress)> {
-    let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+    let mut bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
     let bad = |reason: &str| StoreError::bad(path, reason.to_string());
-    if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(bad("not a chain state file"));
+    if bytes.len() < MAGIC.len() + 8 + 4 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(bad("not a chain state file of this version"));
     }
+    let body = bytes.len() - 4;
+    let stored = u32::from_le_bytes(bytes[body..].try_into().expect("4 bytes"));
+    if crc32fast::hash(&bytes[..body]) != stored {
+        return Err(bad(
+            "the checkpoint's checksum does not match its contents (damaged)",
+        ));
+    }
+    bytes.truncate(body);
     let mut at = MAGIC.len();
     let hlen = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes")) as usize;
     at += 8;

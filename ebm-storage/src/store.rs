@@ -1,11 +1,12 @@
 //! The writer: a store on disk that kept draws are appended to while a run goes on.
 
+use crate::commit::Commits;
 use crate::element::StoreElement;
 use crate::error::{Result, StoreError};
 use crate::state_file::{self, Progress};
 use crate::zarr::{
-    chunk_key, dtype_size, read_chunk, stored_draws, write_atomic, write_metadata, Layout,
-    STATE_FILE, STATS,
+    checksum_of, chunk_key, dtype_size, read_chunk, read_hierarchy, Layout, FORMAT, STATE_FILE,
+    STATS,
 };
 use ebm_core::prelude::*;
 use ebm_samplers::{ChainState, Driver, Flow, Kernel, Observer, RunOptions, StepView};
@@ -44,8 +45,8 @@ impl Phase {
 ///
 /// ```
 /// use ebm_storage::StoreOptions;
-/// let options = StoreOptions::new().chunk_draws(50).thin(2).overwrite(true);
-/// assert_eq!((options.chunk_draws, options.thin, options.overwrite), (Some(50), 2, true));
+/// let options = StoreOptions::new().chunk_draws(50).thin(2).sync(false);
+/// assert_eq!((options.chunk_draws, options.thin, options.sync), (Some(50), 2, false));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
@@ -57,6 +58,11 @@ pub struct StoreOptions {
     pub thin: usize,
     /// Replace a store already at the path. Anything there that is not a store is never removed.
     pub overwrite: bool,
+    /// Flush every checkpoint to disk (`fsync` of the files and directories it wrote) before it
+    /// becomes the one readers and resume see, so a checkpoint survives a power loss, not only a
+    /// killed process (default on; the cost is in `cargo xtask bench --case storage_checkpoint`).
+    /// Recorded in the store: a resumed run flushes as the first one did.
+    pub sync: bool,
 }
 
 impl Default for StoreOptions {
@@ -72,6 +78,7 @@ impl StoreOptions {
             chunk_draws: None,
             thin: 1,
             overwrite: false,
+            sync: true,
         }
     }
 
@@ -90,6 +97,12 @@ impl StoreOptions {
     /// Allows replacing a store already at the path.
     pub fn overwrite(mut self, on: bool) -> Self {
         self.overwrite = on;
+        self
+    }
+
+    /// Turns the `fsync` of checkpoints on or off.
+    pub fn sync(mut self, on: bool) -> Self {
+        self.sync = on;
         self
     }
 }
@@ -160,6 +173,7 @@ pub struct DrawStore<const D: usize, E> {
     root: PathBuf,
     layout: Layout,
     phases: [PhaseBuffer; 2],
+    commits: Commits,
     /// An error met where it could not be returned (an observer's `finish`).
     pending: Option<StoreError>,
     _e: PhantomData<E>,
@@ -190,7 +204,8 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         if options.chunk_draws == Some(0) {
             return Err(invalid("chunk_draws", 0));
         }
-        if root.exists() {
+        let mut replace = false;
+        if std::fs::symlink_metadata(&root).is_ok() {
             let empty_dir = root.is_dir()
                 && std::fs::read_dir(&root)
                     .map_err(|e| StoreError::io(&root, e))?
@@ -201,7 +216,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 if !options.overwrite {
                     return Err(StoreError::AlreadyExists { path: root });
                 }
-                std::fs::remove_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
+                replace = true;
             }
         }
         let per_draw =
@@ -222,41 +237,41 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             dtype: E::DTYPE.into(),
             chunk_draws,
             thin: options.thin,
+            format: FORMAT,
+            sync: options.sync,
         };
-        std::fs::create_dir_all(&root).map_err(|e| StoreError::io(&root, e))?;
-        let store = Self::with_layout(root, layout);
-        write_metadata(&store.root, &store.layout.documents([0, 0]), &[])?;
-        store.write_coordinates()?;
-        Ok(store)
+        let commits = Commits::create(&root, &layout, &Self::coordinates(&layout), replace)?;
+        Ok(Self::with_layout(root, layout, commits))
     }
 
-    fn with_layout(root: PathBuf, layout: Layout) -> Self {
+    fn with_layout(root: PathBuf, layout: Layout, commits: Commits) -> Self {
         Self {
             phases: [PhaseBuffer::new(&layout), PhaseBuffer::new(&layout)],
             root,
             layout,
+            commits,
             pending: None,
             _e: PhantomData,
         }
     }
 
-    fn write_coordinates(&self) -> Result<()> {
+    /// The chunks of the coordinate arrays that do not grow (`chain`, `x_dim_0`), checksummed.
+    fn coordinates(layout: &Layout) -> Vec<(String, Vec<u8>)> {
         let ints = |n: usize| {
-            (0..n as i64)
-                .flat_map(i64::to_le_bytes)
-                .collect::<Vec<u8>>()
+            let data: Vec<u8> = (0..n as i64).flat_map(i64::to_le_bytes).collect();
+            let mut out = checksum_of(&data).to_vec();
+            out.extend_from_slice(&data);
+            out
         };
+        let mut files = Vec::new();
         for phase in Phase::ALL {
             let (post, stats) = phase.groups();
-            write_atomic(&self.root.join(post).join("x_dim_0").join("0"), &ints(D))?;
+            files.push((format!("{post}/x_dim_0/0"), ints(layout.dim)));
             for group in [post, stats] {
-                write_atomic(
-                    &self.root.join(group).join("chain").join("0"),
-                    &ints(self.layout.n_chains),
-                )?;
+                files.push((format!("{group}/chain/0"), ints(layout.n_chains)));
             }
         }
-        Ok(())
+        files
     }
 
     /// Goes on with the run at `path`, or starts it: the store and the chain state of its last
@@ -347,14 +362,18 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
     /// # Errors
     /// [`StoreError::NotAStore`], [`StoreError::DimensionMismatch`] and
     /// [`StoreError::ElementTypeMismatch`] when the store does not fit `D` and `E`,
-    /// [`StoreError::NoResumeState`] when it holds no checkpoint, [`StoreError::TruncatedChunk`] for
-    /// a damaged partial chunk, and I/O errors.
+    /// [`StoreError::NoResumeState`] when it holds no checkpoint, [`StoreError::BadMetadata`] for
+    /// damaged metadata or a damaged checkpoint (and for a store written by an earlier version,
+    /// which is read but not resumed), [`StoreError::TruncatedChunk`] and
+    /// [`StoreError::ChecksumMismatch`] for a damaged partial chunk, and I/O errors.
     pub fn resume<Dev: Device<E>>(
         path: impl AsRef<Path>,
         dev: &Dev,
     ) -> Result<(Self, ChainState<D, E, Dev>)> {
         let root = path.as_ref().to_path_buf();
         let layout = check_layout::<E>(&root, Some(D))?;
+        let commits = Commits::open(&root, &layout)?;
+        let committed = read_hierarchy(&root, &layout)?;
         let state_path = root.join(STATE_FILE);
         if !state_path.is_file() {
             return Err(StoreError::NoResumeState { path: root });
@@ -366,30 +385,35 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 "the chain state does not match the store",
             ));
         }
+        if (0..2).any(|p| progress.draws[p] > committed[p]) {
+            return Err(StoreError::bad(
+                &state_path,
+                format!(
+                    "the checkpoint counts {:?} draws, the store's metadata {committed:?}",
+                    progress.draws
+                ),
+            ));
+        }
         let state = ChainState::from_snapshot(&snapshot, dev)?;
-        let mut store = Self::with_layout(root, layout);
+        let mut store = Self::with_layout(root, layout, commits);
         let cd = store.layout.chunk_draws;
         for phase in Phase::ALL {
             let p = phase.index();
             let (post, stats) = phase.groups();
-            stored_draws(
-                &store.root,
-                &format!("{post}/x"),
-                &[store.layout.n_chains, D],
-            )?;
             let draws = progress.draws[p];
             let buf = &mut store.phases[p];
             buf.steps = progress.steps[p];
             buf.draws = draws;
+            buf.committed = committed[p];
             if draws % cd != 0 {
                 let ci = draws / cd;
                 let mut bytes = Vec::new();
                 let path = store.root.join(post).join("x").join(chunk_key(ci, 3));
-                read_chunk(&path, buf.x.len(), &mut bytes)?;
+                read_chunk(&path, buf.x.len(), true, &mut bytes)?;
                 buf.x.copy_from_slice(&bytes);
                 for (s, (name, _)) in STATS.iter().enumerate() {
                     let path = store.root.join(stats).join(name).join(chunk_key(ci, 2));
-                    read_chunk(&path, buf.stats[s].len(), &mut bytes)?;
+                    read_chunk(&path, buf.stats[s].len(), true, &mut bytes)?;
                     buf.stats[s].copy_from_slice(&bytes);
                 }
             }
@@ -512,8 +536,13 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             steps: [self.phases[0].steps, self.phases[1].steps],
             draws: [self.phases[0].draws, self.phases[1].draws],
         };
-        state_file::write(&self.root.join(STATE_FILE), &state.snapshot(), progress)?;
-        self.commit_metadata()
+        let bytes = state_file::encode(&state.snapshot(), progress);
+        let draws = progress.draws;
+        self.commits.commit(&self.layout, draws, Some(&bytes))?;
+        for (buf, d) in self.phases.iter_mut().zip(draws) {
+            buf.committed = d;
+        }
+        Ok(())
     }
 
     /// Writes the buffered draws of every phase and the metadata, without a resume point.
@@ -594,13 +623,13 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         let buf = &mut self.phases[phase.index()];
         let ci = (buf.draws - 1) / cd;
         let (post, stats) = phase.groups();
-        write_atomic(
-            &self.root.join(post).join("x").join(chunk_key(ci, 3)),
-            &buf.x,
-        )?;
+        let commits = &mut self.commits;
+        let mut put =
+            |key: String, data: &[u8]| commits.write_chunk(&key, &[&checksum_of(data), data]);
+        put(format!("{post}/x/{}", chunk_key(ci, 3)), &buf.x)?;
         for (s, (name, _)) in STATS.iter().enumerate() {
-            write_atomic(
-                &self.root.join(stats).join(name).join(chunk_key(ci, 2)),
+            put(
+                format!("{stats}/{name}/{}", chunk_key(ci, 2)),
                 &buf.stats[s],
             )?;
         }
@@ -608,30 +637,20 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             .flat_map(|d| (d as i64).to_le_bytes())
             .collect();
         for group in [post, stats] {
-            write_atomic(
-                &self.root.join(group).join("draw").join(chunk_key(ci, 1)),
-                &draws,
-            )?;
+            put(format!("{group}/draw/{}", chunk_key(ci, 1)), &draws)?;
         }
         buf.dirty = false;
         Ok(())
     }
 
-    /// Writes the array shapes of both phases and the consolidated metadata.
+    /// Commits the draws written so far (the chain state of the last checkpoint kept), when they
+    /// differ from the committed ones.
     fn commit_metadata(&mut self) -> Result<()> {
         let draws = [self.phases[0].draws, self.phases[1].draws];
-        let changed: Vec<&str> = Phase::ALL
-            .iter()
-            .filter(|p| self.phases[p.index()].committed != draws[p.index()])
-            .flat_map(|p| {
-                let (a, b) = p.groups();
-                [a, b]
-            })
-            .collect();
-        if changed.is_empty() && self.root.join(".zmetadata").is_file() {
+        if self.phases.iter().zip(draws).all(|(b, d)| b.committed == d) {
             return Ok(());
         }
-        write_metadata(&self.root, &self.layout.documents(draws), &changed)?;
+        self.commits.commit(&self.layout, draws, None)?;
         for (buf, d) in self.phases.iter_mut().zip(draws) {
             buf.committed = d;
         }
@@ -656,17 +675,9 @@ fn holds_no_draws(root: &Path) -> Result<bool> {
                 return Ok(false);
             }
         }
-        let layout = Layout::read(root)?;
-        if stored_draws(
-            root,
-            &format!("{}/x", phase.groups().0),
-            &[layout.n_chains, layout.dim],
-        )? > 0
-        {
-            return Ok(false);
-        }
     }
-    Ok(true)
+    let layout = Layout::read(root)?;
+    Ok(read_hierarchy(root, &layout)? == [0, 0])
 }
 
 pub(crate) fn check_layout<E: StoreElement>(root: &Path, dim: Option<usize>) -> Result<Layout> {

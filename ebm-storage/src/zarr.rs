@@ -3,13 +3,22 @@
 
 use crate::error::{Result, StoreError};
 use serde_json::{json, Map, Value};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// The version of the store layout this crate writes, in the root `.zattrs` under `ebm_store`.
-pub(crate) const FORMAT: u64 = 1;
+/// The version of the store layout this crate writes, in the root `.zattrs` under `ebm_store`:
+/// 2 adds a CRC-32 to every chunk and the commit directory; 1 (read, not resumed) has neither.
+pub(crate) const FORMAT: u64 = 2;
 /// The file holding the chain state of the last checkpoint (not part of the zarr hierarchy).
 pub(crate) const STATE_FILE: &str = ".ebm_state";
+/// The directory of commits: `current` links to the commit every reader sees, a directory holding
+/// the documents that change as draws are added (the growing arrays' `.zarray`, `.zmetadata`, the
+/// chain state); their places in the hierarchy are symbolic links through `current`.
+pub(crate) const COMMITS: &str = ".ebm_commits";
+/// The link in [`COMMITS`] to the commit readers see.
+pub(crate) const CURRENT: &str = "current";
+/// The compressor entry of a checksummed array: numcodecs' CRC32 codec, a 4-byte little-endian
+/// CRC-32 (zlib's) of the data before it, which zarr-python checks when it reads the chunk.
+pub(crate) const CHECKSUM_CODEC: &str = "crc32";
 
 /// The per-draw statistics, with their zarr dtypes, in `sample_stats` order.
 pub(crate) const STATS: [(&str, &str); 8] = [
@@ -60,6 +69,10 @@ pub(crate) struct Layout {
     pub dtype: String,
     pub chunk_draws: usize,
     pub thin: usize,
+    /// The layout's version ([`FORMAT`] for stores this version writes).
+    pub format: u64,
+    /// Every checkpoint is flushed to disk (`fsync`) before it is committed.
+    pub sync: bool,
 }
 
 impl Layout {
@@ -72,8 +85,35 @@ impl Layout {
                 "dtype": self.dtype,
                 "chunk_draws": self.chunk_draws,
                 "thin": self.thin,
+                "sync": self.sync,
             }
         })
+    }
+
+    /// Whether chunks carry a CRC-32 (format 2 on).
+    pub fn checksummed(&self) -> bool {
+        self.format >= 2
+    }
+
+    /// Bytes of the chunk file of an array whose cells take `cell` bytes (all chains, one chunk of
+    /// draws), checksum included.
+    pub fn chunk_file_bytes(&self, cell: usize) -> Option<u64> {
+        chunk_bytes(self.n_chains, self.chunk_draws, cell, 1)
+            .map(|b| b + if self.checksummed() { 4 } else { 0 })
+    }
+
+    /// The keys of the documents that change as draws are added (those that live in a commit),
+    /// `.zmetadata` included.
+    pub fn mutable_keys(&self) -> Vec<String> {
+        let (a, b) = (self.documents([0, 0]), self.documents([1, 1]));
+        let mut keys: Vec<String> = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| x.1 != y.1)
+            .map(|(x, _)| x.0.clone())
+            .collect();
+        keys.push(".zmetadata".into());
+        keys
     }
 
     /// Reads the layout of the store at `root`, or says why `root` is not a store.
@@ -105,10 +145,10 @@ impl Layout {
                 .ok_or_else(|| StoreError::bad(&attrs_path, format!("ebm_store.{key} missing")))
         };
         let format = int("format")? as u64;
-        if format != FORMAT {
+        if format == 0 || format > FORMAT {
             return Err(StoreError::bad(
                 &attrs_path,
-                format!("store format {format}, this version reads {FORMAT}"),
+                format!("store format {format}, this version reads 1 to {FORMAT}"),
             ));
         }
         let dtype = store
@@ -122,6 +162,8 @@ impl Layout {
             dtype,
             chunk_draws: int("chunk_draws")?,
             thin: int("thin")?,
+            format,
+            sync: store.get("sync").and_then(Value::as_bool).unwrap_or(true),
         };
         if layout.n_chains == 0 || layout.dim == 0 || layout.chunk_draws == 0 || layout.thin == 0 {
             return Err(StoreError::bad(&attrs_path, "a zero count in ebm_store"));
@@ -155,6 +197,7 @@ impl Layout {
                 vec![n, cd, d],
                 &self.dtype,
                 &["chain", "draw", "x_dim_0"],
+                self.checksummed(),
             );
             push_array(
                 &mut docs,
@@ -163,6 +206,7 @@ impl Layout {
                 vec![d],
                 "<i8",
                 &["x_dim_0"],
+                self.checksummed(),
             );
             for group in [post, stats] {
                 push_array(
@@ -172,6 +216,7 @@ impl Layout {
                     vec![n],
                     "<i8",
                     &["chain"],
+                    self.checksummed(),
                 );
                 push_array(
                     &mut docs,
@@ -180,6 +225,7 @@ impl Layout {
                     vec![cd],
                     "<i8",
                     &["draw"],
+                    self.checksummed(),
                 );
             }
             for (name, dtype) in STATS {
@@ -190,6 +236,7 @@ impl Layout {
                     vec![n, cd],
                     dtype,
                     &["chain", "draw"],
+                    self.checksummed(),
                 );
             }
             for group in [post, stats] {
@@ -212,7 +259,13 @@ fn push_array(
     chunks: Vec<usize>,
     dtype: &str,
     dims: &[&str],
+    checksum: bool,
 ) {
+    let compressor = if checksum {
+        json!({ "id": CHECKSUM_CODEC })
+    } else {
+        Value::Null
+    };
     docs.push((
         format!("{key}/.zarray"),
         json!({
@@ -220,7 +273,7 @@ fn push_array(
             "shape": shape,
             "chunks": chunks,
             "dtype": dtype,
-            "compressor": null,
+            "compressor": compressor,
             "fill_value": null,
             "order": "C",
             "filters": null,
@@ -232,39 +285,10 @@ fn push_array(
     ));
 }
 
-/// Writes every metadata document whose key starts with one of `prefixes` (all of them for an empty
-/// list), then the consolidated `.zmetadata` of the whole hierarchy. Each file is replaced
-/// atomically, so a crash leaves either the old or the new document.
-pub(crate) fn write_metadata(
-    root: &Path,
-    docs: &[(String, Value)],
-    prefixes: &[&str],
-) -> Result<()> {
-    let mut all = Map::new();
-    for (key, doc) in docs {
-        if prefixes.is_empty() || prefixes.iter().any(|p| key.starts_with(&format!("{p}/"))) {
-            write_atomic(&root.join(key), doc.to_string().as_bytes())?;
-        }
-        all.insert(key.clone(), doc.clone());
-    }
-    let consolidated = json!({ "metadata": all, "zarr_consolidated_format": 1 });
-    write_atomic(
-        &root.join(".zmetadata"),
-        consolidated.to_string().as_bytes(),
-    )
-}
-
-/// Replaces `path` by `bytes` through a temporary file in the same directory and a rename,
-/// creating the directory when needed.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp: PathBuf = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| StoreError::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+/// The consolidated metadata of a hierarchy: every document under its key.
+pub(crate) fn consolidated(docs: &[(String, Value)]) -> Value {
+    let all: Map<String, Value> = docs.iter().cloned().collect();
+    json!({ "metadata": all, "zarr_consolidated_format": 1 })
 }
 
 /// Reads and parses a JSON document.
@@ -284,47 +308,133 @@ pub(crate) fn chunk_key(ci: usize, rank: usize) -> String {
     }
 }
 
-/// Reads a whole chunk file, which must hold exactly `expected` bytes.
-pub(crate) fn read_chunk(path: &Path, expected: usize, out: &mut Vec<u8>) -> Result<()> {
+/// Reads a whole chunk file into `out`: `expected` bytes of data, after a CRC-32 of them when
+/// `checksum` is set (numcodecs' CRC32 codec), which is checked and removed.
+pub(crate) fn read_chunk(
+    path: &Path,
+    expected: usize,
+    checksum: bool,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     out.clear();
     match std::fs::File::open(path) {
-        Ok(mut f) => {
+        Ok(f) => {
             use std::io::Read;
-            f.read_to_end(out).map_err(|e| StoreError::io(path, e))?;
+            // Never more than the chunk should hold, whatever the file's size.
+            let limit = expected as u64 + 5;
+            f.take(limit)
+                .read_to_end(out)
+                .map_err(|e| StoreError::io(path, e))?;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(StoreError::io(path, e)),
     }
-    if out.len() != expected {
+    let head = if checksum { 4 } else { 0 };
+    if out.len() != expected + head {
+        let found = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         return Err(StoreError::TruncatedChunk {
             path: path.to_path_buf(),
-            expected: expected as u64,
-            found: out.len() as u64,
+            expected: (expected + head) as u64,
+            found,
         });
+    }
+    if checksum {
+        let stored = u32::from_le_bytes(out[..4].try_into().expect("4 bytes"));
+        let computed = crc32fast::hash(&out[4..]);
+        if stored != computed {
+            return Err(StoreError::ChecksumMismatch {
+                path: path.to_path_buf(),
+                stored,
+                computed,
+            });
+        }
+        out.drain(..4);
     }
     Ok(())
 }
 
-/// The number of draws an array's `.zarray` says it holds (its shape's second entry), checking
-/// the rest of its shape against `expected` (with the draw axis left out).
-pub(crate) fn stored_draws(root: &Path, key: &str, expected: &[usize]) -> Result<usize> {
-    let path = root.join(key).join(".zarray");
-    let doc = read_json(&path)?;
-    let shape: Vec<usize> = doc
-        .get("shape")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_u64)
-                .map(|v| v as usize)
-                .collect()
-        })
-        .ok_or_else(|| StoreError::bad(&path, "no shape"))?;
-    if shape.len() != expected.len() + 1 || shape[0] != expected[0] || shape[2..] != expected[1..] {
-        return Err(StoreError::bad(
-            &path,
-            format!("shape {shape:?} does not match the store's chains and dimension"),
-        ));
+/// The CRC-32 that goes before a chunk's data.
+pub(crate) fn checksum_of(data: &[u8]) -> [u8; 4] {
+    crc32fast::hash(data).to_le_bytes()
+}
+
+/// The draws per chain of each phase that the store at `root` holds, read from its consolidated
+/// metadata (one file, so one commit) and checked: every array's `.zarray` in it and on disk must
+/// be the document this layout writes for those draws. A commit made while this reads is waited
+/// out (read again); a mismatch that stays is damage, an error naming the file.
+pub(crate) fn read_hierarchy(root: &Path, layout: &Layout) -> Result<[usize; 2]> {
+    let link = root.join(COMMITS).join(CURRENT);
+    let mut attempt = 0;
+    loop {
+        let before = std::fs::read_link(&link).ok();
+        let result = read_hierarchy_once(root, layout);
+        let after = std::fs::read_link(&link).ok();
+        attempt += 1;
+        if result.is_ok() || before == after || attempt >= 5 {
+            return result;
+        }
     }
-    Ok(shape[1])
+}
+
+fn read_hierarchy_once(root: &Path, layout: &Layout) -> Result<[usize; 2]> {
+    let zmeta_path = root.join(".zmetadata");
+    let zmeta = read_json(&zmeta_path)?;
+    let meta = zmeta
+        .get("metadata")
+        .and_then(Value::as_object)
+        .ok_or_else(|| StoreError::bad(&zmeta_path, "no metadata object"))?;
+    let mut draws = [0; 2];
+    for (p, phase) in crate::Phase::ALL.iter().enumerate() {
+        let key = format!("{}/x/.zarray", phase.groups().0);
+        let doc = meta
+            .get(&key)
+            .ok_or_else(|| StoreError::bad(&zmeta_path, format!("no entry {key}")))?;
+        draws[p] = draws_in_shape(doc, &[layout.n_chains, layout.dim]).ok_or_else(|| {
+            StoreError::bad(
+                &zmeta_path,
+                format!(
+                    "{key}: shape {} does not match the store's {} chains and dimension {}",
+                    doc.get("shape").unwrap_or(&Value::Null),
+                    layout.n_chains,
+                    layout.dim
+                ),
+            )
+        })?;
+    }
+    for (key, doc) in layout.documents(draws) {
+        if !(key.ends_with(".zarray") || key.ends_with(".zgroup")) {
+            continue;
+        }
+        if meta.get(&key) != Some(&doc) {
+            return Err(StoreError::bad(
+                &zmeta_path,
+                format!("entry {key} is not the document of a store of these draws"),
+            ));
+        }
+        let path = root.join(&key);
+        if read_json(&path)? != doc {
+            return Err(StoreError::bad(
+                &path,
+                "disagrees with the consolidated metadata .zmetadata",
+            ));
+        }
+    }
+    Ok(draws)
+}
+
+/// The draw axis's length in a `.zarray` whose shape is `[n_chains, draws, rest..]`.
+fn draws_in_shape(doc: &Value, expected: &[usize]) -> Option<usize> {
+    let shape: Vec<u64> = doc
+        .get("shape")?
+        .as_array()?
+        .iter()
+        .map(Value::as_u64)
+        .collect::<Option<_>>()?;
+    let ok = shape.len() == expected.len() + 1
+        && shape[0] == expected[0] as u64
+        && shape[2..]
+            .iter()
+            .zip(&expected[1..])
+            .all(|(&a, &b)| a == b as u64);
+    ok.then(|| usize::try_from(shape[1]).ok()).flatten()
 }

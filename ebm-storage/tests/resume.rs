@@ -8,6 +8,8 @@ use ebm_storage::{DrawStore, Phase, StoreOptions, StoredRun, SAMPLE_STATS};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+mod common;
+
 const CHILD_ENV: &str = "EBM_STORAGE_CHILD_STORE";
 const N_CHAINS: usize = 6;
 const WARMUP: u64 = 31;
@@ -51,25 +53,6 @@ fn child_streamed_run() {
     if let Ok(path) = std::env::var(CHILD_ENV) {
         slow_run(Path::new(&path));
     }
-}
-
-/// Every file of a store except the temporary ones a crash may leave.
-fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let p = entry.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if !p.to_string_lossy().ends_with(".tmp") {
-                let key = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.push((key, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 #[test]
@@ -163,5 +146,5 @@ fn resume_after_sigkill_is_bit_identical() {
     assert_eq!(a.n_draws(Phase::Sampling), 200);
     assert_eq!(a.n_draws(Phase::Warmup), 15);
     // Byte for byte, metadata and chain state included.
-    assert_eq!(files(&killed), files(&whole));
+    common::assert_same_files(&killed, &whole);
 }

@@ -149,16 +149,26 @@ fn the_layout_is_arviz_s() {
     ] {
         assert!(path.join(group).join(".zgroup").is_file(), "{group}");
     }
+    // Every chunk is numcodecs' CRC32 codec's encoding: the CRC-32 of the data, then the data.
+    assert_eq!(x["compressor"], serde_json::json!({"id": "crc32"}));
+    let chunk = std::fs::read(path.join("posterior/x/0.1.0")).unwrap();
+    assert_eq!(chunk.len(), 4 + 2 * 8 * 2 * 8);
     assert_eq!(
-        std::fs::metadata(path.join("posterior/x/0.1.0"))
-            .unwrap()
-            .len(),
-        2 * 8 * 2 * 8
+        chunk[..4],
+        crc32fast::hash(&chunk[4..]).to_le_bytes(),
+        "checksum"
     );
-    assert_eq!(
-        std::fs::read(path.join("posterior/draw/1")).unwrap()[..8],
-        8i64.to_le_bytes()
-    );
+    let draw = std::fs::read(path.join("posterior/draw/1")).unwrap();
+    assert_eq!(draw[4..12], 8i64.to_le_bytes());
+    // The documents that grow with the draws are links into the current commit.
+    for key in ["posterior/x/.zarray", ".zmetadata", ".ebm_state"] {
+        let link = std::fs::read_link(path.join(key)).unwrap();
+        assert!(
+            link.to_string_lossy().contains(".ebm_commits/current/"),
+            "{key} -> {}",
+            link.display()
+        );
+    }
 }
 
 #[test]
@@ -319,6 +329,33 @@ fn npz_export_holds_the_trace_and_statistics() {
     ebm_storage::write_npz(&path, &out, true).unwrap();
 }
 
+/// Sets the draw count of the sampling phase to `draws` in every array's shape, in the per-array
+/// `.zarray` files and in the consolidated metadata alike: metadata that agrees with itself but
+/// not with the chunk files.
+fn set_draws(root: &std::path::Path, draws: u64) {
+    let zmeta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join(".zmetadata")).unwrap()).unwrap();
+    let keys: Vec<String> = zmeta["metadata"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| {
+            (k.starts_with("posterior/") || k.starts_with("sample_stats/"))
+                && k.ends_with(".zarray")
+                && !k.contains("/chain/")
+                && !k.contains("x_dim_0")
+        })
+        .cloned()
+        .collect();
+    for key in keys {
+        let axis = usize::from(!key.contains("/draw/"));
+        edit_json(&root.join(&key), |doc| doc["shape"][axis] = draws.into());
+        edit_json(&root.join(".zmetadata"), |doc| {
+            doc["metadata"][&key]["shape"][axis] = draws.into();
+        });
+    }
+}
+
 /// Rewrites the JSON document at `path` with `edit`.
 fn edit_json(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let mut doc: serde_json::Value =
@@ -344,9 +381,7 @@ fn absurd_sizes_in_the_metadata_are_errors_not_aborts() {
     };
     // A draw count far beyond the chunk files: 16 x 10^12 x 7 doubles would be 896 TB.
     let path = fresh("huge");
-    edit_json(&path.join("posterior/x/.zarray"), |doc| {
-        doc["shape"][1] = 1_000_000_000_000u64.into();
-    });
+    set_draws(&path, 1_000_000_000_000);
     let run = StoredRun::<f64>::open(&path).unwrap();
     let err = run.positions(Phase::Sampling).unwrap_err();
     // 20 draws in chunks of 8 are chunks 0-2: the first one missing is named.
@@ -357,15 +392,24 @@ fn absurd_sizes_in_the_metadata_are_errors_not_aborts() {
     assert!(err.to_string().contains("0.3.0"), "{err}");
     // A count whose bytes overflow 64 bits (n x draws x dim, as read.rs:127 computed it).
     let path = fresh("overflow");
-    edit_json(&path.join("posterior/x/.zarray"), |doc| {
-        doc["shape"][1] = (1u64 << 62).into();
-    });
+    set_draws(&path, 1 << 62);
     let err = StoredRun::<f64>::open(&path)
         .unwrap()
         .positions(Phase::Sampling)
         .unwrap_err();
     assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
     assert!(err.to_string().contains(".zarray"), "{err}");
+    // The per-array metadata alone edited: it disagrees with the consolidated metadata.
+    let path = fresh("one");
+    edit_json(&path.join("posterior/x/.zarray"), |doc| {
+        doc["shape"][1] = 1_000_000_000_000u64.into();
+    });
+    let err = StoredRun::<f64>::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    assert!(
+        err.to_string().contains("posterior/x/.zarray") && err.to_string().contains("consolidated"),
+        "{err}"
+    );
     // A chunk of 10^13 draws in the root attributes.
     let path = fresh("chunks");
     edit_json(&path.join(".zattrs"), |doc| {
