@@ -1,7 +1,8 @@
 //! Streams a long run to a zarr store on disk, then reads it back and summarises it.
 //!
-//! `cargo run --release --example long_run [PATH]` (default `target/long_run.zarr`). Kill it
-//! midway and run it again: it resumes from the last completed chunk. A store it cannot resume
+//! `cargo run --release --example long_run [PATH] [--short]` (default `target/long_run.zarr`;
+//! `--short` runs 8 chains for 40 + 160 steps in chunks of 40, for crash tests). Kill it midway
+//! and run it again: it resumes from the last completed chunk. A store it cannot resume
 //! (damaged, or of another run) is reported and left alone; remove it yourself to start over.
 //! Open the store in Python with `arviz.from_zarr(PATH)`.
 
@@ -12,22 +13,30 @@ use ebm_storage::{disk_size, DrawStore, Phase, StoreOptions, StoredRun};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let short = args.iter().any(|a| a == "--short");
+    let path = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
+        .cloned()
         .unwrap_or_else(|| "target/long_run.zarr".into());
+    let (n_chains, warmup, sampling, chunk) = if short {
+        (8, 40, 160, 40)
+    } else {
+        (64, 500, 5_000, 250)
+    };
     let dev = Cpu::default();
     let model = GaussianModel::new(
         &dev,
         [1.0f32, -1.0, 0.5],
         [[1.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 0.5]],
     )?;
-    let n_chains = 64;
     let hmc = HamiltonianMonteCarlo::new(0.21, 7)?;
 
     let started = Instant::now();
     // Resumes the run when its store has a checkpoint, creates the store when nothing is there,
     // and otherwise stops with the error: a store with draws is never replaced.
-    let options = StoreOptions::new().chunk_draws(250);
+    let options = StoreOptions::new().chunk_draws(chunk);
     let (mut store, mut state) =
         match DrawStore::<3, f32>::open_or_create(&path, n_chains, options, &dev)? {
             (store, Some(state)) => {
@@ -39,8 +48,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 (store, hmc.init(&model, &x0, 7)?)
             }
         };
-    store.run(&hmc, &model, &mut state, Phase::Warmup, 500)?;
-    store.run(&hmc, &model, &mut state, Phase::Sampling, 5_000)?;
+    store.run(&hmc, &model, &mut state, Phase::Warmup, warmup)?;
+    store.run(&hmc, &model, &mut state, Phase::Sampling, sampling)?;
     println!(
         "streamed {} chains x {} warm-up + {} draws of dimension 3 in {:.1?}",
         store.n_chains(),

@@ -9,8 +9,8 @@
 //! `posterior` (variable `x`, dims `chain`, `draw`, `x_dim_0`), `sample_stats` (`lp`,
 //! `acceptance_rate`, `diverging`, `energy`, `energy_error`, `step_size`, `n_steps`, `tree_depth`,
 //! dims `chain`,
-//! `draw`) and their `warmup_` twins, with coordinate arrays and consolidated metadata. Python
-//! opens it with `arviz.from_zarr(path)`.
+//! `draw`) and their `warmup_` twins, with coordinate arrays and consolidated metadata; every
+//! chunk is checksummed (numcodecs' `crc32` codec). Python opens it with `arviz.from_zarr(path)`.
 //!
 //! - [`DrawStore`] writes a store: [`DrawStore::run`] runs a kernel phase by phase and writes a
 //!   checkpoint (the chain state) after every chunk; [`DrawStore::resume`] picks a killed run up
@@ -19,6 +19,23 @@
 //! - [`StoredRun`] reads a store back into the layout `ebm-diagnostics` summarises
 //!   ([`StoredRun::summary`]).
 //! - [`write_npz`] writes an in-memory [`SampleOutput`](ebm_samplers::SampleOutput) as `.npz`.
+//!
+//! # Crash safety
+//!
+//! A checkpoint becomes visible at one commit point: the documents that grow with the draws (each
+//! array's `.zarray`, the consolidated `.zmetadata`, the chain state) live in a numbered directory
+//! under `.ebm_commits/`, reached through relative symbolic links via `.ebm_commits/current`, and
+//! one `rename` of that link publishes the next checkpoint. A process killed at any instant leaves
+//! a store that every reader (this crate, zarr-python, xarray with or without consolidated
+//! metadata, ArviZ) sees as of one checkpoint, and that [`DrawStore::resume`] completes to the
+//! bytes of an uninterrupted run. With [`StoreOptions::sync`] (on by default) a checkpoint is on
+//! disk before it is published, so it survives a power loss too. Every chunk carries numcodecs'
+//! CRC32 codec, checked by zarr-python and by [`StoredRun`]: a damaged chunk is
+//! [`StoreError::ChecksumMismatch`], not a draw.
+//!
+//! For tests of crash safety, the environment variable `EBM_STORAGE_CRASH_AT=N` makes the process
+//! abort (as a kill would stop it) just before its `N`-th file operation on a store, counted from
+//! 1; a program run with `N = 1, 2, ...` until it completes is stopped at every one of its writes.
 //!
 //! What the statistics hold, per kept draw and chain: `lp` is minus the energy at the draw,
 //! `energy` the energy itself (the potential, not HMC's Hamiltonian), `acceptance_rate` the

@@ -658,10 +658,17 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
     }
 }
 
-/// Checks that `root` is a store of element type `E` (and dimension `dim` when given).
-/// Whether the store at `root` holds no draw: none in its metadata and no chunk file of positions
-/// in either phase.
+/// Whether the store at `root` holds no draw: none committed, and for a store of format 1 (whose
+/// metadata could lag its chunks) no chunk file of positions either.
 fn holds_no_draws(root: &Path) -> Result<bool> {
+    let layout = Layout::read(root)?;
+    if read_hierarchy(root, &layout)? != [0, 0] {
+        return Ok(false);
+    }
+    if layout.checksummed() {
+        // Chunks written after the last commit are not part of the store.
+        return Ok(true);
+    }
     for phase in Phase::ALL {
         let dir = root.join(phase.groups().0).join("x");
         let entries = match std::fs::read_dir(&dir) {
@@ -676,10 +683,10 @@ fn holds_no_draws(root: &Path) -> Result<bool> {
             }
         }
     }
-    let layout = Layout::read(root)?;
-    Ok(read_hierarchy(root, &layout)? == [0, 0])
+    Ok(true)
 }
 
+/// Checks that `root` is a store of element type `E` (and dimension `dim` when given).
 pub(crate) fn check_layout<E: StoreElement>(root: &Path, dim: Option<usize>) -> Result<Layout> {
     let layout = Layout::read(root)?;
     if layout.dtype != E::DTYPE {

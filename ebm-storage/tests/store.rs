@@ -519,3 +519,53 @@ fn open_or_create_resumes_or_creates_and_never_replaces_draws() {
         20
     );
 }
+
+#[test]
+fn a_flipped_byte_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.zarr");
+    let model = Harmonic::<f64>::default();
+    let mala = Mala::new(0.4, 1.0).unwrap();
+    let mut s = mala.init(&model, &x0::<2>(3), 1).unwrap();
+    let mut store =
+        DrawStore::<2, f64>::create(&path, 3, StoreOptions::new().chunk_draws(4)).unwrap();
+    store
+        .run(&mala, &model, &mut s, Phase::Sampling, 10)
+        .unwrap();
+    drop(store);
+    let flip = |key: &str, at: usize| {
+        let file = path.join(key);
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[at] ^= 0x04;
+        std::fs::write(&file, bytes).unwrap();
+    };
+    // A chunk of positions: the right size, the wrong bytes.
+    flip("posterior/x/0.1.0", 20);
+    let run = StoredRun::<f64>::open(&path).unwrap();
+    let err = run.positions(Phase::Sampling).unwrap_err();
+    assert!(matches!(err, StoreError::ChecksumMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("posterior/x/0.1.0"), "{err}");
+    // Resume reads the partial last chunk (chunk 2) back into its buffer.
+    flip("sample_stats/lp/0.2", 9);
+    let err = DrawStore::<2, f64>::resume(&path, &Cpu::default()).unwrap_err();
+    assert!(matches!(err, StoreError::ChecksumMismatch { .. }), "{err}");
+    assert!(err.to_string().contains("sample_stats/lp/0.2"), "{err}");
+    flip("sample_stats/lp/0.2", 9);
+    // The checkpoint's chain state.
+    flip(".ebm_state", 200);
+    let err = DrawStore::<2, f64>::resume(&path, &Cpu::default()).unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    assert!(
+        err.to_string().contains(".ebm_state") && err.to_string().contains("checksum"),
+        "{err}"
+    );
+    flip(".ebm_state", 200);
+    // The consolidated metadata: a shape in it no longer matches the per-array documents.
+    let zmeta = std::fs::read_to_string(path.join(".zmetadata")).unwrap();
+    let garbled = zmeta.replacen("[3,10]", "[3,11]", 1);
+    assert_ne!(zmeta, garbled);
+    std::fs::write(path.join(".zmetadata"), garbled).unwrap();
+    let err = StoredRun::<f64>::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    assert!(err.to_string().contains(".zmetadata"), "{err}");
+}

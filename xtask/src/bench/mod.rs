@@ -8,6 +8,7 @@ mod logistic;
 mod nuts;
 #[cfg(feature = "nuts-rs")]
 mod nuts_peer;
+mod storage;
 mod train;
 pub(crate) mod user_mlp;
 
@@ -136,6 +137,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             if !all.iter().any(|c| c.name == name)
                 && !NUTS_CASES.contains(&name.as_str())
                 && name != TRAIN_CASE
+                && name != storage::CASE
             {
                 return Err(format!("bench: no case named `{name}`"));
             }
@@ -230,6 +232,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
             train_iters,
             torchebm_train.as_deref(),
         )?);
+    }
+    if only.is_empty() || only.iter().any(|o| o == storage::CASE) {
+        out.extend(storage::run()?);
     }
     for name in only.iter().filter(|o| NUTS_CASES.contains(&o.as_str())) {
         out.extend(nuts::run(Some(name))?);
