@@ -46,8 +46,12 @@ pub enum SwapScheme {
 /// do not depend on the thread count, and with [`SwapScheme::Off`] the cold chains are exactly the
 /// explorer's own chains when the explorer's own temperature is 1.
 ///
-/// The cold chains' statistics count a scan as one transition: accepted when any exploration step
-/// moved the chain, divergent when any step diverged.
+/// The cold chains' statistics count a scan as one transition, and report its acceptance per
+/// exploration step: `accepted` is the scan's last exploration step's (so the run's acceptance
+/// rate estimates the explorer's rate per step, whatever `explore_steps`), the acceptance
+/// probability is the mean over the scan's steps; the transition is divergent when any step
+/// diverged and costs all the steps' gradients. [`SwapStats::explorer_acceptance`] has the rate
+/// over every exploration step, per temperature.
 ///
 /// ```
 /// use ebm_core::prelude::*;
@@ -76,6 +80,9 @@ pub struct ReplicaExchange<K> {
 }
 
 /// Checks a ladder: at least two temperatures, the first 1, strictly increasing and finite.
+/// The most temperatures [`ReplicaExchange::geometric`] makes (ladders of hundreds are large).
+const MAX_TEMPERATURES: usize = 1 << 16;
+
 fn check_ladder(t: &[f64]) -> Result<()> {
     if t.len() < 2 {
         return Err(Error::invalid(
@@ -137,7 +144,7 @@ impl<K: Kernel> ReplicaExchange<K> {
     ///
     /// # Errors
     /// As [`ReplicaExchange::new`], and [`Error::InvalidParameter`] naming `t_max` unless it is
-    /// finite and above 1, or `n_temperatures` when it is below 2.
+    /// finite and above 1, or `n_temperatures` when it is below 2 or above 65 536.
     pub fn geometric(explorer: K, t_max: f64, n_temperatures: usize) -> Result<Self> {
         if !(t_max.is_finite() && t_max > 1.0) {
             return Err(Error::invalid("t_max", t_max, "must be finite and above 1"));
@@ -147,6 +154,13 @@ impl<K: Kernel> ReplicaExchange<K> {
                 "n_temperatures",
                 n_temperatures,
                 "a ladder needs at least 2 temperatures",
+            ));
+        }
+        if n_temperatures > MAX_TEMPERATURES {
+            return Err(Error::invalid(
+                "n_temperatures",
+                n_temperatures,
+                format!("at most {MAX_TEMPERATURES} temperatures"),
             ));
         }
         let k = (n_temperatures - 1) as f64;
@@ -291,7 +305,9 @@ impl<K: Kernel> ReplicaExchange<K> {
                 reject_sum: vec![0.0; n_temps - 1],
                 evals: Vec::new(),
                 scan_divergence: Vec::new(),
-                scan_moved: Vec::new(),
+                scan_prob_sum: Vec::new(),
+                explore_steps_taken: vec![0; n_temps],
+                explore_accepted: vec![0; n_temps],
                 scheme: None,
             },
         })
@@ -472,10 +488,13 @@ struct SwapBook {
     accepted: Vec<u64>,
     reject_sum: Vec<f64>,
     evals: Vec<u32>,
-    /// Per chain during a scan: the first divergence of its exploration steps, and whether any
-    /// step moved it.
+    /// Per chain during a scan: the first divergence of its exploration steps, and the sum of
+    /// their acceptance probabilities.
     scan_divergence: Vec<Option<crate::kernel::Divergence>>,
-    scan_moved: Vec<bool>,
+    scan_prob_sum: Vec<f64>,
+    /// Per temperature: exploration steps taken and accepted.
+    explore_steps_taken: Vec<u64>,
+    explore_accepted: Vec<u64>,
     /// The swap scheme of the last scan.
     scheme: Option<SwapScheme>,
 }
@@ -486,6 +505,8 @@ impl SwapBook {
         self.accepted.iter_mut().for_each(|v| *v = 0);
         self.reject_sum.iter_mut().for_each(|v| *v = 0.0);
         self.round_trips.iter_mut().for_each(|v| *v = 0);
+        self.explore_steps_taken.iter_mut().for_each(|v| *v = 0);
+        self.explore_accepted.iter_mut().for_each(|v| *v = 0);
         self.scans_counted = 0;
     }
 
@@ -627,6 +648,12 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
             round_trips: b.round_trips.clone(),
             scans: b.scans_counted,
             scheme: b.scheme,
+            explorer_acceptance: b
+                .explore_accepted
+                .iter()
+                .zip(&b.explore_steps_taken)
+                .map(|(&a, &n)| rate(a as f64, n))
+                .collect(),
         }
     }
 }
@@ -647,6 +674,9 @@ pub struct SwapStats {
     pub scans: u64,
     /// The swap scheme of the last scan (`None` before any).
     pub scheme: Option<SwapScheme>,
+    /// Per temperature (cold first), the fraction of exploration steps whose proposal was
+    /// accepted, over every ladder and every exploration step of the scans counted.
+    pub explorer_acceptance: Vec<f64>,
 }
 
 impl SwapStats {
@@ -730,23 +760,34 @@ impl<K: Kernel> Kernel for Scan<'_, K> {
         book.evals.resize(n, 0);
         book.scan_divergence.clear();
         book.scan_divergence.resize(n, None);
-        book.scan_moved.clear();
-        book.scan_moved.resize(n, false);
+        book.scan_prob_sum.clear();
+        book.scan_prob_sum.resize(n, 0.0);
+        let n_l = book.n_ladders.max(1);
         for _ in 0..self.explore_steps {
             self.explorer.step(target, state, workspace, info)?;
             for (c, i) in info.iter().enumerate() {
                 book.evals[c] = book.evals[c].saturating_add(i.grad_evals);
-                book.scan_moved[c] |= i.accepted;
+                book.scan_prob_sum[c] += i.accept_prob();
                 if book.scan_divergence[c].is_none() {
                     book.scan_divergence[c] = i.divergence;
                 }
+                // Chains are temperature-major: chain c explores at temperature c / n_ladders.
+                if let Some(k) = book.explore_steps_taken.get_mut(c / n_l) {
+                    *k += 1;
+                }
+                if let Some(k) = book.explore_accepted.get_mut(c / n_l) {
+                    *k += u64::from(i.accepted);
+                }
             }
         }
-        // A scan reports its exploration as a whole: moved if any step moved, the first
-        // divergence of any step, all the gradient evaluations; the rest is the last step's.
+        // A scan reports its exploration per step: the last step's move, the mean acceptance
+        // probability of its steps, the first divergence of any step, all the gradients.
+        let m = self.explore_steps as f64;
         for (c, i) in info.iter_mut().enumerate() {
             i.grad_evals = book.evals[c];
-            i.accepted = book.scan_moved[c];
+            if self.explore_steps > 1 {
+                i.log_accept_ratio = (book.scan_prob_sum[c] / m).ln();
+            }
             i.divergence = book.scan_divergence[c];
         }
         book.swap(state, self.scheme);

@@ -279,3 +279,105 @@ fn replicas_that_step_into_non_finite_regions_are_divergences_never_draws() {
         .all(|v| v.is_finite() && v.abs() < 1.0));
     assert!(out.swaps.acceptance_rate.iter().all(|a| a.is_finite()));
 }
+
+#[test]
+fn cold_acceptance_is_per_exploration_step() {
+    // An explorer that accepts rarely (MALA with a step far too large for a unit Gaussian): with
+    // five exploration steps per scan the cold chains' acceptance must still be the explorer's
+    // rate per step, not the chance that any of the five moved.
+    let dev = Cpu::default();
+    let model =
+        GaussianModel::<2, f64>::from_slices(&dev, &[0.0, 0.0], &[1.0, 0.0, 0.0, 1.0]).unwrap();
+    let x0 = batch::<2>(&(0..400).map(|i| (i % 7) as f64 * 0.1).collect::<Vec<_>>());
+    let rates = |steps: usize| {
+        let pt = ReplicaExchange::geometric(Mala::new(2.5, 1.0).unwrap(), 4.0, 3)
+            .unwrap()
+            .with_explore_steps(steps)
+            .unwrap();
+        let mut state = pt.init(&model, &x0, 3).unwrap();
+        let out = pt
+            .run_from(&model, &mut state, &RunOptions::new(300).progress(false))
+            .unwrap();
+        let stats = out.cold.chain_stats.unwrap();
+        (stats.mean_acceptance_rate(), out.swaps.explorer_acceptance)
+    };
+    let (one, per_temp_one) = rates(1);
+    let (five, per_temp_five) = rates(5);
+    // 200 ladders x 300 scans: the standard error of a rate near 0.2 is about 0.002; the chains'
+    // correlation makes it larger, 0.02 is many standard errors yet far below the 1 - 0.8^5 = 0.67
+    // that "any step moved" would read.
+    assert!(one > 0.02 && one < 0.5, "{one}");
+    assert!((five - one).abs() < 0.02, "1 step {one}, 5 steps {five}");
+    assert!(
+        (per_temp_five[0] - five).abs() < 0.02,
+        "{per_temp_five:?} vs {five}"
+    );
+    assert!(
+        (per_temp_one[0] - one).abs() < 1e-12,
+        "{per_temp_one:?} vs {one}"
+    );
+    // Hotter replicas see flatter densities and accept more.
+    assert!(per_temp_five[2] > per_temp_five[0], "{per_temp_five:?}");
+}
+
+use proptest::strategy::Just;
+
+proptest::proptest! {
+    #![proptest_config(deterministic(64, 11))]
+
+    /// Whatever the ladder, step counts, starting points and run lengths: a typed error or a run
+    /// whose outputs have the promised shapes, never a panic.
+    #[test]
+    fn any_input_gives_a_typed_error_or_a_run(
+        temps in proptest::collection::vec(
+            proptest::prop_oneof![
+                Just(1.0), Just(0.0), Just(-1.0), Just(f64::NAN), Just(f64::INFINITY),
+                0.5f64..100.0,
+            ],
+            0..6,
+        ),
+        t_max in proptest::prop_oneof![Just(f64::NAN), Just(1.0), Just(f64::INFINITY), -2.0f64..50.0],
+        n_temps in proptest::prop_oneof![Just(0usize), Just(1), 2usize..6, Just(usize::MAX)],
+        geometric in proptest::bool::ANY,
+        explore_steps in 0usize..4,
+        rows in 0usize..9,
+        start in proptest::prop_oneof![Just(f64::NAN), Just(f64::INFINITY), -3.0f64..3.0],
+        replicas in proptest::bool::ANY,
+        steps in 0usize..5,
+        rounds in 0usize..3,
+        new_ladder in proptest::collection::vec(0.5f64..20.0, 0..5),
+    ) {
+        let dev = Cpu::default();
+        let model = GaussianMixture::<2, f64>::four_modes(&dev);
+        let mala = Mala::new(0.1, 1.0).unwrap();
+        let pt = if geometric {
+            ReplicaExchange::geometric(mala, t_max, n_temps)
+        } else {
+            ReplicaExchange::new(mala, temps)
+        };
+        let Ok(pt) = pt else { return Ok(()) };
+        let Ok(pt) = pt.with_explore_steps(explore_steps) else { return Ok(()) };
+        let x0 = dev.tensor_from_vec(vec![start; rows * 2], (rows, Const::<2>));
+        let state = if replicas {
+            pt.init_replicas(&model, &x0, 1)
+        } else {
+            pt.init(&model, &x0, 1)
+        };
+        let Ok(mut state) = state else { return Ok(()) };
+        let n_t = pt.temperatures().len();
+        let ladders = state.n_ladders();
+        proptest::prop_assert_eq!(ladders * n_t, state.chains().n_chains());
+        if let Ok(out) = pt.run_from(&model, &mut state, &RunOptions::new(steps).progress(false)) {
+            proptest::prop_assert_eq!(out.swaps.explorer_acceptance.len(), n_t);
+            proptest::prop_assert_eq!(out.swaps.acceptance_rate.len(), n_t - 1);
+            proptest::prop_assert_eq!(out.cold.samples.shape().0, ladders);
+        }
+        if let Ok(ladder) = pt.tune_ladder(&model, &mut state, rounds) {
+            proptest::prop_assert_eq!(ladder.len(), n_t);
+        }
+        let mut sorted = new_ladder.clone();
+        sorted.sort_by(f64::total_cmp);
+        let _ = state.set_ladder(&sorted);
+        proptest::prop_assert!(state.positions_at(n_t).is_none());
+    }
+}
