@@ -74,24 +74,20 @@ pub(crate) fn create_dir(path: &Path) -> Result<()> {
 
 /// Removes a directory tree; nothing there is not an error.
 pub(crate) fn remove_tree(path: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(path).is_err() {
-        return Ok(());
-    }
-    crash_point();
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StoreError::io(path, e)),
-    }
+    remove(path, std::fs::remove_dir_all::<&Path>)
 }
 
 /// Removes a file or symbolic link; nothing there is not an error.
 pub(crate) fn remove_file(path: &Path) -> Result<()> {
+    remove(path, std::fs::remove_file::<&Path>)
+}
+
+fn remove<'a>(path: &'a Path, how: fn(&'a Path) -> std::io::Result<()>) -> Result<()> {
     if std::fs::symlink_metadata(path).is_err() {
         return Ok(());
     }
     crash_point();
-    match std::fs::remove_file(path) {
+    match how(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(StoreError::io(path, e)),

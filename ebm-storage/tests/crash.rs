@@ -4,8 +4,8 @@
 //! open as one consistent commit whose draws are the uninterrupted run's first draws, and running
 //! the program again must complete it to the uninterrupted run's bytes.
 //!
-//! With `EBM_CRASH_STATES=DIR` every stopped store is also copied to `DIR/NNNN` for the other
-//! readers (zarr-python, xarray, ArviZ), see `ebm-storage/scripts/check_readers.py`.
+//! `ebm-storage/scripts/crash_check.py` does the same to the `long_run` example with zarr-python,
+//! xarray and ArviZ as the readers.
 
 use ebm_core::prelude::*;
 use ebm_models::Harmonic;
@@ -125,19 +125,12 @@ fn is_prefix(part: &Contents, whole: &Contents) -> bool {
 
 #[test]
 fn a_kill_at_every_write_loses_nothing() {
-    // A kill leaves the file system as the operating system sees it, whatever the medium: in
-    // memory where there is a tmpfs, as creating a file costs a millisecond on some disks.
-    let shm = Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        tempfile::tempdir_in(shm).unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    };
+    // A kill leaves the file system as the operating system sees it, whatever the medium.
+    let dir = common::scratch_dir();
     let whole = dir.path().join("whole.zarr");
     assert!(run_child(&whole, None));
     let reference = contents(&whole);
     assert_eq!((reference[0].0, reference[1].0), (6, 10));
-    let states = std::env::var("EBM_CRASH_STATES").ok();
 
     let path = dir.path().join("killed.zarr");
     let mut stops = 0u64;
@@ -158,19 +151,6 @@ fn a_kill_at_every_write_loses_nothing() {
                 "stopped before operation {n}: the store holds draws that are not the run's"
             );
             draws_seen.insert((seen[0].0, seen[1].0));
-        }
-        if let Some(states) = &states {
-            let to = Path::new(states).join(format!("{n:04}"));
-            std::fs::create_dir_all(&to).unwrap();
-            if published {
-                let ok = Command::new("cp")
-                    .arg("-a")
-                    .arg(&path)
-                    .arg(to.join("store.zarr"))
-                    .status()
-                    .unwrap();
-                assert!(ok.success());
-            }
         }
         // Running the program again completes the run, to the uninterrupted run's bytes.
         assert!(run_child(&path, None), "resume after a stop at {n} failed");

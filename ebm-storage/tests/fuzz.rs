@@ -16,6 +16,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod common;
+
 /// The largest single allocation the readers may make on any of these stores (the real store
 /// needs a few kilobytes).
 const ALLOC_BOUND: usize = 64 << 20;
@@ -197,24 +199,9 @@ fn files(root: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn copy_tree(from: &Path, to: &Path) {
-    let ok = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-}
-
 #[test]
 fn mutated_stores_give_typed_errors_or_the_original_draws() {
-    let shm = Path::new("/dev/shm");
-    let dir = if shm.is_dir() {
-        tempfile::tempdir_in(shm).unwrap()
-    } else {
-        tempfile::tempdir().unwrap()
-    };
+    let dir = common::scratch_dir();
     // A real store: both phases, a partial last chunk, a checkpoint.
     let original = dir.path().join("original.zarr");
     let model = Harmonic::<f64>::default();
@@ -258,7 +245,7 @@ fn mutated_stores_give_typed_errors_or_the_original_draws() {
     runner
         .run(&strategy, |(file, m)| {
             let case = dir.path().join(format!("case{}", tried.get()));
-            copy_tree(&original, &case);
+            common::copy_tree(&original, &case);
             let target = case.join(&targets[file]);
             if apply(&target, &m) {
                 tried.set(tried.get() + 1);

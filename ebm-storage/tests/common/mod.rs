@@ -31,6 +31,28 @@ pub fn logical_files(root: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// A temporary directory in memory where there is a tmpfs (`/dev/shm`): creating a file costs a
+/// millisecond on some disks, and these tests create tens of thousands.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    }
+}
+
+/// Copies a directory tree with its links (`cp -a`).
+pub fn copy_tree(from: &Path, to: &Path) {
+    let ok = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "cp -a {} {}", from.display(), to.display());
+}
+
 /// Asserts two stores hold the same files, naming the first that differs.
 pub fn assert_same_files(a: &Path, b: &Path) {
     let (x, y) = (logical_files(a), logical_files(b));
