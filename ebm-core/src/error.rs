@@ -128,9 +128,72 @@ pub enum Error {
          refused the call"
     )]
     HostPathRefused,
+    /// An observer of a run failed (a store that could not write, say); the run stopped after the
+    /// step the observer was shown. The observer's own error is the source.
+    #[error("an observer stopped the run: {source}")]
+    Observer {
+        /// The observer's error; [`ObserverError::downcast_ref`] gets its type back.
+        #[source]
+        source: ObserverError,
+    },
+}
+
+/// The error of an observer, shared ([`Error`] is `Clone`): its display and source are the
+/// original's.
+#[derive(Debug, Clone)]
+pub struct ObserverError(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl ObserverError {
+    /// Wraps an observer's error.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(error))
+    }
+
+    /// Wraps an observer's error already shared.
+    pub fn from_shared(
+        error: std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> Self {
+        Self(error)
+    }
+
+    /// The original error.
+    pub fn get(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The original error, when it is a `T`.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Display for ObserverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ObserverError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+/// Two observer errors are equal when they are the same error (shared, not compared by value).
+impl PartialEq for ObserverError {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Error {
+    /// Builds an [`Error::Observer`] from an observer's error.
+    pub fn observer(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Observer {
+            source: ObserverError::new(error),
+        }
+    }
+
     /// Builds an [`Error::InvalidParameter`].
     pub fn invalid(
         name: impl Into<String>,

@@ -115,10 +115,42 @@ where
     }
 }
 
+/// Tunes a kernel while the driver runs it (warm-up): the driver takes every step with
+/// [`Adaptation::kernel`], shows the step to the observers, then calls [`Adaptation::adapt`], which
+/// may change the state's step sizes and the kernel (its mass matrix, say). Compare nuts-rs's
+/// `AdaptStrategy` and BlackJAX's adaptation `init`/`update`/`final`.
+///
+/// [`WarmupAdaptation`](crate::warmup::WarmupAdaptation) is the windowed adaptation of
+/// [`Warmup`](crate::warmup::Warmup); [`Driver::adapting`] runs one.
+pub trait Adaptation<K, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
+    /// The kernel to take the next step with.
+    fn kernel(&self) -> &K;
+
+    /// Called after step `step` of the run (from 0), once the observers have seen it, with what
+    /// the step did to each chain.
+    ///
+    /// # Returns
+    /// Whether the kernel changed (the driver then starts the kernel's workspace afresh).
+    ///
+    /// # Errors
+    /// An error ends the run and is returned by [`Driver::run`].
+    fn adapt(
+        &mut self,
+        step: usize,
+        info: &[StepInfo],
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+    ) -> Result<bool>;
+}
+
 /// Runs a [`Kernel`] on a [`ChainState`] and tells observers about every step.
 ///
 /// The trace and per-step diagnostics that [`RunOptions`] asks for, and the progress bar, are
-/// observers the driver adds itself; [`Driver::observe`] adds more.
+/// observers the driver adds itself, ahead of those [`Driver::observe`] adds; every observer is
+/// treated alike: any of them can stop the run ([`Flow::Stop`]), and an observer's error ends it
+/// at once. When the state has a step-size jitter ([`ChainState::set_step_size_jitter`]), every
+/// step draws its step sizes first. [`Driver::adapting`] runs a kernel that an [`Adaptation`]
+/// tunes as it goes.
 ///
 /// ```
 /// use ebm_core::prelude::*;
@@ -150,10 +182,16 @@ where
     Dev: Device<E>,
     M: Energy<D, E, Dev> + ?Sized,
 {
-    kernel: &'a K,
+    kernel: Stepper<'a, K, D, E, Dev, M>,
     target: Target<'a, D, E, Dev, M>,
     state: &'a mut ChainState<D, E, Dev>,
     observers: Vec<&'a mut dyn Observer<D, E>>,
+}
+
+/// Where a driver's kernel comes from.
+enum Stepper<'a, K, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
+    Fixed(&'a K),
+    Adapted(&'a mut dyn Adaptation<K, D, E, Dev, M>),
 }
 
 impl<'a, K, const D: usize, E, Dev, M> Driver<'a, K, D, E, Dev, M>
@@ -167,15 +205,37 @@ where
     pub fn new(kernel: &'a K, model: &'a M, state: &'a mut ChainState<D, E, Dev>) -> Self {
         let target = Target::new(model, state.device());
         Self {
-            kernel,
+            kernel: Stepper::Fixed(kernel),
             target,
             state,
             observers: Vec::new(),
         }
     }
 
+    /// A driver that advances `state` on `model` with the kernel `adaptation` tunes as it goes.
+    pub fn adapting(
+        adaptation: &'a mut dyn Adaptation<K, D, E, Dev, M>,
+        model: &'a M,
+        state: &'a mut ChainState<D, E, Dev>,
+    ) -> Self {
+        let target = Target::new(model, state.device());
+        Self {
+            kernel: Stepper::Adapted(adaptation),
+            target,
+            state,
+            observers: Vec::new(),
+        }
+    }
+
+    fn kernel(&self) -> &K {
+        match &self.kernel {
+            Stepper::Fixed(k) => k,
+            Stepper::Adapted(a) => a.kernel(),
+        }
+    }
+
     /// Adds an observer; observers are told about each step in the order they were added, after
-    /// the trace and diagnostics.
+    /// the trace, the diagnostics and the progress bar.
     pub fn observe(mut self, observer: &'a mut dyn Observer<D, E>) -> Self {
         self.observers.push(observer);
         self
@@ -193,9 +253,9 @@ where
     /// state after a completed step.
     pub fn run(mut self, options: &RunOptions) -> Result<SampleOutput<D, E, Dev>> {
         options.validate()?;
-        self.kernel.check_dimension(D)?;
+        self.kernel().check_dimension(D)?;
         let n = self.state.n_chains();
-        let adjusted = self.kernel.metropolis_adjusted();
+        let adjusted = self.kernel().metropolis_adjusted();
         let mut workspace = K::Workspace::<E>::default();
         let mut info = vec![StepInfo::default(); n];
         let mut stats = RunStats::new(n);
@@ -212,22 +272,33 @@ where
             steps_before: self.state.steps(),
             metropolis_adjusted: adjusted,
         };
+        // One list: the built-in observers first, then the caller's.
+        let mut observers: Vec<&mut dyn Observer<D, E>> = Vec::new();
         if let Some(t) = trace.as_mut() {
-            Observer::<D, E>::start(t, &start);
+            observers.push(t);
         }
         if let Some(d) = diagnostics.as_mut() {
-            d.start(&start);
+            observers.push(d);
         }
         if let Some(p) = progress.as_mut() {
-            Observer::<D, E>::start(p, &start);
+            observers.push(p);
         }
         for o in self.observers.iter_mut() {
+            observers.push(&mut **o);
+        }
+        for o in observers.iter_mut() {
             o.start(&start);
         }
+        let mut centres = Vec::new();
         let mut taken = 0;
+        let mut outcome = Ok(());
         for step in 0..options.n_steps {
-            self.kernel
-                .step(&mut self.target, self.state, &mut workspace, &mut info)?;
+            self.state.begin_jitter(&mut centres);
+            let kernel = match &self.kernel {
+                Stepper::Fixed(k) => *k,
+                Stepper::Adapted(a) => a.kernel(),
+            };
+            kernel.step(&mut self.target, self.state, &mut workspace, &mut info)?;
             self.state.steps += 1;
             taken += 1;
             if adjusted {
@@ -248,36 +319,33 @@ where
                 temperatures: &self.state.temperature,
             };
             let mut flow = Flow::Continue;
-            if let Some(t) = trace.as_mut() {
-                t.observe(&view)?;
+            for o in observers.iter_mut() {
+                match o.observe(&view) {
+                    Ok(Flow::Stop) => flow = Flow::Stop,
+                    Ok(Flow::Continue) => {}
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
             }
-            if let Some(d) = diagnostics.as_mut() {
-                d.observe(&view)?;
+            self.state.end_jitter(&centres);
+            if outcome.is_err() {
+                break;
             }
-            if let Some(p) = progress.as_mut() {
-                p.observe(&view)?;
-            }
-            for o in self.observers.iter_mut() {
-                if o.observe(&view)? == Flow::Stop {
-                    flow = Flow::Stop;
+            if let Stepper::Adapted(a) = &mut self.kernel {
+                if a.adapt(step, &info, &mut self.target, self.state)? {
+                    workspace = K::Workspace::<E>::default();
                 }
             }
             if flow == Flow::Stop {
                 break;
             }
         }
-        if let Some(t) = trace.as_mut() {
-            Observer::<D, E>::finish(t, taken);
-        }
-        if let Some(d) = diagnostics.as_mut() {
-            d.finish(taken);
-        }
-        if let Some(p) = progress.as_mut() {
-            Observer::<D, E>::finish(p, taken);
-        }
-        for o in self.observers.iter_mut() {
+        for o in observers.iter_mut() {
             o.finish(taken);
         }
+        outcome?;
         stats.finalize();
         Ok(SampleOutput {
             samples: self.state.to_batch(),

@@ -49,7 +49,7 @@ mod snapshot;
 mod state;
 pub mod warmup;
 
-pub use driver::{observer_fn, Driver, Flow, FnObserver, Observer, RunStart, StepView};
+pub use driver::{observer_fn, Adaptation, Driver, Flow, FnObserver, Observer, RunStart, StepView};
 pub use hmc::{HamiltonianMonteCarlo, HmcWorkspace};
 pub use kernel::{
     metropolis_accept, Divergence, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
@@ -64,7 +64,7 @@ pub use progress::Progress;
 pub use replica::{ReplicaExchange, ReplicaOutput, ReplicaState, SwapScheme, SwapStats};
 pub use snapshot::StateSnapshot;
 pub use state::{ChainState, Points, StateParts};
-pub use warmup::{AdaptedRun, MassAdaptation, Warmup};
+pub use warmup::{Adaptable, AdaptedRun, MassAdaptation, Tuned, Warmup, WarmupAdaptation};
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
 pub use ebm_diagnostics as diagnostics;
@@ -165,10 +165,10 @@ pub struct GuideDoctests;
 /// `ebm_core::prelude` re-exports, has a trait of that name; write `ebm_samplers::Trace`.
 pub mod prelude {
     pub use crate::{
-        observer_fn, AdaptedRun, ChainState, Divergence, Driver, Flow, HamiltonianMonteCarlo,
-        Kernel, LangevinDynamics, Mala, MassAdaptation, MassMatrix, Nuts, Observer,
-        ReplicaExchange, RunOptions, RunStats, SampleOutput, Sampler, StepDiagnostics, StepInfo,
-        StepView, SwapScheme, UTurn, Warmup,
+        observer_fn, Adaptable, Adaptation, AdaptedRun, ChainState, Divergence, Driver, Flow,
+        HamiltonianMonteCarlo, Kernel, LangevinDynamics, Mala, MassAdaptation, MassMatrix, Nuts,
+        Observer, ReplicaExchange, RunOptions, RunStats, SampleOutput, Sampler, StepDiagnostics,
+        StepInfo, StepView, SwapScheme, UTurn, Warmup,
     };
 }
 

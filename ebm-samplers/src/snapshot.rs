@@ -53,6 +53,8 @@ pub struct StateSnapshot<E> {
     pub step_sizes: Vec<f64>,
     /// Each chain's temperature.
     pub temperatures: Vec<f64>,
+    /// The relative step-size jitter ([`ChainState::set_step_size_jitter`]).
+    pub step_size_jitter: f64,
 }
 
 impl<E> StateSnapshot<E> {
@@ -76,6 +78,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
             steps: self.steps,
             step_sizes: self.step_size.clone(),
             temperatures: self.temperature.clone(),
+            step_size_jitter: self.jitter,
         }
     }
 
@@ -137,6 +140,13 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
             check::positive(&format!("step_size[{c}]"), h)?;
             check::non_negative(&format!("temperature[{c}]"), t)?;
         }
+        if !(0.0..1.0).contains(&snapshot.step_size_jitter) {
+            return Err(Error::invalid(
+                "step_size_jitter",
+                snapshot.step_size_jitter,
+                "must lie in [0, 1)",
+            ));
+        }
         let rngs = (0..n)
             .map(|c| {
                 let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(snapshot.rng_seeds[c]);
@@ -155,6 +165,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
             steps: snapshot.steps,
             step_size: snapshot.step_sizes.clone(),
             temperature: snapshot.temperatures.clone(),
+            jitter: snapshot.step_size_jitter,
             params_version: 0,
             dev: dev.clone(),
         })

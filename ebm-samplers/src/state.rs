@@ -129,6 +129,9 @@ pub struct ChainState<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
     pub(crate) steps: u64,
     pub(crate) step_size: Vec<f64>,
     pub(crate) temperature: Vec<f64>,
+    /// The relative step-size jitter: each step draws chain `c`'s step size uniformly from
+    /// `step_size[c] * (1 +- jitter)` (0: none).
+    pub(crate) jitter: f64,
     /// Bumped by every parameter change, so kernels can cache what they derive from the parameters.
     pub(crate) params_version: u64,
     pub(crate) dev: Dev,
@@ -167,6 +170,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
             steps: 0,
             step_size: vec![step_size; n],
             temperature: vec![temperature; n],
+            jitter: 0.0,
             params_version: 0,
             dev: x0.device().clone(),
         })
@@ -278,6 +282,57 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
         self.temperature.copy_from_slice(temperatures);
         self.params_version += 1;
         Ok(())
+    }
+
+    /// The relative step-size jitter (0 when off): see [`ChainState::set_step_size_jitter`].
+    pub fn step_size_jitter(&self) -> f64 {
+        self.jitter
+    }
+
+    /// Makes every step draw each chain's step size uniformly from `step_size * (1 +- jitter)`,
+    /// from the chain's own stream, before the kernel moves it (the step sizes set stay the
+    /// centres; observers see the ones drawn). Stan and nutpie jitter NUTS's step size this way
+    /// after warm-up; [`Warmup`](crate::warmup::Warmup) sets it on the state it returns, so a
+    /// continued state samples as the run that made it. 0 turns it off.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `jitter` unless it lies in `[0, 1)`.
+    pub fn set_step_size_jitter(&mut self, jitter: f64) -> Result<()> {
+        if !(0.0..1.0).contains(&jitter) {
+            return Err(Error::invalid("jitter", jitter, "must lie in [0, 1)"));
+        }
+        self.jitter = jitter;
+        Ok(())
+    }
+
+    /// Draws this step's jittered step sizes into the state, keeping the centres in `centres`;
+    /// nothing when the jitter is off. [`ChainState::end_jitter`] puts the centres back.
+    pub(crate) fn begin_jitter(&mut self, centres: &mut Vec<f64>) {
+        if self.jitter <= 0.0 {
+            return;
+        }
+        use rand::Rng;
+        centres.clear();
+        centres.extend_from_slice(&self.step_size);
+        for ((h, &e), rng) in self
+            .step_size
+            .iter_mut()
+            .zip(centres.iter())
+            .zip(&mut self.rngs)
+        {
+            let u: f64 = rng.gen();
+            *h = e * (1.0 + self.jitter * (2.0 * u - 1.0));
+        }
+        self.params_version += 1;
+    }
+
+    /// Restores the step sizes [`ChainState::begin_jitter`] kept.
+    pub(crate) fn end_jitter(&mut self, centres: &[f64]) {
+        if self.jitter <= 0.0 {
+            return;
+        }
+        self.step_size.copy_from_slice(centres);
+        self.params_version += 1;
     }
 
     /// The current points and every chain's random stream, for a kernel's step. A kernel that moves

@@ -1,18 +1,17 @@
 //! Warm-up that tunes itself: per-chain dual-averaging step sizes and windowed mass-matrix
 //! estimation, then sampling with the tuned kernel, in one call.
 
-use crate::driver::{Observer, RunStart, StepView};
+use crate::driver::{Adaptation, Driver, Flow, Observer, StepView};
 use crate::hmc::{leapfrog_host, Step};
 use crate::kernel::{Kernel, StepInfo, Target};
 use crate::mass::MassMatrix;
+use crate::options::RunOptions;
 use crate::output::{SummaryError, Trace};
-use crate::progress::Progress;
 use crate::state::{ChainState, Points};
 use crate::{HamiltonianMonteCarlo, Mala, Nuts};
 use ebm_core::prelude::*;
 use ebm_core::{check, linalg};
 use ebm_diagnostics::Summary;
-use rand::Rng;
 
 /// Dual-averaging step-size adaptation for one chain (Hoffman and Gelman 2014, section 3.2), with
 /// Stan's constants: `gamma = 0.05`, `t0 = 10`, `kappa = 0.75`, `mu = log(10 eps0)`.
@@ -503,15 +502,28 @@ pub struct Phase<const D: usize, E> {
 }
 
 impl<const D: usize, E: Real> Phase<D, E> {
-    /// Keeps one transition: its statistics, its draw when the thinning keeps it, and the
-    /// progress bar.
-    fn record(&mut self, view: &StepView<'_, D, E>, progress: &mut Option<Progress>) -> Result<()> {
-        self.stats.record(view);
-        self.trace.observe(view)?;
-        if let Some(p) = progress.as_mut() {
-            p.observe(view)?;
+    /// A phase of `steps` steps for `n` chains that keeps every `thin`-th draw, or none.
+    fn recording(n: usize, steps: usize, thin: usize, keep: bool) -> Self {
+        Self {
+            trace: Trace::new(n, if keep { steps / thin } else { 0 }, thin),
+            stats: DrawStats::new(n),
         }
-        Ok(())
+    }
+}
+
+/// Records every transition's statistics and the kept draws (by the trace's own thinning, counted
+/// from the phase's first step).
+impl<const D: usize, E: Real> Observer<D, E> for Phase<D, E> {
+    fn observe(&mut self, view: &StepView<'_, D, E>) -> Result<Flow> {
+        let step = self.stats.n_draws();
+        self.stats.record(view);
+        let thin = self.trace.thin();
+        let kept = ((step + 1) % thin == 0).then(|| (step + 1) / thin - 1);
+        self.trace.observe(&StepView { kept, ..*view })
+    }
+
+    fn finish(&mut self, steps_taken: usize) {
+        Observer::<D, E>::finish(&mut self.trace, steps_taken);
     }
 }
 
@@ -574,6 +586,7 @@ impl<const D: usize, E: Real, Dev: Device<E>, K> AdaptedRun<D, E, Dev, K> {
 }
 
 /// Pooled running mean and covariance (or variances) of the draws of a slow window.
+#[derive(Debug, Clone)]
 struct WindowEstimate {
     n: f64,
     mean: Vec<f64>,
@@ -850,11 +863,11 @@ impl Warmup {
         if self.thin == 0 {
             return Err(Error::invalid("thin", 0, "must be at least 1"));
         }
-        if self.draws < self.thin {
+        if self.draws > 0 && self.draws < self.thin {
             return Err(Error::invalid(
                 "draws",
                 self.draws,
-                "must keep at least one draw (draws >= thin)",
+                "keeps no draw: 0 for a warm-up only, or at least thin",
             ));
         }
         Ok(())
@@ -864,7 +877,9 @@ impl Warmup {
     /// with one, the mass matrix pooled over the chains), then samples with the tuned kernel.
     /// Warm-up's transitions run [`Adaptable::warmup_variant`] of `kernel` (for NUTS, its
     /// [`Nuts::warmup_uturn`] criterion); sampling runs `kernel` itself with the tuned step sizes
-    /// and mass matrix.
+    /// and mass matrix. Both phases go through the [`Driver`](crate::Driver): warm-up as a run
+    /// that a [`WarmupAdaptation`] tunes (which [`Warmup::adaptation`] gives, to run it with
+    /// observers and stores of your own), sampling as a plain run of the tuned kernel.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the setting for invalid settings, the errors of
@@ -883,221 +898,305 @@ impl Warmup {
     {
         self.check()?;
         let clock = std::time::Instant::now();
+        let mut state = kernel.warmup_variant().init(model, x0, self.seed)?;
+        let n = state.n_chains();
+        let mut adaptation = self.adaptation(kernel, model, &mut state)?;
+        let mut warm = Phase::recording(n, self.warmup, self.thin, self.keep_warmup);
+        Driver::adapting(&mut adaptation, model, &mut state)
+            .observe(&mut warm)
+            .run(&RunOptions::new(self.warmup).progress(self.progress))?;
+        let tuned = adaptation.finish(&mut state)?;
+        let warmup_time = clock.elapsed();
+
+        // Sampling with the kernel itself, given the tuned mass matrix and step sizes; the state
+        // jitters them from now on, as it will when continued.
+        let clock = std::time::Instant::now();
+        state.set_step_size_jitter(self.jitter)?;
+        let mut draws = Phase::recording(n, self.draws, self.thin, true);
+        Driver::new(&tuned.kernel, model, &mut state)
+            .observe(&mut draws)
+            .run(&RunOptions::new(self.draws).progress(self.progress))?;
+        let mass = tuned.kernel.mass_matrix().cloned();
+        Ok(AdaptedRun {
+            kernel: tuned.kernel,
+            state,
+            warmup: warm,
+            draws,
+            step_sizes: tuned.step_sizes,
+            mass,
+            warmup_step_sizes: tuned.warmup_step_sizes,
+            search_gradient_evaluations: tuned.search_gradient_evaluations,
+            warmup_time,
+            sampling_time: clock.elapsed(),
+        })
+    }
+
+    /// The adaptation of [`Warmup::run`] for `kernel` on the chains `state` (started by
+    /// [`Adaptable::warmup_variant`]'s `init`), to run through a [`Driver`](crate::Driver) of
+    /// your own ([`Driver::adapting`](crate::Driver::adapting)), with observers or a store, for
+    /// [`Warmup::warmup`] steps; [`WarmupAdaptation::finish`] then gives the tuned kernel. Its
+    /// first step-size search and initial mass happen here, from the state's points.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming the setting for invalid settings, and the model's
+    /// errors.
+    pub fn adaptation<K, const D: usize, E, Dev, M>(
+        &self,
+        kernel: &K,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+    ) -> Result<WarmupAdaptation<K>>
+    where
+        K: Adaptable,
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.check()?;
         let target_accept = self
             .target_accept
             .unwrap_or_else(|| kernel.default_target_accept());
-        let sampler = kernel;
-        let mut kernel = sampler.warmup_variant();
-        let mut state = kernel.init(model, x0, self.seed)?;
+        let mut variant = kernel.warmup_variant();
+        let mut target = Target::new(model, state.device());
         let n = state.n_chains();
-        let mut target = Target::new(model, x0.device());
-        let mass_adapt = if kernel.mass_matrix().is_some() {
+        let mass_adapt = if variant.mass_matrix().is_some() {
             self.mass
         } else {
             MassAdaptation::Off
         };
-
         if mass_adapt != MassAdaptation::Off && self.gradient_initial_mass {
             if let Some(k) =
-                kernel.with_adapted_mass(gradient_scale_mass::<D, E>(&state.points().g))
+                variant.with_adapted_mass(gradient_scale_mass::<D, E>(&state.points().g))
             {
-                kernel = k?;
+                variant = k?;
             }
         }
         // The starting points' evaluation in `init`.
         let mut search_evals = n as u64;
         if self.find_initial_step_size {
-            let eps = initial_step_sizes(&kernel, &mut target, &mut state, &mut search_evals)?;
+            let eps = initial_step_sizes(&variant, &mut target, state, &mut search_evals)?;
             state.set_step_sizes(&eps)?;
         }
-        let mut averaging: Vec<DualAveraging> = state
+        let averaging: Vec<DualAveraging> = state
             .step_sizes()
             .iter()
             .map(|&e| DualAveraging::new(e, target_accept))
             .collect::<Result<_>>()?;
         let (init, base, term) = self.windows;
-        let schedule = WindowSchedule::new(self.warmup, init, base, term);
-        let mut window = WindowEstimate::new(D, mass_adapt);
-        let mut delta = vec![0.0; D];
-        let mut workspace = K::Workspace::<E>::default();
-        let mut info = vec![StepInfo::default(); n];
-        let mut warm = Phase {
-            trace: Trace::new(
-                n,
-                if self.keep_warmup {
-                    self.warmup / self.thin
-                } else {
-                    0
-                },
-                self.thin,
-            ),
-            stats: DrawStats::new(n),
-        };
-        let mut warmup_step_sizes = Vec::with_capacity(self.warmup * n);
-        let mut progress = self.progress.then(Progress::new);
-        let start = |steps| RunStart {
-            n_chains: n,
-            n_steps: steps,
-            steps_before: 0,
-            metropolis_adjusted: true,
-        };
-        if let Some(p) = progress.as_mut() {
-            Observer::<D, E>::start(p, &start(self.warmup));
-        }
-        let mut next_window = 0;
-        for step in 0..self.warmup {
-            let used = state.step_sizes().to_vec();
-            kernel.step(&mut target, &mut state, &mut workspace, &mut info)?;
-            state.steps += 1;
-            let view = StepView {
-                step,
-                total_steps: state.steps(),
-                kept: (self.keep_warmup && (step + 1) % self.thin == 0)
-                    .then(|| (step + 1) / self.thin - 1),
-                positions: state.positions(),
-                energies: state.energies(),
-                info: &info,
-                step_sizes: &used,
-                temperatures: state.temperatures(),
-            };
-            warm.record(&view, &mut progress)?;
-            // Step sizes from dual averaging, chain by chain.
-            let next: Vec<f64> = averaging
-                .iter_mut()
-                .zip(&info)
-                .map(|(da, i)| da.update(kernel.adaptation_statistic(i)))
-                .collect();
-            state.set_step_sizes(&next)?;
-            if step == 0 && self.find_initial_step_size && self.search_after_first_transition {
-                // From where the first transition went, with the adaptation started afresh
-                // there (see the field's documentation).
-                let eps = initial_step_sizes(&kernel, &mut target, &mut state, &mut search_evals)?;
-                averaging = eps
-                    .iter()
-                    .map(|&e| DualAveraging::new(e, target_accept))
-                    .collect::<Result<_>>()?;
-                state.set_step_sizes(&eps)?;
-            }
-            warmup_step_sizes.extend_from_slice(state.step_sizes());
-            // Mass matrix: collect the slow windows' draws, update at each window's end.
-            if mass_adapt != MassAdaptation::Off && next_window < schedule.window_ends.len() {
-                if step >= schedule.window_starts[next_window] {
-                    let pts = state.points();
-                    for (row, g) in pts.x.chunks_exact(D).zip(pts.g.chunks_exact(D)) {
-                        window.add(row, &mut delta);
-                        window.add_gradient(g, &mut delta);
-                    }
-                }
-                if step + 1 == schedule.window_ends[next_window] {
-                    if window.n > 2.0 {
-                        let mass = window.mass()?;
-                        if let Some(k) = kernel.with_adapted_mass(mass) {
-                            kernel = k?;
-                            workspace = K::Workspace::<E>::default();
-                        }
-                        if self.find_initial_step_size {
-                            // A new initial step size for the new mass: the adaptation's centre
-                            // moves there.
-                            let eps = initial_step_sizes(
-                                &kernel,
-                                &mut target,
-                                &mut state,
-                                &mut search_evals,
-                            )?;
-                            let next = averaging
-                                .iter_mut()
-                                .zip(&eps)
-                                .map(|(da, &e)| da.recentre(e))
-                                .collect::<Result<Vec<f64>>>()?;
-                            state.set_step_sizes(&next)?;
-                        } else {
-                            // The iterate carries on; only the average starts again.
-                            averaging
-                                .iter_mut()
-                                .for_each(DualAveraging::restart_average);
-                        }
-                    }
-                    window = WindowEstimate::new(D, mass_adapt);
-                    next_window += 1;
-                }
-            }
-        }
-        if let Some(p) = progress.as_mut() {
-            Observer::<D, E>::finish(p, self.warmup);
-        }
-        Observer::<D, E>::finish(&mut warm.trace, self.warmup);
-        if self.warmup > 0 {
-            let tuned: Vec<f64> = averaging
+        Ok(WarmupAdaptation {
+            sampler: kernel.clone(),
+            kernel: variant,
+            target_accept,
+            find_initial_step_size: self.find_initial_step_size,
+            search_after_first_transition: self.search_after_first_transition,
+            mass_adapt,
+            schedule: WindowSchedule::new(self.warmup, init, base, term),
+            window: WindowEstimate::new(D, mass_adapt),
+            delta: vec![0.0; D],
+            next_window: 0,
+            averaging,
+            steps: 0,
+            warmup_step_sizes: Vec::with_capacity(self.warmup * n),
+            search_evals,
+        })
+    }
+}
+
+/// The windowed warm-up of [`Warmup`] as an [`Adaptation`] the [`Driver`](crate::Driver) runs:
+/// dual averaging of each chain's step size toward the target acceptance, and the mass matrix
+/// pooled over the chains at the end of each slow window (Stan's schedule), with a new step-size
+/// search after each. [`Warmup::adaptation`] makes one; [`WarmupAdaptation::finish`] gives the
+/// tuned kernel.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_models::Harmonic;
+/// use ebm_samplers::prelude::*;
+///
+/// let model = Harmonic::<f64>::default();
+/// let x0: Batch<2, f64> = Cpu::default().sample_normal_like(&(4, Const::<2>));
+/// let warmup = Warmup { warmup: 200, seed: 3, progress: false, ..Warmup::default() };
+/// let nuts = Nuts::default();
+/// let mut state = nuts.warmup_variant().init(&model, &x0, warmup.seed)?;
+/// let mut adaptation = warmup.adaptation(&nuts, &model, &mut state)?;
+/// // Any observer sees the warm-up draws; a store streams them (ebm-storage).
+/// let mut moved = 0usize;
+/// let mut count = observer_fn(|s: &StepView<'_, 2, f64>| {
+///     moved += s.info.iter().filter(|i| i.accepted).count();
+///     Ok(Flow::Continue)
+/// });
+/// Driver::adapting(&mut adaptation, &model, &mut state)
+///     .observe(&mut count)
+///     .run(&RunOptions::new(warmup.warmup).progress(false))?;
+/// let tuned = adaptation.finish(&mut state)?;
+/// assert!(moved > 0 && tuned.step_sizes.iter().all(|&e| e > 0.0));
+/// // Sample on with the tuned kernel.
+/// let out = Driver::new(&tuned.kernel, &model, &mut state).run(&RunOptions::new(100).trace(1))?;
+/// assert_eq!(out.trace.unwrap().shape(), [4, 100, 2]);
+/// # Ok::<(), ebm_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct WarmupAdaptation<K> {
+    /// The kernel to tune, as given.
+    sampler: K,
+    /// Its warm-up variant with the mass adapted so far: the kernel of the steps.
+    kernel: K,
+    target_accept: f64,
+    find_initial_step_size: bool,
+    search_after_first_transition: bool,
+    mass_adapt: MassAdaptation,
+    schedule: WindowSchedule,
+    window: WindowEstimate,
+    delta: Vec<f64>,
+    next_window: usize,
+    averaging: Vec<DualAveraging>,
+    /// Steps adapted so far (over every run of the driver).
+    steps: usize,
+    warmup_step_sizes: Vec<f64>,
+    search_evals: u64,
+}
+
+/// What a finished [`WarmupAdaptation`] gives.
+#[derive(Debug, Clone)]
+pub struct Tuned<K> {
+    /// The kernel to sample with: the one given, with the adapted mass matrix.
+    pub kernel: K,
+    /// Each chain's tuned step size (also set on the state).
+    pub step_sizes: Vec<f64>,
+    /// Each chain's step size after every warm-up transition, `[draw][chain]`.
+    pub warmup_step_sizes: Vec<f64>,
+    /// Gradient evaluations (rows) spent outside the transitions: the starting points and the
+    /// step-size searches.
+    pub search_gradient_evaluations: u64,
+}
+
+impl<K: Adaptable> WarmupAdaptation<K> {
+    /// The steps adapted so far.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Ends the warm-up: sets each chain's tuned step size (the dual average's) on `state`, when
+    /// any step was adapted, and returns the kernel to sample with.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] when `state` has another number of chains, and the kernel's
+    /// errors for the adapted mass.
+    pub fn finish<const D: usize, E: Real, Dev: Device<E>>(
+        self,
+        state: &mut ChainState<D, E, Dev>,
+    ) -> Result<Tuned<K>> {
+        if self.steps > 0 {
+            let tuned: Vec<f64> = self
+                .averaging
                 .iter()
                 .map(DualAveraging::final_step_size)
                 .collect();
             state.set_step_sizes(&tuned)?;
         }
-        let step_sizes = state.step_sizes().to_vec();
-        let warmup_time = clock.elapsed();
-        let clock = std::time::Instant::now();
-
-        // Sampling with the kernel itself, given the tuned mass matrix.
-        let kernel = match kernel.mass_matrix() {
-            Some(mass) => sampler
+        let kernel = match self.kernel.mass_matrix() {
+            Some(mass) => self
+                .sampler
                 .with_adapted_mass(mass.clone())
                 .transpose()?
-                .unwrap_or_else(|| sampler.clone()),
-            None => sampler.clone(),
+                .unwrap_or_else(|| self.sampler.clone()),
+            None => self.sampler.clone(),
         };
-        workspace = K::Workspace::<E>::default();
-        let mut draws = Phase {
-            trace: Trace::new(n, self.draws / self.thin, self.thin),
-            stats: DrawStats::new(n),
-        };
-        if let Some(p) = progress.as_mut() {
-            Observer::<D, E>::start(p, &start(self.draws));
-        }
-        for step in 0..self.draws {
-            if self.jitter > 0.0 {
-                let jittered: Vec<f64> = step_sizes
-                    .iter()
-                    .enumerate()
-                    .map(|(c, &e)| {
-                        let u: f64 = state.rngs[c].gen();
-                        e * (1.0 + self.jitter * (2.0 * u - 1.0))
-                    })
-                    .collect();
-                state.set_step_sizes(&jittered)?;
-            }
-            kernel.step(&mut target, &mut state, &mut workspace, &mut info)?;
-            state.steps += 1;
-            let view = StepView {
-                step,
-                total_steps: state.steps(),
-                kept: ((step + 1) % self.thin == 0).then(|| (step + 1) / self.thin - 1),
-                positions: state.positions(),
-                energies: state.energies(),
-                info: &info,
-                step_sizes: state.step_sizes(),
-                temperatures: state.temperatures(),
-            };
-            draws.record(&view, &mut progress)?;
-        }
-        if let Some(p) = progress.as_mut() {
-            Observer::<D, E>::finish(p, self.draws);
-        }
-        if self.jitter > 0.0 {
-            state.set_step_sizes(&step_sizes)?;
-        }
-        let mass = kernel.mass_matrix().cloned();
-        Ok(AdaptedRun {
+        Ok(Tuned {
             kernel,
-            state,
-            warmup: warm,
-            draws,
-            step_sizes,
-            mass,
-            warmup_step_sizes,
-            search_gradient_evaluations: search_evals,
-            warmup_time,
-            sampling_time: clock.elapsed(),
+            step_sizes: state.step_sizes().to_vec(),
+            warmup_step_sizes: self.warmup_step_sizes,
+            search_gradient_evaluations: self.search_evals,
         })
+    }
+}
+
+impl<K, const D: usize, E, Dev, M> Adaptation<K, D, E, Dev, M> for WarmupAdaptation<K>
+where
+    K: Adaptable,
+    E: Real,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    fn adapt(
+        &mut self,
+        _step: usize,
+        info: &[StepInfo],
+        target: &mut Target<'_, D, E, Dev, M>,
+        state: &mut ChainState<D, E, Dev>,
+    ) -> Result<bool> {
+        // Its own count: a warm-up may run as several driver runs (a store's chunks).
+        let step = self.steps;
+        self.steps += 1;
+        // Step sizes from dual averaging, chain by chain.
+        let next: Vec<f64> = self
+            .averaging
+            .iter_mut()
+            .zip(info)
+            .map(|(da, i)| da.update(self.kernel.adaptation_statistic(i)))
+            .collect();
+        state.set_step_sizes(&next)?;
+        if step == 0 && self.find_initial_step_size && self.search_after_first_transition {
+            // From where the first transition went, with the adaptation started afresh there
+            // (see the setting's documentation).
+            let eps = initial_step_sizes(&self.kernel, target, state, &mut self.search_evals)?;
+            self.averaging = eps
+                .iter()
+                .map(|&e| DualAveraging::new(e, self.target_accept))
+                .collect::<Result<_>>()?;
+            state.set_step_sizes(&eps)?;
+        }
+        self.warmup_step_sizes.extend_from_slice(state.step_sizes());
+        // Mass matrix: collect the slow windows' draws, update at each window's end.
+        let mut changed = false;
+        let w = self.next_window;
+        if self.mass_adapt != MassAdaptation::Off && w < self.schedule.window_ends.len() {
+            if step >= self.schedule.window_starts[w] {
+                let pts = state.points();
+                for (row, g) in pts.x.chunks_exact(D).zip(pts.g.chunks_exact(D)) {
+                    self.window.add(row, &mut self.delta);
+                    self.window.add_gradient(g, &mut self.delta);
+                }
+            }
+            if step + 1 == self.schedule.window_ends[w] {
+                if self.window.n > 2.0 {
+                    let mass = self.window.mass()?;
+                    if let Some(k) = self.kernel.with_adapted_mass(mass) {
+                        self.kernel = k?;
+                        changed = true;
+                    }
+                    if self.find_initial_step_size {
+                        // A new initial step size for the new mass: the adaptation's centre
+                        // moves there.
+                        let eps = initial_step_sizes(
+                            &self.kernel,
+                            target,
+                            state,
+                            &mut self.search_evals,
+                        )?;
+                        let next = self
+                            .averaging
+                            .iter_mut()
+                            .zip(&eps)
+                            .map(|(da, &e)| da.recentre(e))
+                            .collect::<Result<Vec<f64>>>()?;
+                        state.set_step_sizes(&next)?;
+                    } else {
+                        // The iterate carries on; only the average starts again.
+                        self.averaging
+                            .iter_mut()
+                            .for_each(DualAveraging::restart_average);
+                    }
+                }
+                self.window = WindowEstimate::new(D, self.mass_adapt);
+                self.next_window += 1;
+            }
+        }
+        Ok(changed)
     }
 }
 

@@ -381,7 +381,8 @@ fn bad_warmup_settings_are_errors_naming_them() {
         ),
         (
             Warmup {
-                draws: 0,
+                draws: 3,
+                thin: 5,
                 ..Warmup::default()
             },
             "draws",
@@ -505,4 +506,34 @@ fn the_step_size_is_searched_again_after_the_first_transition() {
     assert!(on.search_gradient_evaluations > off.search_gradient_evaluations);
     // One evaluation per chain at the start, then at least one leapfrog step per search.
     assert!(off.search_gradient_evaluations > n as u64);
+}
+
+#[test]
+fn a_warmup_only_run_continues_exactly_as_warmup_samples() {
+    // Warm-up alone (no draws), then the returned state continued with the returned kernel: the
+    // same draws, bit for bit, as the run that samples itself, step-size jitter included.
+    let dev = Cpu::default();
+    let model = GaussianModel::<3, f64>::from_slices(
+        &dev,
+        &[0.5, -1.0, 2.0],
+        &[1.0, 0.3, 0.0, 0.3, 2.0, 0.4, 0.0, 0.4, 0.5],
+    )
+    .unwrap();
+    let x0 = batch::<3>(&gaussian_draws(&[0.0; 3], &vec_eye(3, 1.0), 4, 2));
+    let settings = |draws| Warmup {
+        warmup: 150,
+        draws,
+        jitter: 0.2,
+        ..settings(11)
+    };
+    let whole = settings(80).run(&Nuts::default(), &model, &x0).unwrap();
+    let mut only = settings(0).run(&Nuts::default(), &model, &x0).unwrap();
+    assert_eq!(only.draws.trace.n_kept(), 0);
+    assert_eq!(only.state.step_size_jitter(), 0.2);
+    assert_eq!(only.step_sizes, whole.step_sizes);
+    let out = Driver::new(&only.kernel, &model, &mut only.state)
+        .run(&RunOptions::new(80).trace(1).progress(false))
+        .unwrap();
+    assert_eq!(out.trace.unwrap().as_slice(), whole.draws.trace.as_slice());
+    assert_eq!(only.state.snapshot(), whole.state.snapshot());
 }

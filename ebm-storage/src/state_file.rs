@@ -26,6 +26,7 @@ pub(crate) fn encode<E: StoreElement>(snap: &StateSnapshot<E>, progress: Progres
         "steps": snap.steps,
         "phase_steps": progress.steps,
         "phase_draws": progress.draws,
+        "step_size_jitter": snap.step_size_jitter,
     })
     .to_string();
     let n = snap.n_chains();
@@ -166,6 +167,10 @@ pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Pr
         steps,
         step_sizes,
         temperatures,
+        step_size_jitter: header
+            .get("step_size_jitter")
+            .and_then(Value::as_f64)
+            .ok_or_else(|| bad("no step_size_jitter"))?,
     };
     let progress = Progress {
         steps: phase_steps,

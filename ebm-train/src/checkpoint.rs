@@ -161,6 +161,7 @@ where
                 "rng_word_pos": c.rng_word_pos.iter().map(u128::to_string).collect::<Vec<_>>(),
                 "step_sizes": c.step_sizes,
                 "temperatures": c.temperatures,
+                "step_size_jitter": c.step_size_jitter,
             })),
         });
         let header = header.to_string().into_bytes();
@@ -374,6 +375,11 @@ where
                     steps,
                     step_sizes,
                     temperatures,
+                    // Absent from checkpoints written before states carried a jitter: none.
+                    step_size_jitter: c
+                        .get("step_size_jitter")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0),
                 };
                 Some(
                     ebm_samplers::ChainState::<D, f32, Cpu>::from_snapshot(
