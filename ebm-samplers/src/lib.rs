@@ -64,7 +64,9 @@ pub use progress::Progress;
 pub use replica::{ReplicaExchange, ReplicaOutput, ReplicaState, SwapScheme, SwapStats};
 pub use snapshot::StateSnapshot;
 pub use state::{ChainState, Points, StateParts};
-pub use warmup::{Adaptable, AdaptedRun, MassAdaptation, Tuned, Warmup, WarmupAdaptation};
+pub use warmup::{
+    Adaptable, AdaptedRun, MassAdaptation, Tuned, Warmup, WarmupAdaptation, WarmupSnapshot,
+};
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
 pub use ebm_diagnostics as diagnostics;

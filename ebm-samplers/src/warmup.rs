@@ -1002,6 +1002,125 @@ impl Warmup {
     }
 }
 
+impl Warmup {
+    /// The adaptation of [`Warmup::adaptation`] for `kernel` as it was when `snapshot` was
+    /// taken ([`WarmupAdaptation::snapshot`]), for chains `n_chains` of dimension `D`: with the
+    /// chain state of the same moment, the warm-up goes on exactly as if it had not stopped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for invalid settings, [`Error::LengthMismatch`] naming the
+    /// snapshot's field that does not fit the chains, the dimension or these settings, and the
+    /// kernel's errors for the stored mass matrix.
+    pub fn resume_adaptation<K: Adaptable, const D: usize>(
+        &self,
+        kernel: &K,
+        n_chains: usize,
+        snapshot: &WarmupSnapshot,
+    ) -> Result<WarmupAdaptation<K>> {
+        self.check()?;
+        let target_accept = self
+            .target_accept
+            .unwrap_or_else(|| kernel.default_target_accept());
+        let mut variant = kernel.warmup_variant();
+        let mass_adapt = if variant.mass_matrix().is_some() {
+            self.mass
+        } else {
+            MassAdaptation::Off
+        };
+        if let Some(mass) = &snapshot.mass {
+            if let Some(k) = variant.with_adapted_mass(mass.clone()) {
+                variant = k?;
+            }
+        }
+        let mismatch = |name: &str, expected: usize, actual: usize| Error::LengthMismatch {
+            name: format!("snapshot.{name}"),
+            expected,
+            actual,
+            reason: format!("{n_chains} chains of dimension {D} under these warm-up settings"),
+        };
+        if snapshot.averaging.len() != n_chains {
+            return Err(mismatch("averaging", n_chains, snapshot.averaging.len()));
+        }
+        let steps = usize::try_from(snapshot.steps).unwrap_or(usize::MAX);
+        if steps > self.warmup {
+            return Err(Error::invalid(
+                "snapshot.steps",
+                snapshot.steps,
+                format!("more than the {} warm-up steps", self.warmup),
+            ));
+        }
+        let expected_sizes = steps.saturating_mul(n_chains);
+        if snapshot.warmup_step_sizes.len() != expected_sizes {
+            return Err(mismatch(
+                "warmup_step_sizes",
+                expected_sizes,
+                snapshot.warmup_step_sizes.len(),
+            ));
+        }
+        let mut window = WindowEstimate::new(D, mass_adapt);
+        let parts = [
+            window.mean.len(),
+            window.m2.len(),
+            window.gmean.len(),
+            window.gm2.len(),
+        ];
+        let expected = 1 + parts.iter().sum::<usize>();
+        if snapshot.window.len() != expected {
+            return Err(mismatch("window", expected, snapshot.window.len()));
+        }
+        window.n = snapshot.window[0];
+        let mut at = 1;
+        for v in [
+            &mut window.mean,
+            &mut window.m2,
+            &mut window.gmean,
+            &mut window.gm2,
+        ] {
+            let len = v.len();
+            v.copy_from_slice(&snapshot.window[at..at + len]);
+            at += len;
+        }
+        let (init, base, term) = self.windows;
+        let schedule = WindowSchedule::new(self.warmup, init, base, term);
+        let next_window = usize::try_from(snapshot.next_window).unwrap_or(usize::MAX);
+        if next_window > schedule.window_ends.len() {
+            return Err(Error::invalid(
+                "snapshot.next_window",
+                snapshot.next_window,
+                format!("the schedule has {} windows", schedule.window_ends.len()),
+            ));
+        }
+        Ok(WarmupAdaptation {
+            sampler: kernel.clone(),
+            kernel: variant,
+            target_accept,
+            find_initial_step_size: self.find_initial_step_size,
+            search_after_first_transition: self.search_after_first_transition,
+            mass_adapt,
+            schedule,
+            window,
+            delta: vec![0.0; D],
+            next_window,
+            averaging: snapshot
+                .averaging
+                .iter()
+                .map(|a| DualAveraging {
+                    target: a[0],
+                    mu: a[1],
+                    log_eps: a[2],
+                    log_eps_bar: a[3],
+                    h_bar: a[4],
+                    t: a[5],
+                    s: a[6],
+                })
+                .collect(),
+            steps,
+            warmup_step_sizes: snapshot.warmup_step_sizes.clone(),
+            search_evals: snapshot.search_gradient_evaluations,
+        })
+    }
+}
+
 /// The windowed warm-up of [`Warmup`] as an [`Adaptation`] the [`Driver`](crate::Driver) runs:
 /// dual averaging of each chain's step size toward the target acceptance, and the mass matrix
 /// pooled over the chains at the end of each slow window (Stan's schedule), with a new step-size
@@ -1056,6 +1175,28 @@ pub struct WarmupAdaptation<K> {
     search_evals: u64,
 }
 
+/// Everything a [`WarmupAdaptation`] has learnt so far, as plain data, to save it with a run's
+/// checkpoint and go on from it ([`Warmup::resume_adaptation`]): with the chain state's snapshot
+/// it continues the warm-up bit for bit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmupSnapshot {
+    /// Steps adapted so far.
+    pub steps: u64,
+    /// The slow window being filled (an index into the schedule).
+    pub next_window: u64,
+    /// Gradient evaluations of the step-size searches so far (with the starting points').
+    pub search_gradient_evaluations: u64,
+    /// The warm-up kernel's mass matrix as adapted so far (`None` for a kernel without one).
+    pub mass: Option<MassMatrix>,
+    /// Per chain, the dual averaging's state: target, mu, log step size, log averaged step size,
+    /// running error, the iterate's clock, the average's clock.
+    pub averaging: Vec<[f64; 7]>,
+    /// The window's count, then its running means and sums of squares (draws, then gradients).
+    pub window: Vec<f64>,
+    /// Each chain's step size after every warm-up step so far, `[step][chain]`.
+    pub warmup_step_sizes: Vec<f64>,
+}
+
 /// What a finished [`WarmupAdaptation`] gives.
 #[derive(Debug, Clone)]
 pub struct Tuned<K> {
@@ -1074,6 +1215,33 @@ impl<K: Adaptable> WarmupAdaptation<K> {
     /// The steps adapted so far.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// What the adaptation has learnt so far; [`Warmup::resume_adaptation`] goes on from it.
+    pub fn snapshot(&self) -> WarmupSnapshot {
+        let w = &self.window;
+        WarmupSnapshot {
+            steps: self.steps as u64,
+            next_window: self.next_window as u64,
+            search_gradient_evaluations: self.search_evals,
+            mass: self.kernel.mass_matrix().cloned(),
+            averaging: self
+                .averaging
+                .iter()
+                .map(|a| [a.target, a.mu, a.log_eps, a.log_eps_bar, a.h_bar, a.t, a.s])
+                .collect(),
+            window: std::iter::once(w.n)
+                .chain(
+                    w.mean
+                        .iter()
+                        .chain(&w.m2)
+                        .chain(&w.gmean)
+                        .chain(&w.gm2)
+                        .copied(),
+                )
+                .collect(),
+            warmup_step_sizes: self.warmup_step_sizes.clone(),
+        }
     }
 
     /// Ends the warm-up: sets each chain's tuned step size (the dual average's) on `state`, when

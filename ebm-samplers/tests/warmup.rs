@@ -537,3 +537,68 @@ fn a_warmup_only_run_continues_exactly_as_warmup_samples() {
     assert_eq!(out.trace.unwrap().as_slice(), whole.draws.trace.as_slice());
     assert_eq!(only.state.snapshot(), whole.state.snapshot());
 }
+
+#[test]
+fn a_warmup_stopped_midway_goes_on_from_its_snapshots_bit_for_bit() {
+    let dev = Cpu::default();
+    let model = GaussianModel::<3, f64>::from_slices(
+        &dev,
+        &[0.5, -1.0, 2.0],
+        &[1.0, 0.3, 0.0, 0.3, 2.0, 0.4, 0.0, 0.4, 0.5],
+    )
+    .unwrap();
+    let x0 = batch::<3>(&gaussian_draws(&[0.0; 3], &vec_eye(3, 1.0), 4, 5));
+    for mass in [MassAdaptation::GradientDiagonal, MassAdaptation::Dense] {
+        let warmup = Warmup {
+            warmup: 160,
+            mass,
+            ..settings(13)
+        };
+        let nuts = Nuts::default();
+        let start = || {
+            let mut state = nuts
+                .warmup_variant()
+                .init(&model, &x0, warmup.seed)
+                .unwrap();
+            let adaptation = warmup.adaptation(&nuts, &model, &mut state).unwrap();
+            (state, adaptation)
+        };
+        let opts = |n| RunOptions::new(n).trace(1).progress(false);
+        // In one go.
+        let (mut state, mut whole) = start();
+        let all = Driver::adapting(&mut whole, &model, &mut state)
+            .run(&opts(160))
+            .unwrap();
+        let tuned_whole = whole.finish(&mut state).unwrap();
+        // Stopped after 90 steps (inside the first slow window, steps 75 to 100) and rebuilt from
+        // the snapshots.
+        let (mut first, mut adaptation) = start();
+        let head = Driver::adapting(&mut adaptation, &model, &mut first)
+            .run(&opts(90))
+            .unwrap();
+        let snap = adaptation.snapshot();
+        assert_eq!(snap.steps, 90);
+        assert!(snap.window[0] > 0.0, "the window holds draws");
+        let mut rebuilt =
+            ChainState::<3, f64>::from_snapshot(&first.snapshot(), &Cpu::default()).unwrap();
+        let mut resumed = warmup.resume_adaptation::<_, 3>(&nuts, 4, &snap).unwrap();
+        let tail = Driver::adapting(&mut resumed, &model, &mut rebuilt)
+            .run(&opts(70))
+            .unwrap();
+        let tuned = resumed.finish(&mut rebuilt).unwrap();
+        let (a, h, t) = (all.trace.unwrap(), head.trace.unwrap(), tail.trace.unwrap());
+        for c in 0..4 {
+            let joined = [h.chain(c).unwrap(), t.chain(c).unwrap()].concat();
+            assert_eq!(a.chain(c).unwrap(), &joined[..], "{mass:?} chain {c}");
+        }
+        assert_eq!(tuned.step_sizes, tuned_whole.step_sizes);
+        assert_eq!(tuned.warmup_step_sizes, tuned_whole.warmup_step_sizes);
+        assert_eq!(tuned.kernel.mass(), tuned_whole.kernel.mass());
+        assert_eq!(rebuilt.snapshot(), state.snapshot());
+        // A snapshot for other chains is refused, naming the field.
+        let err = warmup
+            .resume_adaptation::<_, 3>(&nuts, 5, &snap)
+            .unwrap_err();
+        assert!(err.to_string().contains("snapshot.averaging"), "{err}");
+    }
+}
