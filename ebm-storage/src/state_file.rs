@@ -3,7 +3,7 @@
 
 use crate::element::StoreElement;
 use crate::error::{Result, StoreError};
-use ebm_samplers::StateSnapshot;
+use ebm_samplers::{MassMatrix, StateSnapshot, WarmupSnapshot};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -17,8 +17,26 @@ pub(crate) struct Progress {
     pub draws: [usize; 2],
 }
 
-/// The checkpoint file's bytes.
-pub(crate) fn encode<E: StoreElement>(snap: &StateSnapshot<E>, progress: Progress) -> Vec<u8> {
+/// The warm-up adaptation's numbers, in the order they follow the chain state in the file.
+fn warmup_floats(w: &WarmupSnapshot) -> Vec<f64> {
+    let mass: Vec<f64> = match &w.mass {
+        Some(MassMatrix::Diagonal(m)) | Some(MassMatrix::Dense(m)) => m.clone(),
+        Some(MassMatrix::Scalar(m)) => vec![*m],
+        Some(MassMatrix::Identity) | None => Vec::new(),
+    };
+    mass.into_iter()
+        .chain(w.averaging.iter().flatten().copied())
+        .chain(w.window.iter().copied())
+        .chain(w.warmup_step_sizes.iter().copied())
+        .collect()
+}
+
+/// The checkpoint file's bytes: the chain state, and the warm-up adaptation when there is one.
+pub(crate) fn encode<E: StoreElement>(
+    snap: &StateSnapshot<E>,
+    progress: Progress,
+    warmup: Option<&WarmupSnapshot>,
+) -> Vec<u8> {
     let header = json!({
         "dim": snap.dim,
         "dtype": E::DTYPE,
@@ -27,6 +45,21 @@ pub(crate) fn encode<E: StoreElement>(snap: &StateSnapshot<E>, progress: Progres
         "phase_steps": progress.steps,
         "phase_draws": progress.draws,
         "step_size_jitter": snap.step_size_jitter,
+        "warmup": warmup.map(|w| json!({
+            "steps": w.steps,
+            "next_window": w.next_window,
+            "search_gradient_evaluations": w.search_gradient_evaluations,
+            "mass": match &w.mass {
+                Some(MassMatrix::Diagonal(m)) => json!({"kind": "diagonal", "len": m.len()}),
+                Some(MassMatrix::Dense(m)) => json!({"kind": "dense", "len": m.len()}),
+                Some(MassMatrix::Scalar(_)) => json!({"kind": "scalar", "len": 1}),
+                Some(MassMatrix::Identity) => json!({"kind": "identity", "len": 0}),
+                None => json!({"kind": "none", "len": 0}),
+            },
+            "averaging": w.averaging.len(),
+            "window": w.window.len(),
+            "warmup_step_sizes": w.warmup_step_sizes.len(),
+        })),
     })
     .to_string();
     let n = snap.n_chains();
@@ -63,12 +96,24 @@ pub(crate) fn encode<E: StoreElement>(snap: &StateSnapshot<E>, progress: Progres
     for w in &snap.rng_word_pos {
         out.extend_from_slice(&w.to_le_bytes());
     }
+    if let Some(w) = warmup {
+        for v in warmup_floats(w) {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
-pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Progress)> {
+/// What a checkpoint file holds.
+pub(crate) struct Checkpoint<E> {
+    pub snapshot: StateSnapshot<E>,
+    pub progress: Progress,
+    pub warmup: Option<WarmupSnapshot>,
+}
+
+pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<Checkpoint<E>> {
     let mut bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
     let bad = |reason: &str| StoreError::bad(path, reason.to_string());
     if bytes.len() < MAGIC.len() + 8 + 4 || &bytes[..MAGIC.len()] != MAGIC {
@@ -121,10 +166,43 @@ pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Pr
     );
     let phase_steps = pair("phase_steps")?;
     let phase_draws = pair("phase_draws")?;
+    // The warm-up section's sizes, each checked against the file's length below.
+    let warm = match header.get("warmup") {
+        None | Some(Value::Null) => None,
+        Some(w) => {
+            let count = |k: &str| {
+                w.get(k)
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| bad(&format!("warmup.{k} missing")))
+            };
+            let mass = w.get("mass").ok_or_else(|| bad("warmup.mass missing"))?;
+            let kind = mass.get("kind").and_then(Value::as_str).unwrap_or("");
+            let mass_len = mass.get("len").and_then(Value::as_u64).unwrap_or(u64::MAX);
+            Some((
+                [
+                    count("steps")?,
+                    count("next_window")?,
+                    count("search_gradient_evaluations")?,
+                ],
+                kind.to_string(),
+                [
+                    mass_len,
+                    count("averaging")?,
+                    count("window")?,
+                    count("warmup_step_sizes")?,
+                ],
+            ))
+        }
+    };
     // In u128 so that a corrupted header cannot overflow the arithmetic.
     let (n128, dim128) = (n as u128, dim as u128);
-    let expected =
-        at as u128 + (2 * n128 * dim128 + n128) * E::SIZE as u128 + n128 * (8 + 8 + 32 + 8 + 16);
+    let warm_floats: u128 = warm.as_ref().map_or(0, |(_, _, l)| {
+        l[0] as u128 + 7 * l[1] as u128 + l[2] as u128 + l[3] as u128
+    });
+    let expected = at as u128
+        + (2 * n128 * dim128 + n128) * E::SIZE as u128
+        + n128 * (8 + 8 + 32 + 8 + 16)
+        + 8 * warm_floats;
     if bytes.len() as u128 != expected {
         return Err(StoreError::bad(
             path,
@@ -176,7 +254,44 @@ pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<(StateSnapshot<E>, Pr
         steps: phase_steps,
         draws: [phase_draws[0] as usize, phase_draws[1] as usize],
     };
-    Ok((snap, progress))
+    let warmup = match warm {
+        None => None,
+        Some(([steps, next_window, search], kind, lens)) => {
+            let mut take = |len: u64| cur.reals::<f64>(len as usize);
+            let values = take(lens[0]);
+            let mass = match (kind.as_str(), values.as_slice()) {
+                ("diagonal", _) => Some(MassMatrix::Diagonal(values)),
+                ("dense", _) => Some(MassMatrix::Dense(values)),
+                ("scalar", &[m]) => Some(MassMatrix::Scalar(m)),
+                ("identity", &[]) => Some(MassMatrix::Identity),
+                ("none", &[]) => None,
+                (other, _) => {
+                    return Err(bad(&format!(
+                        "warmup.mass {other:?} of {} values",
+                        values.len()
+                    )))
+                }
+            };
+            let flat = take(7 * lens[1]);
+            Some(WarmupSnapshot {
+                steps,
+                next_window,
+                search_gradient_evaluations: search,
+                mass,
+                averaging: flat
+                    .chunks_exact(7)
+                    .map(|c| c.try_into().expect("7"))
+                    .collect(),
+                window: take(lens[2]),
+                warmup_step_sizes: take(lens[3]),
+            })
+        }
+    };
+    Ok(Checkpoint {
+        snapshot: snap,
+        progress,
+        warmup,
+    })
 }
 
 struct Cursor<'a> {

@@ -9,7 +9,10 @@ use crate::zarr::{
     STATS,
 };
 use ebm_core::prelude::*;
-use ebm_samplers::{ChainState, Driver, Flow, Kernel, Observer, RunOptions, StepView};
+use ebm_samplers::{
+    Adaptable, ChainState, Driver, Flow, Kernel, Observer, RunOptions, StepView, Warmup,
+    WarmupAdaptation, WarmupSnapshot,
+};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
@@ -174,6 +177,10 @@ pub struct DrawStore<const D: usize, E> {
     layout: Layout,
     phases: [PhaseBuffer; 2],
     commits: Commits,
+    /// The warm-up adaptation as of the last segment run through it, saved with checkpoints.
+    warmup: Option<WarmupSnapshot>,
+    /// Show a progress bar over each phase run through [`DrawStore::run`].
+    progress: bool,
     /// An error met where it could not be returned (an observer's `finish`).
     pending: Option<StoreError>,
     _e: PhantomData<E>,
@@ -250,6 +257,8 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             root,
             layout,
             commits,
+            warmup: None,
+            progress: true,
             pending: None,
             _e: PhantomData,
         }
@@ -378,7 +387,11 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         if !state_path.is_file() {
             return Err(StoreError::NoResumeState { path: root });
         }
-        let (snapshot, progress) = state_file::read::<E>(&state_path)?;
+        let state_file::Checkpoint {
+            snapshot,
+            progress,
+            warmup,
+        } = state_file::read::<E>(&state_path)?;
         if snapshot.dim != D || snapshot.n_chains() != layout.n_chains {
             return Err(StoreError::bad(
                 &state_path,
@@ -396,6 +409,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         }
         let state = ChainState::from_snapshot(&snapshot, dev)?;
         let mut store = Self::with_layout(root, layout, commits);
+        store.warmup = warmup;
         let cd = store.layout.chunk_draws;
         for phase in Phase::ALL {
             let p = phase.index();
@@ -484,6 +498,153 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
+        self.run_phase(&mut Fixed(kernel), model, state, phase, n_steps)
+    }
+
+    /// As [`DrawStore::run`], for a kernel that `adaptation` tunes as it goes (a warm-up, as
+    /// [`Warmup::adaptation`](ebm_samplers::Warmup::adaptation) makes it): every checkpoint also
+    /// holds the adaptation's [`WarmupSnapshot`], so a run killed during its warm-up resumes
+    /// exactly ([`DrawStore::warmup_snapshot`] and
+    /// [`Warmup::resume_adaptation`](ebm_samplers::Warmup::resume_adaptation));
+    /// [`DrawStore::run_warmup`] does all of it in one call.
+    ///
+    /// # Errors
+    /// As [`DrawStore::run`].
+    pub fn run_adapting<K, Dev, M>(
+        &mut self,
+        adaptation: &mut WarmupAdaptation<K>,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+        phase: Phase,
+        n_steps: u64,
+    ) -> Result<()>
+    where
+        K: Adaptable,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.run_phase(adaptation, model, state, phase, n_steps)
+    }
+
+    /// Warm-up then sampling, as [`Warmup::run`] does them, streamed to this store: warm-up draws
+    /// to `warmup_posterior`, the rest to `posterior`, a checkpoint after every chunk (the chain
+    /// state and the warm-up adaptation), a progress bar over each phase when
+    /// [`Warmup::progress`] is set. `resumed` is the state [`DrawStore::open_or_create`] gave:
+    /// `None` starts the chains at `x0` (with [`Warmup::seed`]); a state goes on from the
+    /// checkpoint, warm-up included, to exactly the draws of an uninterrupted run. Returns the
+    /// tuned kernel and the chains after the last draw, whose state samples on as the run did
+    /// (step-size jitter included). The store's chunking and thinning apply; [`Warmup::thin`] and
+    /// [`Warmup::keep_warmup`] are for in-memory runs.
+    ///
+    /// ```
+    /// use ebm_core::prelude::*;
+    /// use ebm_models::Harmonic;
+    /// use ebm_samplers::prelude::*;
+    /// use ebm_storage::{DrawStore, Phase, StoreOptions, StoredRun};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("nuts.zarr");
+    /// let dev = Cpu::default();
+    /// let model = Harmonic::<f64>::default();
+    /// let x0: Batch<2, f64> = dev.sample_normal_like(&(4, Const::<2>));
+    /// let warmup = Warmup { warmup: 300, draws: 200, ..Warmup::default() };
+    /// // Run it, or finish it if an earlier run of this program was killed.
+    /// let (mut store, resumed) = DrawStore::<2, f64>::open_or_create(&path, 4, StoreOptions::new(), &dev)?;
+    /// let (nuts, state) = store.run_warmup(&warmup, &Nuts::default(), &model, resumed, &x0)?;
+    /// let stored = StoredRun::<f64>::open(&path)?;
+    /// assert_eq!((stored.n_draws(Phase::Warmup), stored.n_draws(Phase::Sampling)), (300, 200));
+    /// assert!(stored.summary()?.max_r_hat() < 1.1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::BadMetadata`] naming the checkpoint when `resumed` is given but the checkpoint
+    /// holds no warm-up adaptation (it was not written by this method or
+    /// [`DrawStore::run_adapting`]), the errors of [`Warmup::adaptation`],
+    /// [`Warmup::resume_adaptation`] and [`DrawStore::run`].
+    pub fn run_warmup<K, Dev, M>(
+        &mut self,
+        warmup: &Warmup,
+        kernel: &K,
+        model: &M,
+        resumed: Option<ChainState<D, E, Dev>>,
+        x0: &Batch<D, E, Dev>,
+    ) -> Result<(K, ChainState<D, E, Dev>)>
+    where
+        K: Adaptable,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let (mut state, mut adaptation) = match resumed {
+            Some(state) => {
+                let snapshot = self.warmup.as_ref().ok_or_else(|| {
+                    StoreError::bad(
+                        self.root.join(STATE_FILE),
+                        "the checkpoint holds no warm-up adaptation to go on from",
+                    )
+                })?;
+                let adaptation =
+                    warmup.resume_adaptation::<K, D>(kernel, state.n_chains(), snapshot)?;
+                (state, adaptation)
+            }
+            None => {
+                let mut state = kernel.warmup_variant().init(model, x0, warmup.seed)?;
+                let adaptation = warmup.adaptation(kernel, model, &mut state)?;
+                (state, adaptation)
+            }
+        };
+        let progress = std::mem::replace(&mut self.progress, warmup.progress);
+        let outcome = self
+            .run_adapting(
+                &mut adaptation,
+                model,
+                &mut state,
+                Phase::Warmup,
+                warmup.warmup as u64,
+            )
+            .and_then(|()| {
+                let tuned = adaptation.finish(&mut state)?;
+                state.set_step_size_jitter(warmup.jitter)?;
+                self.run(
+                    &tuned.kernel,
+                    model,
+                    &mut state,
+                    Phase::Sampling,
+                    warmup.draws as u64,
+                )?;
+                Ok(tuned.kernel)
+            });
+        self.progress = progress;
+        Ok((outcome?, state))
+    }
+
+    /// Shows a progress bar (on terminals) over each phase [`DrawStore::run`] runs (on by
+    /// default).
+    pub fn set_progress(&mut self, on: bool) {
+        self.progress = on;
+    }
+
+    /// The warm-up adaptation saved with the last checkpoint (by [`DrawStore::run_adapting`]),
+    /// after [`DrawStore::resume`]: rebuild it with
+    /// [`Warmup::resume_adaptation`](ebm_samplers::Warmup::resume_adaptation).
+    pub fn warmup_snapshot(&self) -> Option<&WarmupSnapshot> {
+        self.warmup.as_ref()
+    }
+
+    fn run_phase<K, Dev, M, S>(
+        &mut self,
+        stepper: &mut S,
+        model: &M,
+        state: &mut ChainState<D, E, Dev>,
+        phase: Phase,
+        n_steps: u64,
+    ) -> Result<()>
+    where
+        K: Kernel,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+        S: Segments<K, D, E, Dev, M> + ?Sized,
+    {
         if state.n_chains() != self.layout.n_chains {
             return Err(StoreError::ChainCountMismatch {
                 path: self.root.clone(),
@@ -493,6 +654,20 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         }
         let p = phase.index();
         let (cd, thin) = (self.layout.chunk_draws as u64, self.layout.thin as u64);
+        // One bar over the phase's remaining steps, however many segments they take.
+        let mut bar = self.progress.then(|| {
+            let mut bar = ebm_samplers::Progress::new();
+            Observer::<D, E>::start(
+                &mut bar,
+                &ebm_samplers::RunStart {
+                    n_chains: state.n_chains(),
+                    n_steps: n_steps.saturating_sub(self.phases[p].steps) as usize,
+                    steps_before: state.steps(),
+                    metropolis_adjusted: true,
+                },
+            );
+            SpanningBar { bar, offset: 0 }
+        });
         while self.phases[p].steps < n_steps {
             let buf = &self.phases[p];
             let to_fill = (cd - buf.draws as u64 % cd) * thin - buf.steps % thin;
@@ -502,13 +677,26 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 phase,
                 commit: false,
             };
-            Driver::new(kernel, model, state)
-                .observe(&mut observer)
-                .run(&RunOptions::new(segment as usize).progress(false))?;
+            let mut driver = stepper.driver(model, state).observe(&mut observer);
+            if let Some(bar) = bar.as_mut() {
+                driver = driver.observe(bar);
+            }
+            let outcome = driver.run(&RunOptions::new(segment as usize).progress(false));
+            // The store's own error, when it stopped the run, rather than the driver's report.
             self.take_pending()?;
+            outcome?;
+            if let Some(bar) = bar.as_mut() {
+                bar.offset += segment as usize;
+            }
+            if let Some(w) = stepper.snapshot() {
+                self.warmup = Some(w);
+            }
             if self.phases[p].draws as u64 % cd == 0 || self.phases[p].steps == n_steps {
                 self.checkpoint(state)?;
             }
+        }
+        if let Some(mut bar) = bar {
+            Observer::<D, E>::finish(&mut bar.bar, bar.offset);
         }
         Ok(())
     }
@@ -536,7 +724,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             steps: [self.phases[0].steps, self.phases[1].steps],
             draws: [self.phases[0].draws, self.phases[1].draws],
         };
-        let bytes = state_file::encode(&state.snapshot(), progress);
+        let bytes = state_file::encode(&state.snapshot(), progress, self.warmup.as_ref());
         let draws = progress.draws;
         self.commits.commit(&self.layout, draws, Some(&bytes))?;
         for (buf, d) in self.phases.iter_mut().zip(draws) {
@@ -708,6 +896,82 @@ pub(crate) fn check_layout<E: StoreElement>(root: &Path, dim: Option<usize>) -> 
     Ok(layout)
 }
 
+/// The report of the store's observer inside [`DrawStore::run`], which returns the store's own
+/// error instead.
+#[derive(Debug, thiserror::Error)]
+#[error("the store failed to write (DrawStore::run returns its error)")]
+struct StoreStopped;
+
+/// How [`DrawStore::run_phase`] makes the driver of each segment: a fixed kernel, or a warm-up
+/// adaptation whose snapshot goes into the checkpoints.
+trait Segments<K, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
+    fn driver<'a>(
+        &'a mut self,
+        model: &'a M,
+        state: &'a mut ChainState<D, E, Dev>,
+    ) -> Driver<'a, K, D, E, Dev, M>
+    where
+        K: Kernel,
+        M: Energy<D, E, Dev>;
+
+    fn snapshot(&self) -> Option<WarmupSnapshot>;
+}
+
+struct Fixed<'k, K>(&'k K);
+
+impl<K: Kernel, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> Segments<K, D, E, Dev, M>
+    for Fixed<'_, K>
+{
+    fn driver<'a>(
+        &'a mut self,
+        model: &'a M,
+        state: &'a mut ChainState<D, E, Dev>,
+    ) -> Driver<'a, K, D, E, Dev, M>
+    where
+        M: Energy<D, E, Dev>,
+    {
+        Driver::new(self.0, model, state)
+    }
+
+    fn snapshot(&self) -> Option<WarmupSnapshot> {
+        None
+    }
+}
+
+impl<K: Adaptable, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> Segments<K, D, E, Dev, M>
+    for WarmupAdaptation<K>
+{
+    fn driver<'a>(
+        &'a mut self,
+        model: &'a M,
+        state: &'a mut ChainState<D, E, Dev>,
+    ) -> Driver<'a, K, D, E, Dev, M>
+    where
+        M: Energy<D, E, Dev>,
+    {
+        Driver::adapting(self, model, state)
+    }
+
+    fn snapshot(&self) -> Option<WarmupSnapshot> {
+        Some(WarmupAdaptation::snapshot(self))
+    }
+}
+
+/// A progress bar over several driver runs: each run's steps continue the count.
+struct SpanningBar {
+    bar: ebm_samplers::Progress,
+    offset: usize,
+}
+
+impl<const D: usize, E: Real> Observer<D, E> for SpanningBar {
+    fn observe(&mut self, step: &StepView<'_, D, E>) -> ebm_core::Result<Flow> {
+        self.bar.observe(&StepView {
+            step: self.offset + step.step,
+            ..*step
+        })
+    }
+}
+
 /// The [`Observer`] of [`DrawStore::observer`]: appends kept draws of one phase to the store.
 #[derive(Debug)]
 pub struct StoreObserver<'a, const D: usize, E> {
@@ -747,14 +1011,27 @@ impl<const D: usize, E: StoreElement> Observer<D, E> for StoreObserver<'_, D, E>
             });
         }
         if self.store.pending.is_some() {
-            return Ok(Flow::Stop);
+            // An error of `finish` in an earlier run: this run stops with it (DrawStore::run
+            // returns it itself).
+            return Err(match (self.commit, self.store.pending.take()) {
+                (true, Some(e)) => ebm_core::Error::observer(e),
+                (_, e) => {
+                    self.store.pending = e;
+                    ebm_core::Error::observer(StoreStopped)
+                }
+            });
         }
         let p = self.phase.index();
         self.store.phases[p].steps += 1;
         if self.store.phases[p].steps % self.store.layout.thin as u64 == 0 {
             if let Err(e) = self.store.append(self.phase, step, self.commit) {
+                if self.commit {
+                    // The caller's driver: its run ends here with the store's error as source.
+                    return Err(ebm_core::Error::observer(e));
+                }
+                // DrawStore::run returns the store's error itself.
                 self.store.pending = Some(e);
-                return Ok(Flow::Stop);
+                return Err(ebm_core::Error::observer(StoreStopped));
             }
         }
         Ok(Flow::Continue)

@@ -569,3 +569,38 @@ fn a_flipped_byte_is_an_error_naming_the_file() {
     assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
     assert!(err.to_string().contains(".zmetadata"), "{err}");
 }
+
+#[test]
+fn a_store_that_cannot_write_stops_the_run_at_once_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blocked.zarr");
+    let model = Harmonic::<f64>::default();
+    let mala = Mala::new(0.4, 1.0).unwrap();
+    let mut s = mala.init(&model, &x0::<2>(3), 1).unwrap();
+    let mut store =
+        DrawStore::<2, f64>::create(&path, 3, StoreOptions::new().chunk_draws(5)).unwrap();
+    // A file where the positions' chunks go: the first full chunk cannot be written.
+    let chunks = path.join("posterior/x");
+    std::fs::remove_dir_all(&chunks).unwrap();
+    std::fs::write(&chunks, b"in the way").unwrap();
+    let err = {
+        let mut obs = store.observer(Phase::Sampling);
+        Driver::new(&mala, &model, &mut s)
+            .observe(&mut obs)
+            .run(&RunOptions::new(50).progress(false))
+            .unwrap_err()
+    };
+    // Stopped at the fifth step, whose draw completed the chunk, with the store's own error.
+    assert_eq!(s.steps(), 5);
+    let Error::Observer { source } = &err else {
+        panic!("not an observer error: {err}")
+    };
+    let store_err = source.downcast_ref::<StoreError>().expect("a StoreError");
+    assert!(matches!(store_err, StoreError::Io { .. }), "{store_err}");
+    assert!(err.to_string().contains("posterior/x"), "{err}");
+    // Through DrawStore::run the store's error comes back as it is.
+    let err = store
+        .run(&mala, &model, &mut s, Phase::Sampling, 20)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Io { .. }), "{err}");
+}
