@@ -1,4 +1,5 @@
-//! Streams a long run to a zarr store on disk, then reads it back and summarises it.
+//! Streams a long NUTS run with warm-up to a zarr store on disk, then reads it back and
+//! summarises it.
 //!
 //! `cargo run --release --example long_run [PATH] [--short]` (default `target/long_run.zarr`;
 //! `--short` runs 8 chains for 40 + 160 steps in chunks of 40, for crash tests). Kill it midway
@@ -20,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .find(|a| !a.starts_with("--"))
         .cloned()
         .unwrap_or_else(|| "target/long_run.zarr".into());
-    let (n_chains, warmup, sampling, chunk) = if short {
+    let (n_chains, warmup_steps, sampling, chunk) = if short {
         (8, 40, 160, 40)
     } else {
         (64, 500, 5_000, 250)
@@ -31,25 +32,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [1.0f32, -1.0, 0.5],
         [[1.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 0.5]],
     )?;
-    let hmc = HamiltonianMonteCarlo::new(0.21, 7)?;
+    let warmup = Warmup {
+        warmup: warmup_steps,
+        draws: sampling,
+        seed: 7,
+        ..Warmup::default()
+    };
 
     let started = Instant::now();
     // Resumes the run when its store has a checkpoint, creates the store when nothing is there,
     // and otherwise stops with the error: a store with draws is never replaced.
     let options = StoreOptions::new().chunk_draws(chunk);
-    let (mut store, mut state) =
-        match DrawStore::<3, f32>::open_or_create(&path, n_chains, options, &dev)? {
-            (store, Some(state)) => {
-                println!("resuming {path} from its last checkpoint");
-                (store, state)
-            }
-            (store, None) => {
-                let x0: Batch<3> = dev.sample_normal_like(&(n_chains, Const::<3>));
-                (store, hmc.init(&model, &x0, 7)?)
-            }
-        };
-    store.run(&hmc, &model, &mut state, Phase::Warmup, warmup)?;
-    store.run(&hmc, &model, &mut state, Phase::Sampling, sampling)?;
+    let (mut store, resumed) = DrawStore::<3, f32>::open_or_create(&path, n_chains, options, &dev)?;
+    if resumed.is_some() {
+        println!("resuming {path} from its last checkpoint");
+    }
+    let x0: Batch<3> = dev.sample_normal_like(&(n_chains, Const::<3>));
+    // Warm-up (step sizes and mass matrix) then sampling, both streamed and checkpointed.
+    let (nuts, _state) = store.run_warmup(&warmup, &Nuts::default(), &model, resumed, &x0)?;
+    println!("adapted mass matrix: {:?}", nuts.mass());
     println!(
         "streamed {} chains x {} warm-up + {} draws of dimension 3 in {:.1?}",
         store.n_chains(),
