@@ -29,14 +29,15 @@ pub(crate) fn initial_state<const D: usize, E: Real, Dev: Device<E>>(
     Ok(host)
 }
 
-/// One independent random stream per chain: ChaCha8 seeded with `seed_from_u64(seed)`, stream `c` for
-/// chain `c`. A chain's draws do not depend on how chains are spread over threads.
-pub(crate) fn chain_rngs(seed: u64, n_chains: usize) -> Vec<ChaCha8Rng> {
+/// One independent random stream per chain: ChaCha8 seeded with `seed_from_u64(seed)`, stream
+/// `first + c` for chain `c` of the batch (its global index in a run split into shards). A chain's
+/// draws do not depend on how chains are spread over threads or shards.
+pub(crate) fn chain_rngs(seed: u64, first: u64, n_chains: usize) -> Vec<ChaCha8Rng> {
     let base = ChaCha8Rng::seed_from_u64(seed);
     (0..n_chains)
         .map(|c| {
             let mut rng = base.clone();
-            rng.set_stream(c as u64);
+            rng.set_stream(first + c as u64);
             rng
         })
         .collect()

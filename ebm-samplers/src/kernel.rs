@@ -339,10 +339,33 @@ pub trait Kernel {
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
+        self.init_shard(model, x0, seed, 0)
+    }
+
+    /// As [`Kernel::init`] for chains `first_chain ..` of a larger run split into shards: row `c`
+    /// of `x0` is chain `first_chain + c`, with that chain's random stream, so each shard gives
+    /// exactly the draws its chains have in the single run (see [`ChainState::new_shard`]).
+    ///
+    /// # Errors
+    /// As [`Kernel::init`], and [`Error::InvalidParameter`] naming `first_chain` when the chains'
+    /// indices would pass `u64::MAX`.
+    fn init_shard<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        seed: u64,
+        first_chain: u64,
+    ) -> Result<ChainState<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
         self.check_dimension(D)?;
-        let mut state = ChainState::new(
+        let mut state = ChainState::new_shard(
             x0,
             seed,
+            first_chain,
             self.initial_step_size(),
             self.initial_temperature(),
         )?;

@@ -149,6 +149,30 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
     /// `temperature` finite and at least 0 (0 is plain gradient descent for Langevin dynamics; the
     /// Metropolis-adjusted kernels need a temperature above 0).
     pub fn new(x0: &Batch<D, E, Dev>, seed: u64, step_size: f64, temperature: f64) -> Result<Self> {
+        Self::new_shard(x0, seed, 0, step_size, temperature)
+    }
+
+    /// As [`ChainState::new`] for chains `first_chain ..` of a larger run: row `c` of `x0` gets
+    /// the stream of chain `first_chain + c` (ChaCha8 `seed_from_u64(seed)`, that stream), so
+    /// shards of a run give exactly the draws those chains have in the whole run.
+    ///
+    /// # Errors
+    /// As [`ChainState::new`], and [`Error::InvalidParameter`] naming `first_chain` when the
+    /// chains' indices would pass `u64::MAX`.
+    pub fn new_shard(
+        x0: &Batch<D, E, Dev>,
+        seed: u64,
+        first_chain: u64,
+        step_size: f64,
+        temperature: f64,
+    ) -> Result<Self> {
+        if first_chain.checked_add(x0.shape().0 as u64).is_none() {
+            return Err(Error::invalid(
+                "first_chain",
+                first_chain,
+                "the chains' indices must stay within u64",
+            ));
+        }
         check::positive("step_size", step_size)?;
         check::non_negative("temperature", temperature)?;
         if D == 0 {
@@ -166,7 +190,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
                 e: vec![E::zero(); n],
                 g: vec![E::zero(); n * D],
             },
-            rngs: chain_rngs(seed, n),
+            rngs: chain_rngs(seed, first_chain, n),
             steps: 0,
             step_size: vec![step_size; n],
             temperature: vec![temperature; n],

@@ -336,6 +336,12 @@ pub struct Warmup {
     pub draws: usize,
     /// Seed of the chains' streams.
     pub seed: u64,
+    /// The global index of the first chain, for a run split into shards (default 0): row `c` of
+    /// the starting points is chain `first_chain + c`, with that chain's stream
+    /// ([`Kernel::init_shard`]). The mass matrix is pooled over the chains of the shard, so shards
+    /// with warm-up adapt apart and their draws are not those of the single run; with a fixed
+    /// kernel (no warm-up) they are.
+    pub first_chain: u64,
     /// The acceptance probability to tune to; `None` takes the kernel's default (0.8 for NUTS and
     /// HMC, 0.574 for MALA).
     pub target_accept: Option<f64>,
@@ -393,6 +399,7 @@ impl Default for Warmup {
             warmup: 1000,
             draws: 1000,
             seed: 0,
+            first_chain: 0,
             target_accept: None,
             mass: MassAdaptation::GradientDiagonal,
             find_initial_step_size: true,
@@ -898,7 +905,10 @@ impl Warmup {
     {
         self.check()?;
         let clock = std::time::Instant::now();
-        let mut state = kernel.warmup_variant().init(model, x0, self.seed)?;
+        let mut state =
+            kernel
+                .warmup_variant()
+                .init_shard(model, x0, self.seed, self.first_chain)?;
         let n = state.n_chains();
         let mut adaptation = self.adaptation(kernel, model, &mut state)?;
         let mut warm = Phase::recording(n, self.warmup, self.thin, self.keep_warmup);

@@ -18,6 +18,9 @@
 //!   [`Driver`](ebm_samplers::Driver) of your own.
 //! - [`StoredRun`] reads a store back into the layout `ebm-diagnostics` summarises
 //!   ([`StoredRun::summary`]).
+//! - [`DrawStore::run_warmup`] streams warm-up and sampling ([`Warmup`](ebm_samplers::Warmup)),
+//!   resumable in either phase.
+//! - [`merge_shards`] joins the stores of a run split into shards along the chain dimension.
 //! - [`write_npz`] writes an in-memory [`SampleOutput`](ebm_samplers::SampleOutput) as `.npz`.
 //!
 //! # Crash safety
@@ -78,6 +81,7 @@ mod commit;
 mod element;
 mod error;
 mod fsio;
+mod merge;
 mod npz;
 mod read;
 mod state_file;
@@ -86,6 +90,7 @@ mod zarr;
 
 pub use element::StoreElement;
 pub use error::{Result, StoreError};
+pub use merge::merge_shards;
 pub use npz::write_npz;
 pub use read::{StoredDraws, StoredRun};
 pub use store::{DrawStore, Phase, StoreObserver, StoreOptions};

@@ -247,7 +247,8 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             format: FORMAT,
             sync: options.sync,
         };
-        let commits = Commits::create(&root, &layout, &Self::coordinates(&layout), replace)?;
+        let commits =
+            Commits::create(&root, &layout, &crate::merge::coordinates(&layout), replace)?;
         Ok(Self::with_layout(root, layout, commits))
     }
 
@@ -262,25 +263,6 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             pending: None,
             _e: PhantomData,
         }
-    }
-
-    /// The chunks of the coordinate arrays that do not grow (`chain`, `x_dim_0`), checksummed.
-    fn coordinates(layout: &Layout) -> Vec<(String, Vec<u8>)> {
-        let ints = |n: usize| {
-            let data: Vec<u8> = (0..n as i64).flat_map(i64::to_le_bytes).collect();
-            let mut out = checksum_of(&data).to_vec();
-            out.extend_from_slice(&data);
-            out
-        };
-        let mut files = Vec::new();
-        for phase in Phase::ALL {
-            let (post, stats) = phase.groups();
-            files.push((format!("{post}/x_dim_0/0"), ints(layout.dim)));
-            for group in [post, stats] {
-                files.push((format!("{group}/chain/0"), ints(layout.n_chains)));
-            }
-        }
-        files
     }
 
     /// Goes on with the run at `path`, or starts it: the store and the chain state of its last
@@ -588,7 +570,12 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 (state, adaptation)
             }
             None => {
-                let mut state = kernel.warmup_variant().init(model, x0, warmup.seed)?;
+                let mut state = kernel.warmup_variant().init_shard(
+                    model,
+                    x0,
+                    warmup.seed,
+                    warmup.first_chain,
+                )?;
                 let adaptation = warmup.adaptation(kernel, model, &mut state)?;
                 (state, adaptation)
             }
