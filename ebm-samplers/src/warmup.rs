@@ -884,7 +884,7 @@ impl Warmup {
     /// with one, the mass matrix pooled over the chains), then samples with the tuned kernel.
     /// Warm-up's transitions run [`Adaptable::warmup_variant`] of `kernel` (for NUTS, its
     /// [`Nuts::warmup_uturn`] criterion); sampling runs `kernel` itself with the tuned step sizes
-    /// and mass matrix. Both phases go through the [`Driver`](crate::Driver): warm-up as a run
+    /// and mass matrix. Both phases go through the [`Driver`]: warm-up as a run
     /// that a [`WarmupAdaptation`] tunes (which [`Warmup::adaptation`] gives, to run it with
     /// observers and stores of your own), sampling as a plain run of the tuned kernel.
     ///
@@ -942,8 +942,8 @@ impl Warmup {
     }
 
     /// The adaptation of [`Warmup::run`] for `kernel` on the chains `state` (started by
-    /// [`Adaptable::warmup_variant`]'s `init`), to run through a [`Driver`](crate::Driver) of
-    /// your own ([`Driver::adapting`](crate::Driver::adapting)), with observers or a store, for
+    /// [`Adaptable::warmup_variant`]'s `init`), to run through a [`Driver`] of
+    /// your own ([`Driver::adapting`]), with observers or a store, for
     /// [`Warmup::warmup`] steps; [`WarmupAdaptation::finish`] then gives the tuned kernel. Its
     /// first step-size search and initial mass happen here, from the state's points.
     ///
@@ -1131,7 +1131,7 @@ impl Warmup {
     }
 }
 
-/// The windowed warm-up of [`Warmup`] as an [`Adaptation`] the [`Driver`](crate::Driver) runs:
+/// The windowed warm-up of [`Warmup`] as an [`Adaptation`] the [`Driver`] runs:
 /// dual averaging of each chain's step size toward the target acceptance, and the mass matrix
 /// pooled over the chains at the end of each slow window (Stan's schedule), with a new step-size
 /// search after each. [`Warmup::adaptation`] makes one; [`WarmupAdaptation::finish`] gives the
