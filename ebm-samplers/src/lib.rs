@@ -61,7 +61,10 @@ pub use nuts::{Nuts, NutsWorkspace, UTurn};
 pub use options::RunOptions;
 pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
 pub use progress::Progress;
-pub use replica::{ReplicaExchange, ReplicaOutput, ReplicaState, SwapScheme, SwapStats};
+pub use replica::{
+    ReplicaDriver, ReplicaExchange, ReplicaOutput, ReplicaSnapshot, ReplicaState, SwapScheme,
+    SwapStats,
+};
 pub use snapshot::StateSnapshot;
 pub use state::{ChainState, Points, StateParts};
 pub use warmup::{

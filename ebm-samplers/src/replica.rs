@@ -4,6 +4,7 @@
 use crate::driver::{Driver, Flow, Observer, RunStart, StepView};
 use crate::kernel::{Kernel, StepInfo, Target};
 use crate::output::{SampleOutput, StepDiagnostics, Trace};
+use crate::snapshot::StateSnapshot;
 use crate::state::ChainState;
 use crate::RunOptions;
 use ebm_core::prelude::*;
@@ -330,52 +331,51 @@ impl<K: Kernel> ReplicaExchange<K> {
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
-        options.validate()?;
-        let n_cold = state.book.n_ladders;
-        state.book.reset_counts();
-        let mut trace = options
-            .thin
-            .map(|thin| Trace::new(n_cold, options.n_kept(), thin));
-        let mut diagnostics = options
-            .diagnostics
-            .then(|| StepDiagnostics::with_capacity(options.n_steps));
-        let inner = RunOptions {
-            thin: None,
-            diagnostics: false,
-            ..*options
-        };
-        let scan = Scan {
-            explorer: &self.explorer,
-            explore_steps: self.explore_steps,
-            scheme: self.scheme,
-            book: RefCell::new(&mut state.book),
-        };
-        let mut trace_obs = trace
-            .as_mut()
-            .map(|t| ColdRows::new(n_cold, options.thin, t));
-        let mut diag_obs = diagnostics.as_mut().map(|d| ColdRows::new(n_cold, None, d));
-        let mut driver = Driver::new(&scan, model, &mut state.chains);
-        if let Some(o) = trace_obs.as_mut() {
-            driver = driver.observe(o);
+        self.driver(model, state).run(options)
+    }
+
+    /// A run of `state` that observers watch: [`ReplicaDriver::observe`] adds an observer of the
+    /// cold chains (one per ladder: what a store of the run keeps), [`ReplicaDriver::observe_all`]
+    /// one of every replica (`ladders x temperatures` chains, temperature-major). The progress
+    /// bar of [`RunOptions::progress`] counts scans.
+    ///
+    /// ```
+    /// use ebm_core::prelude::*;
+    /// use ebm_models::GaussianMixture;
+    /// use ebm_samplers::prelude::*;
+    ///
+    /// let dev = Cpu::default();
+    /// let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    /// let pt = ReplicaExchange::geometric(Mala::new(0.1, 1.0)?, 10.0, 4)?;
+    /// let mut state = pt.init(&model, &dev.zeros_like(&(8, Const::<2>)), 3)?;
+    /// let mut cold_steps = 0;
+    /// let mut watch = observer_fn(|s: &StepView<'_, 2, f64>| {
+    ///     assert_eq!(s.energies.len(), 8); // the cold chains only
+    ///     cold_steps += 1;
+    ///     Ok(if cold_steps == 50 { Flow::Stop } else { Flow::Continue })
+    /// });
+    /// let out = pt.driver(&model, &mut state).observe(&mut watch).run(&RunOptions::new(100))?;
+    /// assert_eq!(state.scans(), 50);
+    /// assert!(out.swaps.acceptance_rate.iter().all(|a| a.is_finite()));
+    /// # Ok::<(), ebm_core::Error>(())
+    /// ```
+    pub fn driver<'a, const D: usize, E, Dev, M>(
+        &'a self,
+        model: &'a M,
+        state: &'a mut ReplicaState<D, E, Dev>,
+    ) -> ReplicaDriver<'a, K, D, E, Dev, M>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        ReplicaDriver {
+            exchange: self,
+            model,
+            state,
+            cold: Vec::new(),
+            all: Vec::new(),
         }
-        if let Some(o) = diag_obs.as_mut() {
-            driver = driver.observe(o);
-        }
-        let out = driver.run(&inner)?;
-        let positions = state.chains.positions()[..n_cold * D].to_vec();
-        let samples = state
-            .chains
-            .device()
-            .tensor_from_vec(positions, (n_cold, Const::<D>));
-        Ok(ReplicaOutput {
-            cold: SampleOutput {
-                samples,
-                trace,
-                diagnostics,
-                chain_stats: out.chain_stats.map(|s| s.first_chains(n_cold)),
-            },
-            swaps: state.swap_stats(),
-        })
     }
 
     /// Starts a state from `x0` (one ladder per row) with `options.seed` and runs it.
@@ -658,6 +658,260 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
     }
 }
 
+/// Everything a [`ReplicaState`] holds, as plain data, to save it (with a store's checkpoint)
+/// and rebuild it bit for bit ([`ReplicaState::from_snapshot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaSnapshot<E> {
+    /// Every replica's chain, `ladders x temperatures` rows, temperature-major.
+    pub chains: StateSnapshot<E>,
+    /// The number of ladders.
+    pub n_ladders: u64,
+    /// The ladder.
+    pub temperatures: Vec<f64>,
+    /// Per chain, the replica it holds.
+    pub replica_at: Vec<u64>,
+    /// Per ladder and replica, where it is on its round trip: 0 not yet at the cold end, 1 last
+    /// seen at the cold end, 2 reached the hot end since.
+    pub trips: Vec<u8>,
+    /// Per ladder, the round trips of the current run.
+    pub round_trips: Vec<u64>,
+    /// Per ladder, the swap stream's ChaCha8 seed, stream and word position.
+    pub swap_rngs: Vec<([u8; 32], u64, u128)>,
+    /// Scans since the state was created.
+    pub scans: u64,
+    /// Scans the statistics cover.
+    pub scans_counted: u64,
+    /// Per adjacent pair: swaps tried, accepted, and the sum of rejection probabilities.
+    pub attempts: Vec<u64>,
+    /// See `attempts`.
+    pub accepted: Vec<u64>,
+    /// See `attempts`.
+    pub reject_sum: Vec<f64>,
+    /// Per temperature: exploration steps taken and accepted.
+    pub explore_steps_taken: Vec<u64>,
+    /// See `explore_steps_taken`.
+    pub explore_accepted: Vec<u64>,
+    /// The swap scheme of the last scan.
+    pub scheme: Option<SwapScheme>,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
+    /// The state as plain data; [`ReplicaState::from_snapshot`] rebuilds it.
+    pub fn snapshot(&self) -> ReplicaSnapshot<E> {
+        let b = &self.book;
+        ReplicaSnapshot {
+            chains: self.chains.snapshot(),
+            n_ladders: b.n_ladders as u64,
+            temperatures: b.temperatures.clone(),
+            replica_at: b.replica_at.iter().map(|&r| r as u64).collect(),
+            trips: b
+                .trip
+                .iter()
+                .map(|t| match t {
+                    Trip::Unknown => 0,
+                    Trip::FromCold => 1,
+                    Trip::ReachedHot => 2,
+                })
+                .collect(),
+            round_trips: b.round_trips.clone(),
+            swap_rngs: b
+                .swap_rngs
+                .iter()
+                .map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos()))
+                .collect(),
+            scans: b.scans,
+            scans_counted: b.scans_counted,
+            attempts: b.attempts.clone(),
+            accepted: b.accepted.clone(),
+            reject_sum: b.reject_sum.clone(),
+            explore_steps_taken: b.explore_steps_taken.clone(),
+            explore_accepted: b.explore_accepted.clone(),
+            scheme: b.scheme,
+        }
+    }
+
+    /// Rebuilds a state from a snapshot, on `dev`.
+    ///
+    /// # Errors
+    /// The errors of [`ChainState::from_snapshot`], the ladder errors of
+    /// [`ReplicaExchange::new`], and [`Error::LengthMismatch`] or [`Error::InvalidParameter`]
+    /// naming the first field that does not fit the ladders and temperatures.
+    pub fn from_snapshot(snapshot: &ReplicaSnapshot<E>, dev: &Dev) -> Result<Self> {
+        let s = snapshot;
+        check_ladder(&s.temperatures)?;
+        let n_t = s.temperatures.len();
+        let n_l = usize::try_from(s.n_ladders)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::invalid("n_ladders", s.n_ladders, "must be at least 1"))?;
+        let n = n_l
+            .checked_mul(n_t)
+            .ok_or_else(|| Error::invalid("n_ladders", n_l, "too many chains"))?;
+        let lengths = [
+            ("replica_at", s.replica_at.len(), n),
+            ("trips", s.trips.len(), n),
+            ("round_trips", s.round_trips.len(), n_l),
+            ("swap_rngs", s.swap_rngs.len(), n_l),
+            ("attempts", s.attempts.len(), n_t - 1),
+            ("accepted", s.accepted.len(), n_t - 1),
+            ("reject_sum", s.reject_sum.len(), n_t - 1),
+            ("explore_steps_taken", s.explore_steps_taken.len(), n_t),
+            ("explore_accepted", s.explore_accepted.len(), n_t),
+            ("chains", s.chains.n_chains(), n),
+        ];
+        for (name, actual, expected) in lengths {
+            if actual != expected {
+                return Err(Error::LengthMismatch {
+                    name: name.into(),
+                    expected,
+                    actual,
+                    reason: format!("{n_l} ladders of {n_t} temperatures"),
+                });
+            }
+        }
+        if let Some(i) = s.replica_at.iter().position(|&r| r >= n_t as u64) {
+            return Err(Error::invalid(
+                format!("replica_at[{i}]"),
+                s.replica_at[i],
+                format!("a ladder has {n_t} replicas"),
+            ));
+        }
+        let mut trip = Vec::with_capacity(n);
+        for (i, &t) in s.trips.iter().enumerate() {
+            trip.push(match t {
+                0 => Trip::Unknown,
+                1 => Trip::FromCold,
+                2 => Trip::ReachedHot,
+                other => return Err(Error::invalid(format!("trips[{i}]"), other, "0, 1 or 2")),
+            });
+        }
+        let chains = ChainState::from_snapshot(&s.chains, dev)?;
+        let swap_rngs = s
+            .swap_rngs
+            .iter()
+            .map(|&(seed, stream, pos)| {
+                let mut rng = <ChaCha8Rng as SeedableRng>::from_seed(seed);
+                rng.set_stream(stream);
+                rng.set_word_pos(pos);
+                rng
+            })
+            .collect();
+        Ok(Self {
+            chains,
+            book: SwapBook {
+                n_ladders: n_l,
+                temperatures: s.temperatures.clone(),
+                replica_at: s.replica_at.iter().map(|&r| r as usize).collect(),
+                trip,
+                round_trips: s.round_trips.clone(),
+                swap_rngs,
+                scans: s.scans,
+                scans_counted: s.scans_counted,
+                attempts: s.attempts.clone(),
+                accepted: s.accepted.clone(),
+                reject_sum: s.reject_sum.clone(),
+                evals: Vec::new(),
+                scan_divergence: Vec::new(),
+                scan_prob_sum: Vec::new(),
+                explore_steps_taken: s.explore_steps_taken.clone(),
+                explore_accepted: s.explore_accepted.clone(),
+                scheme: s.scheme,
+            },
+        })
+    }
+}
+
+/// A replica-exchange run with observers; [`ReplicaExchange::driver`] makes one.
+pub struct ReplicaDriver<'a, K, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
+    exchange: &'a ReplicaExchange<K>,
+    model: &'a M,
+    state: &'a mut ReplicaState<D, E, Dev>,
+    cold: Vec<&'a mut dyn Observer<D, E>>,
+    all: Vec<&'a mut dyn Observer<D, E>>,
+}
+
+impl<'a, K, const D: usize, E, Dev, M> ReplicaDriver<'a, K, D, E, Dev, M>
+where
+    K: Kernel,
+    E: Real,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    /// Adds an observer of the cold chains (one per ladder), told about every scan.
+    pub fn observe(mut self, observer: &'a mut dyn Observer<D, E>) -> Self {
+        self.cold.push(observer);
+        self
+    }
+
+    /// Adds an observer of every replica (`ladders x temperatures` chains, temperature-major),
+    /// told about every scan.
+    pub fn observe_all(mut self, observer: &'a mut dyn Observer<D, E>) -> Self {
+        self.all.push(observer);
+        self
+    }
+
+    /// Runs `options.n_steps` scans (fewer if an observer stops the run) and returns the cold
+    /// chains' output and the swap statistics of this run.
+    ///
+    /// # Errors
+    /// As [`Driver::run`].
+    pub fn run(self, options: &RunOptions) -> Result<ReplicaOutput<D, E, Dev>> {
+        options.validate()?;
+        let state = self.state;
+        let n_cold = state.book.n_ladders;
+        state.book.reset_counts();
+        let mut trace = options
+            .thin
+            .map(|thin| Trace::new(n_cold, options.n_kept(), thin));
+        let mut diagnostics = options
+            .diagnostics
+            .then(|| StepDiagnostics::with_capacity(options.n_steps));
+        let inner = RunOptions {
+            thin: None,
+            diagnostics: false,
+            ..*options
+        };
+        let scan = Scan {
+            explorer: &self.exchange.explorer,
+            explore_steps: self.exchange.explore_steps,
+            scheme: self.exchange.scheme,
+            book: RefCell::new(&mut state.book),
+        };
+        let mut cold: Vec<ColdRows<'_, dyn Observer<D, E> + 'a>> = Vec::new();
+        if let Some(t) = trace.as_mut() {
+            cold.push(ColdRows::new(n_cold, options.thin, t));
+        }
+        if let Some(d) = diagnostics.as_mut() {
+            cold.push(ColdRows::new(n_cold, None, d));
+        }
+        for o in self.cold {
+            cold.push(ColdRows::new(n_cold, options.thin, o));
+        }
+        let mut driver = Driver::new(&scan, self.model, &mut state.chains);
+        for o in cold.iter_mut() {
+            driver = driver.observe(o);
+        }
+        for o in self.all {
+            driver = driver.observe(o);
+        }
+        let out = driver.run(&inner)?;
+        let positions = state.chains.positions()[..n_cold * D].to_vec();
+        let samples = state
+            .chains
+            .device()
+            .tensor_from_vec(positions, (n_cold, Const::<D>));
+        Ok(ReplicaOutput {
+            cold: SampleOutput {
+                samples,
+                trace,
+                diagnostics,
+                chain_stats: out.chain_stats.map(|s| s.first_chains(n_cold)),
+            },
+            swaps: state.swap_stats(),
+        })
+    }
+}
+
 /// Swap statistics of a replica-exchange run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SwapStats {
@@ -797,19 +1051,19 @@ impl<K: Kernel> Kernel for Scan<'_, K> {
 
 /// Shows an observer only the first `rows` chains (the cold ones), with the kept-draw index of
 /// `thin`.
-struct ColdRows<'o, O> {
+struct ColdRows<'o, O: ?Sized> {
     rows: usize,
     thin: Option<usize>,
     inner: &'o mut O,
 }
 
-impl<'o, O> ColdRows<'o, O> {
+impl<'o, O: ?Sized> ColdRows<'o, O> {
     fn new(rows: usize, thin: Option<usize>, inner: &'o mut O) -> Self {
         Self { rows, thin, inner }
     }
 }
 
-impl<const D: usize, E, O: Observer<D, E>> Observer<D, E> for ColdRows<'_, O> {
+impl<const D: usize, E, O: Observer<D, E> + ?Sized> Observer<D, E> for ColdRows<'_, O> {
     fn start(&mut self, run: &RunStart) {
         self.inner.start(&RunStart {
             n_chains: self.rows,

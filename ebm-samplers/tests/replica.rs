@@ -320,6 +320,56 @@ fn cold_acceptance_is_per_exploration_step() {
     assert!(per_temp_five[2] > per_temp_five[0], "{per_temp_five:?}");
 }
 
+#[test]
+fn a_tempered_run_goes_on_from_its_snapshot_bit_for_bit() {
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let pt = ReplicaExchange::geometric(Mala::new(0.2, 1.0).unwrap(), 20.0, 4)
+        .unwrap()
+        .with_explore_steps(2)
+        .unwrap();
+    let x0 = batch::<2>(&[0.0, 0.5, -1.0, 1.0, 2.0, -0.5]);
+    let opts = |n| RunOptions::new(n).trace(1).progress(false);
+    let mut whole = pt.init(&model, &x0, 9).unwrap();
+    let all = pt.run_from(&model, &mut whole, &opts(70)).unwrap();
+    let mut first = pt.init(&model, &x0, 9).unwrap();
+    let head = pt.run_from(&model, &mut first, &opts(30)).unwrap();
+    let snap = first.snapshot();
+    let mut rebuilt = ebm_samplers::ReplicaState::<2, f64>::from_snapshot(&snap, &dev).unwrap();
+    assert_eq!(rebuilt.snapshot(), snap);
+    let tail = pt.run_from(&model, &mut rebuilt, &opts(40)).unwrap();
+    let (a, h, t) = (
+        all.cold.trace.unwrap(),
+        head.cold.trace.unwrap(),
+        tail.cold.trace.unwrap(),
+    );
+    for c in 0..3 {
+        let joined = [h.chain(c).unwrap(), t.chain(c).unwrap()].concat();
+        assert_eq!(a.chain(c).unwrap(), &joined[..], "ladder {c}");
+    }
+    let (mut x, mut y) = (rebuilt.snapshot(), whole.snapshot());
+    // The statistics restart with each run; everything else is the same.
+    for s in [&mut x, &mut y] {
+        s.round_trips.clear();
+        s.attempts.clear();
+        s.accepted.clear();
+        s.reject_sum.clear();
+        s.explore_steps_taken.clear();
+        s.explore_accepted.clear();
+        s.scans_counted = 0;
+    }
+    assert_eq!(x, y);
+    // A snapshot that does not fit its ladder is refused, naming the field.
+    let mut bad = snap.clone();
+    bad.replica_at[0] = 4;
+    let err = ebm_samplers::ReplicaState::<2, f64>::from_snapshot(&bad, &dev).unwrap_err();
+    assert!(err.to_string().contains("replica_at[0]"), "{err}");
+    let mut bad = snap;
+    bad.swap_rngs.pop();
+    let err = ebm_samplers::ReplicaState::<2, f64>::from_snapshot(&bad, &dev).unwrap_err();
+    assert!(err.to_string().contains("swap_rngs"), "{err}");
+}
+
 use proptest::strategy::Just;
 
 proptest::proptest! {
