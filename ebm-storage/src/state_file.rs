@@ -3,7 +3,7 @@
 
 use crate::element::StoreElement;
 use crate::error::{Result, StoreError};
-use ebm_samplers::{MassMatrix, StateSnapshot, WarmupSnapshot};
+use ebm_samplers::{MassMatrix, ReplicaSnapshot, StateSnapshot, SwapScheme, WarmupSnapshot};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -36,6 +36,7 @@ pub(crate) fn encode<E: StoreElement>(
     snap: &StateSnapshot<E>,
     progress: Progress,
     warmup: Option<&WarmupSnapshot>,
+    replica: Option<&ReplicaSnapshot<E>>,
 ) -> Vec<u8> {
     let header = json!({
         "dim": snap.dim,
@@ -45,6 +46,7 @@ pub(crate) fn encode<E: StoreElement>(
         "phase_steps": progress.steps,
         "phase_draws": progress.draws,
         "step_size_jitter": snap.step_size_jitter,
+        "replica": replica.map(replica_json),
         "warmup": warmup.map(|w| json!({
             "steps": w.steps,
             "next_window": w.next_window,
@@ -111,6 +113,113 @@ pub(crate) struct Checkpoint<E> {
     pub snapshot: StateSnapshot<E>,
     pub progress: Progress,
     pub warmup: Option<WarmupSnapshot>,
+    /// The replica-exchange bookkeeping (its `chains` left empty: they are `snapshot`).
+    pub replica: Option<ReplicaSnapshot<E>>,
+}
+
+/// The replica-exchange bookkeeping as JSON; floats as their bit patterns, so every value comes
+/// back exactly.
+fn replica_json<E>(r: &ReplicaSnapshot<E>) -> Value {
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+    json!({
+        "n_ladders": r.n_ladders,
+        "temperatures": bits(&r.temperatures),
+        "replica_at": r.replica_at,
+        "trips": r.trips,
+        "round_trips": r.round_trips,
+        "swap_rngs": r.swap_rngs.iter().map(|(seed, stream, pos)| json!([seed.to_vec(), stream, pos.to_string()])).collect::<Vec<_>>(),
+        "scans": r.scans,
+        "scans_counted": r.scans_counted,
+        "attempts": r.attempts,
+        "accepted": r.accepted,
+        "reject_sum": bits(&r.reject_sum),
+        "explore_steps_taken": r.explore_steps_taken,
+        "explore_accepted": r.explore_accepted,
+        "scheme": r.scheme.map(|s| match s {
+            SwapScheme::NonReversible => "non_reversible",
+            SwapScheme::Reversible => "reversible",
+            _ => "off",
+        }),
+    })
+}
+
+/// Reads [`replica_json`] back; `None` names the first field missing or malformed.
+fn replica_from_json<E>(v: &Value, dim: usize) -> std::result::Result<ReplicaSnapshot<E>, String> {
+    let u64s = |k: &str| -> std::result::Result<Vec<u64>, String> {
+        v.get(k)
+            .and_then(Value::as_array)
+            .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>())
+            .ok_or_else(|| format!("replica.{k}"))
+    };
+    let floats = |k: &str| u64s(k).map(|b| b.into_iter().map(f64::from_bits).collect::<Vec<f64>>());
+    let int = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_u64)
+            .ok_or_else(|| format!("replica.{k}"))
+    };
+    let swap_rngs = v
+        .get("swap_rngs")
+        .and_then(Value::as_array)
+        .and_then(|a| {
+            a.iter()
+                .map(|r| {
+                    let seed: Vec<u8> = r
+                        .get(0)?
+                        .as_array()?
+                        .iter()
+                        .map(|b| b.as_u64().and_then(|b| u8::try_from(b).ok()))
+                        .collect::<Option<_>>()?;
+                    Some((
+                        <[u8; 32]>::try_from(seed).ok()?,
+                        r.get(1)?.as_u64()?,
+                        r.get(2)?.as_str()?.parse::<u128>().ok()?,
+                    ))
+                })
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or("replica.swap_rngs")?;
+    let trips = u64s("trips")?
+        .into_iter()
+        .map(|t| u8::try_from(t).map_err(|_| "replica.trips".to_string()))
+        .collect::<std::result::Result<Vec<u8>, String>>()?;
+    let scheme = match v.get("scheme") {
+        None | Some(Value::Null) => None,
+        Some(s) => Some(match s.as_str() {
+            Some("non_reversible") => SwapScheme::NonReversible,
+            Some("reversible") => SwapScheme::Reversible,
+            Some("off") => SwapScheme::Off,
+            _ => return Err("replica.scheme".into()),
+        }),
+    };
+    Ok(ReplicaSnapshot {
+        chains: StateSnapshot {
+            dim,
+            positions: Vec::new(),
+            energies: Vec::new(),
+            gradients: Vec::new(),
+            rng_seeds: Vec::new(),
+            rng_streams: Vec::new(),
+            rng_word_pos: Vec::new(),
+            steps: 0,
+            step_sizes: Vec::new(),
+            temperatures: Vec::new(),
+            step_size_jitter: 0.0,
+        },
+        n_ladders: int("n_ladders")?,
+        temperatures: floats("temperatures")?,
+        replica_at: u64s("replica_at")?,
+        trips,
+        round_trips: u64s("round_trips")?,
+        swap_rngs,
+        scans: int("scans")?,
+        scans_counted: int("scans_counted")?,
+        attempts: u64s("attempts")?,
+        accepted: u64s("accepted")?,
+        reject_sum: floats("reject_sum")?,
+        explore_steps_taken: u64s("explore_steps_taken")?,
+        explore_accepted: u64s("explore_accepted")?,
+        scheme,
+    })
 }
 
 pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<Checkpoint<E>> {
@@ -287,10 +396,18 @@ pub(crate) fn read<E: StoreElement>(path: &Path) -> Result<Checkpoint<E>> {
             })
         }
     };
+    let replica = match header.get("replica") {
+        None | Some(Value::Null) => None,
+        Some(r) => Some(
+            replica_from_json(r, dim)
+                .map_err(|field| bad(&format!("{field} missing or malformed")))?,
+        ),
+    };
     Ok(Checkpoint {
         snapshot: snap,
         progress,
         warmup,
+        replica,
     })
 }
 

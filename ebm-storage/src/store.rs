@@ -10,8 +10,8 @@ use crate::zarr::{
 };
 use ebm_core::prelude::*;
 use ebm_samplers::{
-    Adaptable, ChainState, Driver, Flow, Kernel, Observer, RunOptions, StepView, Warmup,
-    WarmupAdaptation, WarmupSnapshot,
+    Adaptable, ChainState, Driver, Flow, Kernel, Observer, ReplicaExchange, ReplicaState,
+    RunOptions, StepView, Warmup, WarmupAdaptation, WarmupSnapshot,
 };
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -306,6 +306,34 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         options: StoreOptions,
         dev: &Dev,
     ) -> Result<(Self, Option<ChainState<D, E, Dev>>)> {
+        Self::open_or_create_with(path.as_ref(), n_chains, options, |root| {
+            Self::resume(root, dev)
+        })
+    }
+
+    /// [`DrawStore::open_or_create`] for a replica-exchange run of `n_ladders` ladders (the store
+    /// keeps the cold chains): the store and the [`ReplicaState`] of its last checkpoint
+    /// ([`DrawStore::resume_replica`]), or a new store and `None`.
+    ///
+    /// # Errors
+    /// As [`DrawStore::open_or_create`], with [`DrawStore::resume_replica`]'s errors.
+    pub fn open_or_create_replica<Dev: Device<E>>(
+        path: impl AsRef<Path>,
+        n_ladders: usize,
+        options: StoreOptions,
+        dev: &Dev,
+    ) -> Result<(Self, Option<ReplicaState<D, E, Dev>>)> {
+        Self::open_or_create_with(path.as_ref(), n_ladders, options, |root| {
+            Self::resume_replica(root, dev)
+        })
+    }
+
+    fn open_or_create_with<S>(
+        root: &Path,
+        n_chains: usize,
+        options: StoreOptions,
+        resume: impl FnOnce(&Path) -> Result<(Self, S)>,
+    ) -> Result<(Self, Option<S>)> {
         if options.overwrite {
             return Err(StoreError::InvalidOption {
                 name: "overwrite",
@@ -313,7 +341,6 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 reason: "open_or_create never replaces a store; DrawStore::create does when asked",
             });
         }
-        let root = path.as_ref();
         let empty = match std::fs::read_dir(root) {
             Ok(mut entries) => entries.next().is_none(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
@@ -323,7 +350,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         if empty {
             return Ok((Self::create(root, n_chains, options)?, None));
         }
-        match Self::resume(root, dev) {
+        match resume(root) {
             Ok((store, state)) => {
                 if store.n_chains() != n_chains {
                     return Err(StoreError::ChainCountMismatch {
@@ -361,7 +388,58 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         path: impl AsRef<Path>,
         dev: &Dev,
     ) -> Result<(Self, ChainState<D, E, Dev>)> {
-        let root = path.as_ref().to_path_buf();
+        let (store, checkpoint) = Self::resume_checkpoint(path.as_ref())?;
+        let state_path = store.root.join(STATE_FILE);
+        if checkpoint.replica.is_some() {
+            return Err(StoreError::bad(
+                &state_path,
+                "holds a replica-exchange run: resume it with DrawStore::resume_replica",
+            ));
+        }
+        if checkpoint.snapshot.n_chains() != store.layout.n_chains {
+            return Err(StoreError::bad(
+                &state_path,
+                "the chain state does not match the store",
+            ));
+        }
+        let state = ChainState::from_snapshot(&checkpoint.snapshot, dev)?;
+        Ok((store, state))
+    }
+
+    /// [`DrawStore::resume`] for a store written by [`DrawStore::run_replica`]: the store and the
+    /// whole [`ReplicaState`] of its last checkpoint (every rung and the swap bookkeeping), to go
+    /// on to exactly the draws of an uninterrupted run.
+    ///
+    /// # Errors
+    /// As [`DrawStore::resume`], and [`StoreError::BadMetadata`] naming the checkpoint when it
+    /// holds no replica-exchange state.
+    pub fn resume_replica<Dev: Device<E>>(
+        path: impl AsRef<Path>,
+        dev: &Dev,
+    ) -> Result<(Self, ReplicaState<D, E, Dev>)> {
+        let (store, checkpoint) = Self::resume_checkpoint(path.as_ref())?;
+        let state_path = store.root.join(STATE_FILE);
+        let Some(mut replica) = checkpoint.replica else {
+            return Err(StoreError::bad(
+                &state_path,
+                "holds no replica-exchange state (it was not written by DrawStore::run_replica)",
+            ));
+        };
+        if replica.n_ladders != store.layout.n_chains as u64 {
+            return Err(StoreError::bad(
+                &state_path,
+                "the replica-exchange state does not match the store's chains",
+            ));
+        }
+        replica.chains = checkpoint.snapshot;
+        let state = ReplicaState::from_snapshot(&replica, dev)?;
+        Ok((store, state))
+    }
+
+    /// Opens the store for writing from its last checkpoint (read, checked against the metadata,
+    /// the partial chunks loaded).
+    fn resume_checkpoint(root: &Path) -> Result<(Self, state_file::Checkpoint<E>)> {
+        let root = root.to_path_buf();
         let layout = check_layout::<E>(&root, Some(D))?;
         let commits = Commits::open(&root, &layout)?;
         let committed = read_hierarchy(&root, &layout)?;
@@ -369,12 +447,9 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         if !state_path.is_file() {
             return Err(StoreError::NoResumeState { path: root });
         }
-        let state_file::Checkpoint {
-            snapshot,
-            progress,
-            warmup,
-        } = state_file::read::<E>(&state_path)?;
-        if snapshot.dim != D || snapshot.n_chains() != layout.n_chains {
+        let mut checkpoint = state_file::read::<E>(&state_path)?;
+        let progress = checkpoint.progress;
+        if checkpoint.snapshot.dim != D {
             return Err(StoreError::bad(
                 &state_path,
                 "the chain state does not match the store",
@@ -389,9 +464,8 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 ),
             ));
         }
-        let state = ChainState::from_snapshot(&snapshot, dev)?;
         let mut store = Self::with_layout(root, layout, commits);
-        store.warmup = warmup;
+        store.warmup = checkpoint.warmup.take();
         let cd = store.layout.chunk_draws;
         for phase in Phase::ALL {
             let p = phase.index();
@@ -415,7 +489,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             }
         }
         store.commit_metadata()?;
-        Ok((store, state))
+        Ok((store, checkpoint))
     }
 
     /// The store's directory.
@@ -611,6 +685,121 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         self.progress = on;
     }
 
+    /// Brings `phase` to `n_scans` scans of replica exchange in all, streaming the cold chains'
+    /// kept draws (one chain per ladder) and writing a checkpoint of the whole [`ReplicaState`]
+    /// (every rung, the swap bookkeeping) after every completed chunk and at the end;
+    /// [`DrawStore::open_or_create_replica`] resumes it. The swap statistics of `state` cover the
+    /// last chunk's scans.
+    ///
+    /// ```
+    /// use ebm_core::prelude::*;
+    /// use ebm_models::GaussianMixture;
+    /// use ebm_samplers::prelude::*;
+    /// use ebm_storage::{DrawStore, Phase, StoreOptions, StoredRun};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("pt.zarr");
+    /// let dev = Cpu::default();
+    /// let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    /// let pt = ReplicaExchange::geometric(Mala::new(0.1, 1.0)?, 10.0, 4)?;
+    /// let (mut store, resumed) =
+    ///     DrawStore::<2, f64>::open_or_create_replica(&path, 8, StoreOptions::new(), &dev)?;
+    /// let mut state = match resumed {
+    ///     Some(state) => state,
+    ///     None => pt.init(&model, &dev.zeros_like(&(8, Const::<2>)), 5)?,
+    /// };
+    /// store.run_replica(&pt, &model, &mut state, Phase::Sampling, 200)?;
+    /// assert_eq!(StoredRun::<f64>::open(&path)?.n_draws(Phase::Sampling), 200);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::ChainCountMismatch`] when `state` has another number of ladders than the
+    /// store has chains, the sampler's errors, and I/O errors.
+    pub fn run_replica<K, Dev, M>(
+        &mut self,
+        exchange: &ReplicaExchange<K>,
+        model: &M,
+        state: &mut ReplicaState<D, E, Dev>,
+        phase: Phase,
+        n_scans: u64,
+    ) -> Result<()>
+    where
+        K: Kernel,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        if state.n_ladders() != self.layout.n_chains {
+            return Err(StoreError::ChainCountMismatch {
+                path: self.root.clone(),
+                expected: state.n_ladders(),
+                found: self.layout.n_chains,
+            });
+        }
+        let p = phase.index();
+        let mut bar = self.phase_bar(state.n_ladders(), state.chains().steps(), p, n_scans);
+        while let Some(segment) = self.next_segment(p, n_scans) {
+            let mut observer = StoreObserver {
+                store: self,
+                phase,
+                commit: false,
+            };
+            let mut driver = exchange.driver(model, state).observe(&mut observer);
+            if let Some(bar) = bar.as_mut() {
+                driver = driver.observe(bar);
+            }
+            let outcome = driver.run(&RunOptions::new(segment as usize).progress(false));
+            self.take_pending()?;
+            outcome?;
+            if let Some(bar) = bar.as_mut() {
+                bar.offset += segment as usize;
+            }
+            let buf = &self.phases[p];
+            if buf.draws % self.layout.chunk_draws == 0 || buf.steps == n_scans {
+                let snapshot = state.snapshot();
+                self.write_checkpoint(&snapshot.chains, Some(&snapshot))?;
+            }
+        }
+        if let Some(mut bar) = bar {
+            Observer::<D, E>::finish(&mut bar.bar, bar.offset);
+        }
+        Ok(())
+    }
+
+    /// The steps of the next segment of a phase toward `n_steps`: up to the end of the chunk
+    /// being filled; `None` once the phase has them all.
+    fn next_segment(&self, p: usize, n_steps: u64) -> Option<u64> {
+        let (cd, thin) = (self.layout.chunk_draws as u64, self.layout.thin as u64);
+        let buf = &self.phases[p];
+        (buf.steps < n_steps).then(|| {
+            let to_fill = (cd - buf.draws as u64 % cd) * thin - buf.steps % thin;
+            to_fill.min(n_steps - buf.steps)
+        })
+    }
+
+    /// The progress bar of a phase run in segments, when the store shows one.
+    fn phase_bar(
+        &self,
+        n_chains: usize,
+        steps_before: u64,
+        p: usize,
+        n_steps: u64,
+    ) -> Option<SpanningBar> {
+        self.progress.then(|| {
+            let mut bar = ebm_samplers::Progress::new();
+            Observer::<D, E>::start(
+                &mut bar,
+                &ebm_samplers::RunStart {
+                    n_chains,
+                    n_steps: n_steps.saturating_sub(self.phases[p].steps) as usize,
+                    steps_before,
+                    metropolis_adjusted: true,
+                },
+            );
+            SpanningBar { bar, offset: 0 }
+        })
+    }
+
     /// The warm-up adaptation saved with the last checkpoint (by [`DrawStore::run_adapting`]),
     /// after [`DrawStore::resume`]: rebuild it with
     /// [`Warmup::resume_adaptation`](ebm_samplers::Warmup::resume_adaptation).
@@ -640,25 +829,10 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             });
         }
         let p = phase.index();
-        let (cd, thin) = (self.layout.chunk_draws as u64, self.layout.thin as u64);
+        let cd = self.layout.chunk_draws as u64;
         // One bar over the phase's remaining steps, however many segments they take.
-        let mut bar = self.progress.then(|| {
-            let mut bar = ebm_samplers::Progress::new();
-            Observer::<D, E>::start(
-                &mut bar,
-                &ebm_samplers::RunStart {
-                    n_chains: state.n_chains(),
-                    n_steps: n_steps.saturating_sub(self.phases[p].steps) as usize,
-                    steps_before: state.steps(),
-                    metropolis_adjusted: true,
-                },
-            );
-            SpanningBar { bar, offset: 0 }
-        });
-        while self.phases[p].steps < n_steps {
-            let buf = &self.phases[p];
-            let to_fill = (cd - buf.draws as u64 % cd) * thin - buf.steps % thin;
-            let segment = to_fill.min(n_steps - buf.steps);
+        let mut bar = self.phase_bar(state.n_chains(), state.steps(), p, n_steps);
+        while let Some(segment) = self.next_segment(p, n_steps) {
             let mut observer = StoreObserver {
                 store: self,
                 phase,
@@ -701,6 +875,16 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 found: self.layout.n_chains,
             });
         }
+        self.write_checkpoint(&state.snapshot(), None)
+    }
+
+    /// Writes what is buffered, `snapshot` (and the replica-exchange state, when given) as the
+    /// point to resume from, and the metadata, in one commit.
+    fn write_checkpoint(
+        &mut self,
+        snapshot: &ebm_samplers::StateSnapshot<E>,
+        replica: Option<&ebm_samplers::ReplicaSnapshot<E>>,
+    ) -> Result<()> {
         self.take_pending()?;
         for phase in Phase::ALL {
             if self.phases[phase.index()].dirty {
@@ -711,7 +895,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
             steps: [self.phases[0].steps, self.phases[1].steps],
             draws: [self.phases[0].draws, self.phases[1].draws],
         };
-        let bytes = state_file::encode(&state.snapshot(), progress, self.warmup.as_ref());
+        let bytes = state_file::encode(snapshot, progress, self.warmup.as_ref(), replica);
         let draws = progress.draws;
         self.commits.commit(&self.layout, draws, Some(&bytes))?;
         for (buf, d) in self.phases.iter_mut().zip(draws) {

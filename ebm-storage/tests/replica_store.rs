@@ -1,0 +1,145 @@
+//! Replica exchange streamed to a store: the cold chains' draws of the in-memory run, and a run
+//! killed at any write resumes to the bytes of an uninterrupted one.
+
+use ebm_core::prelude::*;
+use ebm_models::GaussianMixture;
+use ebm_samplers::prelude::*;
+use ebm_storage::{DrawStore, Phase, StoreError, StoreOptions, StoredRun};
+use std::path::Path;
+use std::process::Command;
+
+mod common;
+
+const CHILD_ENV: &str = "EBM_STORAGE_REPLICA_CHILD";
+const CRASH_ENV: &str = "EBM_STORAGE_CRASH_AT";
+
+fn exchange() -> ReplicaExchange<Mala> {
+    ReplicaExchange::geometric(Mala::new(0.15, 1.0).unwrap(), 20.0, 4)
+        .unwrap()
+        .with_explore_steps(2)
+        .unwrap()
+}
+
+fn x0() -> Batch<2, f64> {
+    Cpu::default().tensor_from_vec(vec![0.0, 0.5, -1.0, 1.0, 2.0, -0.5], (3, Const::<2>))
+}
+
+fn program(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let pt = exchange();
+    let options = StoreOptions::new().chunk_draws(8).sync(false);
+    let (mut store, resumed) = DrawStore::<2, f64>::open_or_create_replica(path, 3, options, &dev)?;
+    let mut state = match resumed {
+        Some(state) => state,
+        None => pt.init(&model, &x0(), 41)?,
+    };
+    store.run_replica(&pt, &model, &mut state, Phase::Warmup, 10)?;
+    store.run_replica(&pt, &model, &mut state, Phase::Sampling, 30)?;
+    Ok(())
+}
+
+#[test]
+#[ignore = "run as a child process by a_tempered_run_killed_at_any_write_resumes_exactly"]
+fn replica_child() {
+    if let Ok(path) = std::env::var(CHILD_ENV) {
+        program(Path::new(&path)).unwrap();
+    }
+}
+
+fn run_child(path: &Path, crash_at: Option<u64>) -> bool {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["replica_child", "--exact", "--ignored", "--test-threads=1"])
+        .env(CHILD_ENV, path)
+        .env_remove(CRASH_ENV)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(n) = crash_at {
+        cmd.env(CRASH_ENV, n.to_string());
+    }
+    let out = cmd.output().unwrap();
+    if out.status.success() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "the child failed instead of stopping at {crash_at:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(crash_at.is_some());
+    false
+}
+
+#[test]
+fn a_streamed_tempered_run_stores_the_cold_chains_of_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pt.zarr");
+    assert!(run_child(&path, None));
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let pt = exchange();
+    let mut state = pt.init(&model, &x0(), 41).unwrap();
+    let warm = pt
+        .run_from(
+            &model,
+            &mut state,
+            &RunOptions::new(10).trace(1).progress(false),
+        )
+        .unwrap();
+    let draws = pt
+        .run_from(
+            &model,
+            &mut state,
+            &RunOptions::new(30).trace(1).progress(false),
+        )
+        .unwrap();
+    let stored = StoredRun::<f64>::open(&path).unwrap();
+    assert_eq!(
+        stored.positions(Phase::Warmup).unwrap().data,
+        warm.cold.trace.unwrap().as_slice()
+    );
+    assert_eq!(
+        stored.positions(Phase::Sampling).unwrap().data,
+        draws.cold.trace.unwrap().as_slice()
+    );
+    // The checkpoint is the whole replica state; plain resume refuses it, naming why.
+    let (_, resumed) = DrawStore::<2, f64>::resume_replica(&path, &dev).unwrap();
+    assert_eq!(resumed.chains().snapshot(), state.chains().snapshot());
+    let err = DrawStore::<2, f64>::resume(&path, &dev).unwrap_err();
+    assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
+    assert!(err.to_string().contains("resume_replica"), "{err}");
+}
+
+#[test]
+fn a_tempered_run_killed_at_any_write_resumes_exactly() {
+    let dir = common::scratch_dir();
+    let whole = dir.path().join("whole.zarr");
+    assert!(run_child(&whole, None));
+    let path = dir.path().join("killed.zarr");
+    let mut states = std::collections::BTreeSet::new();
+    let mut stops = 0;
+    for n in 1.. {
+        assert!(n < 20_000);
+        let _ = std::fs::remove_dir_all(&path);
+        if run_child(&path, Some(n)) {
+            break;
+        }
+        stops += 1;
+        if std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
+            let run = StoredRun::<f64>::open(&path).unwrap();
+            states.insert((run.n_draws(Phase::Warmup), run.n_draws(Phase::Sampling)));
+        }
+        assert!(run_child(&path, None), "resume after a stop at {n}");
+        common::assert_same_files(&path, &whole);
+    }
+    eprintln!("{stops} stops; committed states seen: {states:?}");
+    assert!(
+        states.contains(&(8, 0)) && states.contains(&(10, 16)),
+        "{states:?}"
+    );
+}
