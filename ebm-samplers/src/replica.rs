@@ -78,12 +78,15 @@ pub struct ReplicaExchange<K> {
     temperatures: Vec<f64>,
     explore_steps: usize,
     scheme: SwapScheme,
+    /// The explorer acceptance rate [`ReplicaExchange::tune_ladder`] tunes each temperature's
+    /// step size toward, when set.
+    explorer_target: Option<f64>,
 }
 
-/// Checks a ladder: at least two temperatures, the first 1, strictly increasing and finite.
 /// The most temperatures [`ReplicaExchange::geometric`] makes (ladders of hundreds are large).
 const MAX_TEMPERATURES: usize = 1 << 16;
 
+/// Checks a ladder: at least two temperatures, the first 1, strictly increasing and finite.
 fn check_ladder(t: &[f64]) -> Result<()> {
     if t.len() < 2 {
         return Err(Error::invalid(
@@ -138,6 +141,7 @@ impl<K: Kernel> ReplicaExchange<K> {
             temperatures,
             explore_steps: 1,
             scheme: SwapScheme::default(),
+            explorer_target: None,
         })
     }
 
@@ -397,11 +401,34 @@ impl<K: Kernel> ReplicaExchange<K> {
         self.run_from(model, &mut state, options)
     }
 
+    /// Makes [`ReplicaExchange::tune_ladder`] also tune the explorer's step size at each
+    /// temperature, as Pigeons tunes its explorers: after each round, the step size of every
+    /// replica at temperature `k` is multiplied by `exp(2 (a_k - target))` (clamped to
+    /// `[1/2, 2]`), `a_k` the round's acceptance rate of the exploration steps there. Hot replicas
+    /// see flatter densities and end with larger steps. Off by default (every temperature keeps
+    /// the explorer's step size).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] naming `target` unless it lies strictly between 0 and 1.
+    pub fn with_explorer_tuning(mut self, target: f64) -> Result<Self> {
+        if !(target > 0.0 && target < 1.0) {
+            return Err(Error::invalid(
+                "target",
+                target,
+                "must lie strictly between 0 and 1",
+            ));
+        }
+        self.explorer_target = Some(target);
+        Ok(self)
+    }
+
     /// Tunes the state's ladder over `rounds` rounds of 1, 2, 4, ... scans: after each round the
     /// temperatures between `T_0 = 1` and `T_K` (both kept) are re-spaced so that the estimated
     /// communication barrier `Lambda` (the running sum of the swap rejection rates) grows evenly
-    /// from one temperature to the next (Syed et al. 2022). Returns the tuned ladder, which the state
-    /// now uses. The scans also serve as burn-in.
+    /// from one temperature to the next (Syed et al. 2022), and, with
+    /// [`ReplicaExchange::with_explorer_tuning`], each temperature's step size moves toward the
+    /// target acceptance. Returns the tuned ladder, which the state now uses. The scans also
+    /// serve as burn-in.
     ///
     /// # Errors
     /// As [`ReplicaExchange::run_from`].
@@ -419,6 +446,19 @@ impl<K: Kernel> ReplicaExchange<K> {
         for round in 0..rounds {
             let scans = 1usize << round.min(20);
             let out = self.run_from(model, state, &RunOptions::new(scans).progress(false))?;
+            if let Some(target) = self.explorer_target {
+                let n_l = state.book.n_ladders;
+                let mut eps = state.chains.step_sizes().to_vec();
+                for (k, &a) in out.swaps.explorer_acceptance.iter().enumerate() {
+                    if a.is_finite() {
+                        let factor = (2.0 * (a - target)).exp().clamp(0.5, 2.0);
+                        eps[k * n_l..(k + 1) * n_l]
+                            .iter_mut()
+                            .for_each(|e| *e *= factor);
+                    }
+                }
+                state.chains.set_step_sizes(&eps)?;
+            }
             let ladder = respace(&out.swaps.temperatures, &out.swaps.rejection);
             if check_ladder(&ladder).is_ok() {
                 state.set_ladder(&ladder)?;

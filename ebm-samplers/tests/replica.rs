@@ -370,6 +370,42 @@ fn a_tempered_run_goes_on_from_its_snapshot_bit_for_bit() {
     assert!(err.to_string().contains("swap_rngs"), "{err}");
 }
 
+#[test]
+fn ladder_tuning_can_tune_each_temperature_s_step_size() {
+    // MALA with a step far too small everywhere: tuning toward 0.574 must grow every
+    // temperature's step (each on its own) until the exploration steps accept near the target.
+    let dev = Cpu::default();
+    let model =
+        ebm_core::energy::Scaled::new(GaussianMixture::<2, f64>::four_modes(&dev), 5.0).unwrap();
+    let untuned = ReplicaExchange::geometric(Mala::new(0.02, 1.0).unwrap(), 30.0, 5).unwrap();
+    let pt = untuned.clone().with_explorer_tuning(0.574).unwrap();
+    let x0 = batch::<2>(&vec![0.0; 2 * 40]);
+    let accept = |pt: &ReplicaExchange<Mala>| {
+        let mut state = pt.init(&model, &x0, 6).unwrap();
+        pt.tune_ladder(&model, &mut state, 9).unwrap();
+        let out = pt
+            .run_from(&model, &mut state, &RunOptions::new(300).progress(false))
+            .unwrap();
+        let eps: Vec<f64> = (0..5)
+            .map(|k| state.chains().step_sizes()[k * 40])
+            .collect();
+        (out.swaps.explorer_acceptance, eps)
+    };
+    let (before, eps_before) = accept(&untuned);
+    let (after, eps_after) = accept(&pt);
+    assert!(eps_before.iter().all(|&e| e == 0.02), "{eps_before:?}");
+    assert!(eps_after.iter().all(|&e| e > 0.1), "{eps_after:?}");
+    for k in 0..5 {
+        assert!(before[k] > 0.9, "untuned, temperature {k}: {}", before[k]);
+        assert!(
+            (after[k] - 0.574).abs() < 0.1,
+            "temperature {k}: {}",
+            after[k]
+        );
+    }
+    assert!(untuned.with_explorer_tuning(1.0).is_err());
+}
+
 use proptest::strategy::Just;
 
 proptest::proptest! {
