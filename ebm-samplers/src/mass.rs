@@ -20,7 +20,8 @@ pub enum MassMatrix {
 }
 
 impl MassMatrix {
-    /// Checks the entries (finite, positive, symmetric positive definite as applicable).
+    /// Checks the entries (finite, positive, with a finite inverse: symmetric positive definite
+    /// as applicable).
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `mass` or `mass[i]`, [`Error::NotSymmetric`] or
@@ -28,7 +29,10 @@ impl MassMatrix {
     pub fn validate(&self) -> Result<()> {
         match self {
             MassMatrix::Identity => Ok(()),
-            MassMatrix::Scalar(m) => check::positive("mass", *m).map(|_| ()),
+            MassMatrix::Scalar(m) => {
+                check::positive("mass", *m)?;
+                invertible::<f64>("mass", *m)
+            }
             MassMatrix::Diagonal(m) => {
                 if m.is_empty() {
                     return Err(Error::invalid(
@@ -39,6 +43,7 @@ impl MassMatrix {
                 }
                 for (i, &v) in m.iter().enumerate() {
                     check::positive(&format!("mass[{i}]"), v)?;
+                    invertible::<f64>(&format!("mass[{i}]"), v)?;
                 }
                 Ok(())
             }
@@ -64,6 +69,16 @@ impl MassMatrix {
             actual,
             reason: format!("the model is {d}-dimensional"),
         };
+        // Entries fine in f64 may not be in f32: 1e-39 is subnormal, its inverse overflows.
+        match self {
+            MassMatrix::Scalar(m) => invertible::<E>("mass", *m)?,
+            MassMatrix::Diagonal(m) => {
+                for (i, &v) in m.iter().enumerate() {
+                    invertible::<E>(&format!("mass[{i}]"), v)?;
+                }
+            }
+            _ => {}
+        }
         Ok(match self {
             MassMatrix::Identity => PreparedMass::Identity,
             MassMatrix::Scalar(m) => PreparedMass::Scalar {
@@ -101,6 +116,27 @@ impl MassMatrix {
                 }
             }
         })
+    }
+}
+
+/// Checks that a mass entry `m`, its inverse and their square roots are finite and non-zero in
+/// `E` (every transition would diverge otherwise), naming the entry.
+fn invertible<E: Real>(name: &str, m: f64) -> Result<()> {
+    let values = [m, 1.0 / m, m.sqrt(), 1.0 / m.sqrt()];
+    if values.iter().all(|&v| {
+        let e = E::of(v);
+        e.is_finite() && e.as_f64() != 0.0 && e.as_f64().is_normal()
+    }) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            name,
+            m,
+            format!(
+                "its inverse or square root is not a finite normal number in {}",
+                std::any::type_name::<E>()
+            ),
+        ))
     }
 }
 

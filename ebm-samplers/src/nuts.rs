@@ -183,6 +183,11 @@ impl Nuts {
         self.max_depth
     }
 
+    /// The energy error above which a transition counts as divergent.
+    pub fn divergence_threshold(&self) -> f64 {
+        self.max_energy_error
+    }
+
     /// The mass matrix.
     pub fn mass(&self) -> &MassMatrix {
         &self.mass

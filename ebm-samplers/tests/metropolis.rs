@@ -520,3 +520,31 @@ fn hmc_is_reproducible_from_its_seed() {
     assert_eq!(a, hmc.sample(&model, &x0, 10, 4).unwrap().as_vec());
     assert_ne!(a, hmc.sample(&model, &x0, 10, 5).unwrap().as_vec());
 }
+
+#[test]
+fn masses_whose_inverse_is_not_finite_are_refused_by_name() {
+    // f64: 1e-320 is subnormal and its inverse is infinite.
+    let err = HamiltonianMonteCarlo::new(0.1, 3)
+        .unwrap()
+        .with_mass(MassMatrix::Diagonal(vec![1e-320, 1.0]))
+        .unwrap_err();
+    assert_eq!(invalid_name(err), "mass[0]");
+    let err = Nuts::new(0.1)
+        .unwrap()
+        .with_mass(MassMatrix::Scalar(1e-315))
+        .unwrap_err();
+    assert_eq!(invalid_name(err), "mass");
+    // f32: 1e-39 is fine as f64 but not as f32, where its inverse overflows; the run says so
+    // before any transition diverges.
+    let hmc = HamiltonianMonteCarlo::new(0.1, 3)
+        .unwrap()
+        .with_mass(MassMatrix::Diagonal(vec![1.0, 1e-39]))
+        .unwrap();
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f32>::four_modes(&dev);
+    let x0: Batch<2, f32> = dev.zeros_like(&(3, Const::<2>));
+    let err = hmc
+        .run(&model, &x0, &RunOptions::new(5).progress(false))
+        .unwrap_err();
+    assert_eq!(invalid_name(err), "mass[1]");
+}
