@@ -137,6 +137,101 @@ pub fn spd_inverse(name: &str, a: &[f64], d: usize) -> Result<Vec<f64>> {
     Ok(inverse_from_cholesky(&cholesky(name, &s, d)?, d))
 }
 
+/// Replaces each off-diagonal pair of the `d x d` matrix `m` by its mean (rounding leaves products
+/// and sums of symmetric matrices slightly asymmetric).
+pub fn symmetrise(m: &mut [f64], d: usize) {
+    for i in 0..d {
+        for j in 0..i {
+            let v = 0.5 * (m[i * d + j] + m[j * d + i]);
+            m[i * d + j] = v;
+            m[j * d + i] = v;
+        }
+    }
+}
+
+/// The transpose of the row-major `d x d` matrix `a`.
+pub fn transposed(a: &[f64], d: usize) -> Vec<f64> {
+    (0..d * d).map(|k| a[(k % d) * d + k / d]).collect()
+}
+
+/// `a b` for row-major `d x d` matrices.
+pub fn mat_mul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
+    let mut out = vec![0.0; d * d];
+    for i in 0..d {
+        for k in 0..d {
+            let aik = a[i * d + k];
+            for (o, bkj) in out[i * d..(i + 1) * d]
+                .iter_mut()
+                .zip(&b[k * d..(k + 1) * d])
+            {
+                *o += aik * bkj;
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of the lower-triangular `l` (row-major `d x d`), by forward substitution.
+pub fn lower_inverse(l: &[f64], d: usize) -> Vec<f64> {
+    let mut w = vec![0.0; d * d];
+    for c in 0..d {
+        for i in c..d {
+            let mut s = if i == c { 1.0 } else { 0.0 };
+            for k in c..i {
+                s -= l[i * d + k] * w[k * d + c];
+            }
+            w[i * d + c] = s / l[i * d + i];
+        }
+    }
+    w
+}
+
+/// The symmetric positive-definite square root of `c` by the Denman-Beavers iteration
+/// (`Y <- (Y + Z^-1) / 2`, `Z <- (Z + Y^-1) / 2` from `Y = c`, `Z = I`; `Y` tends to `c^(1/2)`),
+/// run on `c` scaled to unit mean eigenvalue.
+///
+/// # Errors
+/// [`Error::NotPositiveDefinite`] naming `name` when `c` is not symmetric positive definite.
+pub fn spd_sqrt(name: &str, c: &[f64], d: usize) -> Result<Vec<f64>> {
+    let scale = (0..d).map(|i| c[i * d + i]).sum::<f64>() / d as f64;
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(Error::NotPositiveDefinite {
+            name: name.into(),
+            pivot: 0,
+            value: scale,
+            size: d,
+        });
+    }
+    let mut y: Vec<f64> = c.iter().map(|v| v / scale).collect();
+    let mut z = vec![0.0; d * d];
+    (0..d).for_each(|i| z[i * d + i] = 1.0);
+    // Quadratic convergence: a few tens of iterations at most from the scaled start. Stop once the
+    // iterate moves by less than 1e-12 of its size, or stops moving less (rounding).
+    let mut last_change = f64::INFINITY;
+    for _ in 0..60 {
+        let yi = spd_inverse(name, &y, d)?;
+        let zi = spd_inverse(name, &z, d)?;
+        let mut y1: Vec<f64> = y.iter().zip(&zi).map(|(a, b)| 0.5 * (a + b)).collect();
+        let mut z1: Vec<f64> = z.iter().zip(&yi).map(|(a, b)| 0.5 * (a + b)).collect();
+        symmetrise(&mut y1, d);
+        symmetrise(&mut z1, d);
+        let change: f64 = y1.iter().zip(&y).map(|(a, b)| (a - b).powi(2)).sum();
+        let size: f64 = y1.iter().map(|a| a * a).sum();
+        if change >= last_change {
+            // Rounding has taken over: keep the last iterate that still improved.
+            break;
+        }
+        y = y1;
+        z = z1;
+        if change <= 1e-24 * size {
+            break;
+        }
+        last_change = change;
+    }
+    let root = scale.sqrt();
+    Ok(y.iter().map(|v| v * root).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,260 @@
+//! The chains of every ladder with their bookkeeping, and its snapshot.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// The chains of every ladder with the replica-exchange bookkeeping; outlives a run like
+/// [`ChainState`].
+#[derive(Debug, Clone)]
+pub struct ReplicaState<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
+    pub(super) chains: ChainState<D, E, Dev>,
+    pub(super) book: SwapBook,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
+    /// All `ladders x temperatures` chains; chain `k * n_ladders + l` is temperature `k` of ladder
+    /// `l`, so the cold chains come first.
+    pub fn chains(&self) -> &ChainState<D, E, Dev> {
+        &self.chains
+    }
+
+    /// The number of independent ladders.
+    pub fn n_ladders(&self) -> usize {
+        self.book.n_ladders
+    }
+
+    /// The ladder's temperatures.
+    pub fn temperatures(&self) -> &[f64] {
+        &self.book.temperatures
+    }
+
+    /// The scans (exploration and swaps) taken since the state was created.
+    pub fn scans(&self) -> u64 {
+        self.book.scans
+    }
+
+    /// The positions of the replicas at temperature `k` (one per ladder, row-major), or `None`
+    /// past the hottest.
+    pub fn positions_at(&self, k: usize) -> Option<&[E]> {
+        let n = self.book.n_ladders * D;
+        self.chains.positions().get(k * n..(k + 1) * n)
+    }
+
+    /// Moves the ladder to `temperatures` (same length): the replicas keep their positions.
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] for another number of temperatures, and the ladder errors of
+    /// [`ReplicaExchange::new`].
+    pub fn set_ladder(&mut self, temperatures: &[f64]) -> Result<()> {
+        if temperatures.len() != self.book.temperatures.len() {
+            return Err(Error::LengthMismatch {
+                name: "temperatures".into(),
+                expected: self.book.temperatures.len(),
+                actual: temperatures.len(),
+                reason: "one temperature per replica of a ladder".into(),
+            });
+        }
+        check_ladder(temperatures)?;
+        let n_l = self.book.n_ladders;
+        let per_chain: Vec<f64> = temperatures
+            .iter()
+            .flat_map(|&t| std::iter::repeat_n(t, n_l))
+            .collect();
+        self.chains.set_temperatures(&per_chain)?;
+        self.book.temperatures = temperatures.to_vec();
+        Ok(())
+    }
+
+    /// The swap statistics since the last run started.
+    pub fn swap_stats(&self) -> SwapStats {
+        let b = &self.book;
+        let rate = |num: f64, den: u64| if den > 0 { num / den as f64 } else { f64::NAN };
+        SwapStats {
+            temperatures: b.temperatures.clone(),
+            acceptance_rate: b
+                .accepted
+                .iter()
+                .zip(&b.attempts)
+                .map(|(&a, &n)| rate(a as f64, n))
+                .collect(),
+            rejection: b
+                .reject_sum
+                .iter()
+                .zip(&b.attempts)
+                .map(|(&r, &n)| rate(r, n))
+                .collect(),
+            round_trips: b.round_trips.clone(),
+            scans: b.scans_counted,
+            scheme: b.scheme,
+            explorer_acceptance: b
+                .explore_accepted
+                .iter()
+                .zip(&b.explore_steps_taken)
+                .map(|(&a, &n)| rate(a as f64, n))
+                .collect(),
+        }
+    }
+}
+
+/// Everything a [`ReplicaState`] holds, as plain data, to save it (with a store's checkpoint)
+/// and rebuild it bit for bit ([`ReplicaState::from_snapshot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaSnapshot<E> {
+    /// Every replica's chain, `ladders x temperatures` rows, temperature-major.
+    pub chains: StateSnapshot<E>,
+    /// The number of ladders.
+    pub n_ladders: u64,
+    /// The ladder.
+    pub temperatures: Vec<f64>,
+    /// Per chain, the replica it holds.
+    pub replica_at: Vec<u64>,
+    /// Per ladder and replica, where it is on its round trip: 0 not yet at the cold end, 1 last
+    /// seen at the cold end, 2 reached the hot end since.
+    pub trips: Vec<u8>,
+    /// Per ladder, the round trips of the current run.
+    pub round_trips: Vec<u64>,
+    /// Per ladder, the swap stream's ChaCha8 seed, stream and word position.
+    pub swap_rngs: Vec<([u8; 32], u64, u128)>,
+    /// Scans since the state was created.
+    pub scans: u64,
+    /// Scans the statistics cover.
+    pub scans_counted: u64,
+    /// Per adjacent pair: swaps tried, accepted, and the sum of rejection probabilities.
+    pub attempts: Vec<u64>,
+    /// See `attempts`.
+    pub accepted: Vec<u64>,
+    /// See `attempts`.
+    pub reject_sum: Vec<f64>,
+    /// Per temperature: exploration steps taken and accepted.
+    pub explore_steps_taken: Vec<u64>,
+    /// See `explore_steps_taken`.
+    pub explore_accepted: Vec<u64>,
+    /// The swap scheme of the last scan.
+    pub scheme: Option<SwapScheme>,
+}
+
+impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
+    /// The state as plain data; [`ReplicaState::from_snapshot`] rebuilds it.
+    pub fn snapshot(&self) -> ReplicaSnapshot<E> {
+        let b = &self.book;
+        ReplicaSnapshot {
+            chains: self.chains.snapshot(),
+            n_ladders: b.n_ladders as u64,
+            temperatures: b.temperatures.clone(),
+            replica_at: b.replica_at.iter().map(|&r| r as u64).collect(),
+            trips: b
+                .trip
+                .iter()
+                .map(|t| match t {
+                    Trip::Unknown => 0,
+                    Trip::FromCold => 1,
+                    Trip::ReachedHot => 2,
+                })
+                .collect(),
+            round_trips: b.round_trips.clone(),
+            swap_rngs: b
+                .swap_rngs
+                .iter()
+                .map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos()))
+                .collect(),
+            scans: b.scans,
+            scans_counted: b.scans_counted,
+            attempts: b.attempts.clone(),
+            accepted: b.accepted.clone(),
+            reject_sum: b.reject_sum.clone(),
+            explore_steps_taken: b.explore_steps_taken.clone(),
+            explore_accepted: b.explore_accepted.clone(),
+            scheme: b.scheme,
+        }
+    }
+
+    /// Rebuilds a state from a snapshot, on `dev`.
+    ///
+    /// # Errors
+    /// The errors of [`ChainState::from_snapshot`], the ladder errors of
+    /// [`ReplicaExchange::new`], and [`Error::LengthMismatch`] or [`Error::InvalidParameter`]
+    /// naming the first field that does not fit the ladders and temperatures.
+    pub fn from_snapshot(snapshot: &ReplicaSnapshot<E>, dev: &Dev) -> Result<Self> {
+        let s = snapshot;
+        check_ladder(&s.temperatures)?;
+        let n_t = s.temperatures.len();
+        let n_l = usize::try_from(s.n_ladders)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::invalid("n_ladders", s.n_ladders, "must be at least 1"))?;
+        let n = n_l
+            .checked_mul(n_t)
+            .ok_or_else(|| Error::invalid("n_ladders", n_l, "too many chains"))?;
+        let lengths = [
+            ("replica_at", s.replica_at.len(), n),
+            ("trips", s.trips.len(), n),
+            ("round_trips", s.round_trips.len(), n_l),
+            ("swap_rngs", s.swap_rngs.len(), n_l),
+            ("attempts", s.attempts.len(), n_t - 1),
+            ("accepted", s.accepted.len(), n_t - 1),
+            ("reject_sum", s.reject_sum.len(), n_t - 1),
+            ("explore_steps_taken", s.explore_steps_taken.len(), n_t),
+            ("explore_accepted", s.explore_accepted.len(), n_t),
+            ("chains", s.chains.n_chains(), n),
+        ];
+        for (name, actual, expected) in lengths {
+            if actual != expected {
+                return Err(Error::LengthMismatch {
+                    name: name.into(),
+                    expected,
+                    actual,
+                    reason: format!("{n_l} ladders of {n_t} temperatures"),
+                });
+            }
+        }
+        if let Some(i) = s.replica_at.iter().position(|&r| r >= n_t as u64) {
+            return Err(Error::invalid(
+                format!("replica_at[{i}]"),
+                s.replica_at[i],
+                format!("a ladder has {n_t} replicas"),
+            ));
+        }
+        let mut trip = Vec::with_capacity(n);
+        for (i, &t) in s.trips.iter().enumerate() {
+            trip.push(match t {
+                0 => Trip::Unknown,
+                1 => Trip::FromCold,
+                2 => Trip::ReachedHot,
+                other => return Err(Error::invalid(format!("trips[{i}]"), other, "0, 1 or 2")),
+            });
+        }
+        let chains = ChainState::from_snapshot(&s.chains, dev)?;
+        let swap_rngs = s
+            .swap_rngs
+            .iter()
+            .map(|&(seed, stream, pos)| {
+                let mut rng = <ChaCha8Rng as SeedableRng>::from_seed(seed);
+                rng.set_stream(stream);
+                rng.set_word_pos(pos);
+                rng
+            })
+            .collect();
+        Ok(Self {
+            chains,
+            book: SwapBook {
+                n_ladders: n_l,
+                temperatures: s.temperatures.clone(),
+                replica_at: s.replica_at.iter().map(|&r| r as usize).collect(),
+                trip,
+                round_trips: s.round_trips.clone(),
+                swap_rngs,
+                scans: s.scans,
+                scans_counted: s.scans_counted,
+                attempts: s.attempts.clone(),
+                accepted: s.accepted.clone(),
+                reject_sum: s.reject_sum.clone(),
+                evals: Vec::new(),
+                scan_divergence: Vec::new(),
+                scan_prob_sum: Vec::new(),
+                explore_steps_taken: s.explore_steps_taken.clone(),
+                explore_accepted: s.explore_accepted.clone(),
+                scheme: s.scheme,
+            },
+        })
+    }
+}

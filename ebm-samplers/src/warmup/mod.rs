@@ -1,0 +1,35 @@
+//! Warm-up that tunes itself: per-chain dual-averaging step sizes and windowed mass-matrix
+//! estimation, then sampling with the tuned kernel, in one call.
+
+use crate::driver::{Adaptation, Driver, Flow, Observer, StepView};
+use crate::hmc::{leapfrog_host, Step};
+use crate::kernel::{Kernel, StepInfo, Target};
+use crate::mass::MassMatrix;
+use crate::options::RunOptions;
+use crate::output::{SummaryError, Trace};
+use crate::state::{ChainState, Points};
+use crate::{HamiltonianMonteCarlo, Mala, Nuts};
+use ebm_core::prelude::*;
+use ebm_core::{check, linalg};
+use ebm_diagnostics::Summary;
+
+mod adaptable;
+mod adaptation;
+mod dual_averaging;
+mod mass_estimate;
+mod run;
+mod schedule;
+mod settings;
+mod step_size;
+#[cfg(test)]
+mod tests;
+
+pub use adaptable::{Adaptable, MassAdaptation};
+pub use adaptation::{Tuned, WarmupAdaptation, WarmupSnapshot};
+pub use dual_averaging::DualAveraging;
+pub use schedule::WindowSchedule;
+pub use settings::{AdaptedRun, DrawStats, Phase, Warmup};
+
+use dual_averaging::check_target;
+use mass_estimate::{gradient_scale_mass, WindowEstimate};
+use step_size::initial_step_sizes;
