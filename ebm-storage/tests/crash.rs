@@ -12,12 +12,10 @@ use ebm_models::Harmonic;
 use ebm_samplers::prelude::*;
 use ebm_storage::{DrawStore, Phase, StoreOptions, StoredRun, SAMPLE_STATS};
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 
 const CHILD_ENV: &str = "EBM_STORAGE_CRASH_CHILD";
-const CRASH_ENV: &str = "EBM_STORAGE_CRASH_AT";
 const N_CHAINS: usize = 3;
 const WARMUP: u64 = 6;
 const SAMPLING: u64 = 10;
@@ -54,35 +52,8 @@ fn crash_child() {
     }
 }
 
-/// Runs the child on `path`, stopped before its `crash_at`-th file operation when given; whether it
-/// completed.
 fn run_child(path: &Path, crash_at: Option<u64>) -> bool {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["crash_child", "--exact", "--ignored", "--test-threads=1"])
-        .env(CHILD_ENV, path)
-        .env_remove(CRASH_ENV)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    if let Some(n) = crash_at {
-        cmd.env(CRASH_ENV, n.to_string());
-    }
-    let out = cmd.output().unwrap();
-    let status = out.status;
-    if status.success() {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            status.signal(),
-            Some(6),
-            "the child failed ({status:?}) instead of stopping at operation {crash_at:?}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-    assert!(crash_at.is_some(), "the child failed without a crash point");
-    false
+    common::run_child("crash_child", CHILD_ENV, path, crash_at)
 }
 
 /// What a reader gets from a store: per phase, positions and every statistic, bit for bit.

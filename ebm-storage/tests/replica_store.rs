@@ -6,12 +6,10 @@ use ebm_models::GaussianMixture;
 use ebm_samplers::prelude::*;
 use ebm_storage::{DrawStore, Phase, StoreError, StoreOptions, StoredRun};
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 
 const CHILD_ENV: &str = "EBM_STORAGE_REPLICA_CHILD";
-const CRASH_ENV: &str = "EBM_STORAGE_CRASH_AT";
 
 fn exchange() -> ReplicaExchange<Mala> {
     ReplicaExchange::geometric(Mala::new(0.15, 1.0).unwrap(), 20.0, 4)
@@ -48,31 +46,7 @@ fn replica_child() {
 }
 
 fn run_child(path: &Path, crash_at: Option<u64>) -> bool {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["replica_child", "--exact", "--ignored", "--test-threads=1"])
-        .env(CHILD_ENV, path)
-        .env_remove(CRASH_ENV)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    if let Some(n) = crash_at {
-        cmd.env(CRASH_ENV, n.to_string());
-    }
-    let out = cmd.output().unwrap();
-    if out.status.success() {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            out.status.signal(),
-            Some(6),
-            "the child failed instead of stopping at {crash_at:?}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-    assert!(crash_at.is_some());
-    false
+    common::run_child("replica_child", CHILD_ENV, path, crash_at)
 }
 
 #[test]

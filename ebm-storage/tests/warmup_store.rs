@@ -6,12 +6,10 @@ use ebm_models::GaussianModel;
 use ebm_samplers::prelude::*;
 use ebm_storage::{DrawStore, Phase, StoreOptions, StoredRun};
 use std::path::Path;
-use std::process::Command;
 
 mod common;
 
 const CHILD_ENV: &str = "EBM_STORAGE_WARMUP_CHILD";
-const CRASH_ENV: &str = "EBM_STORAGE_CRASH_AT";
 
 fn model() -> GaussianModel<2, f64> {
     GaussianModel::<2, f64>::from_slices(&Cpu::default(), &[1.0, -0.5], &[1.0, 0.6, 0.6, 2.0])
@@ -50,31 +48,7 @@ fn warmup_child() {
 }
 
 fn run_child(path: &Path, crash_at: Option<u64>) -> bool {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["warmup_child", "--exact", "--ignored", "--test-threads=1"])
-        .env(CHILD_ENV, path)
-        .env_remove(CRASH_ENV)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    if let Some(n) = crash_at {
-        cmd.env(CRASH_ENV, n.to_string());
-    }
-    let out = cmd.output().unwrap();
-    if out.status.success() {
-        return true;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        assert_eq!(
-            out.status.signal(),
-            Some(6),
-            "the child failed instead of stopping at {crash_at:?}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
-    assert!(crash_at.is_some());
-    false
+    common::run_child("warmup_child", CHILD_ENV, path, crash_at)
 }
 
 #[test]

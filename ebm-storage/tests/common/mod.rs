@@ -53,6 +53,41 @@ pub fn copy_tree(from: &Path, to: &Path) {
     assert!(ok.success(), "cp -a {} {}", from.display(), to.display());
 }
 
+/// The environment variable of ebm-storage's crash points.
+pub const CRASH_ENV: &str = "EBM_STORAGE_CRASH_AT";
+
+/// Runs the ignored test `child` of this test binary as a child process with `env` set to `path`,
+/// stopped before its `crash_at`-th file operation on a store when given; whether it completed.
+/// A child that fails otherwise than by that stop fails the test, with its output.
+pub fn run_child(child: &str, env: &str, path: &Path, crash_at: Option<u64>) -> bool {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args([child, "--exact", "--ignored", "--test-threads=1"])
+        .env(env, path)
+        .env_remove(CRASH_ENV)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if let Some(n) = crash_at {
+        cmd.env(CRASH_ENV, n.to_string());
+    }
+    let out = cmd.output().unwrap();
+    if out.status.success() {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "the child failed ({:?}) instead of stopping at operation {crash_at:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(crash_at.is_some(), "the child failed without a crash point");
+    false
+}
+
 /// Asserts two stores hold the same files, naming the first that differs.
 pub fn assert_same_files(a: &Path, b: &Path) {
     let (x, y) = (logical_files(a), logical_files(b));
