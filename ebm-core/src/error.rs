@@ -132,24 +132,33 @@ pub enum Error {
     /// step the observer was shown. The observer's own error is the source.
     #[error("an observer stopped the run: {source}")]
     Observer {
-        /// The observer's error; [`ObserverError::downcast_ref`] gets its type back.
+        /// The observer's error; [`SharedError::downcast_ref`] gets its type back.
         #[source]
-        source: ObserverError,
+        source: SharedError,
+    },
+    /// An error of another ebm crate (a summary without a trace, a store that cannot be read, a
+    /// training error), converted with `?` so that one `Result` serves a whole program;
+    /// [`SharedError::downcast_ref`] gets its type back.
+    #[error("{source}")]
+    Other {
+        /// The original error.
+        #[source]
+        source: SharedError,
     },
 }
 
-/// The error of an observer, shared ([`Error`] is `Clone`): its display and source are the
-/// original's.
+/// An error of another type held by [`Error`] (which is `Clone`, so the error is shared): its
+/// display and source are the original's.
 #[derive(Debug, Clone)]
-pub struct ObserverError(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
+pub struct SharedError(std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>);
 
-impl ObserverError {
-    /// Wraps an observer's error.
+impl SharedError {
+    /// Wraps an error.
     pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self(std::sync::Arc::new(error))
     }
 
-    /// Wraps an observer's error already shared.
+    /// Wraps an error already shared.
     pub fn from_shared(
         error: std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>,
     ) -> Self {
@@ -167,30 +176,38 @@ impl ObserverError {
     }
 }
 
-impl std::fmt::Display for ObserverError {
+impl std::fmt::Display for SharedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }
 }
 
-impl std::error::Error for ObserverError {
+impl std::error::Error for SharedError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
     }
 }
 
-/// Two observer errors are equal when they are the same error (shared, not compared by value).
-impl PartialEq for ObserverError {
+/// Two shared errors are equal when they are the same error (not compared by value).
+impl PartialEq for SharedError {
     fn eq(&self, other: &Self) -> bool {
         std::sync::Arc::ptr_eq(&self.0, &other.0)
     }
 }
 
 impl Error {
+    /// Builds an [`Error::Other`] from an error of another ebm crate (what its `From` conversion
+    /// does).
+    pub fn other(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Other {
+            source: SharedError::new(error),
+        }
+    }
+
     /// Builds an [`Error::Observer`] from an observer's error.
     pub fn observer(error: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Observer {
-            source: ObserverError::new(error),
+            source: SharedError::new(error),
         }
     }
 

@@ -80,7 +80,7 @@ pub fn cuda_available() -> bool {
 /// ```
 pub use ebm_macros::energy;
 pub use energy::{autodiff_energy_and_gradient, is_cpu, Batch, Energies, Energy, Scaled};
-pub use error::{Error, ObserverError, Result};
+pub use error::{Error, Result, SharedError};
 pub use real::Real;
 
 /// The names most programs need: the trait, the batch types, dfdx's tensor API, the activations

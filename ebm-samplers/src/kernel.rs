@@ -91,6 +91,20 @@ impl Default for StepInfo {
 }
 
 impl StepInfo {
+    /// The transition's acceptance, in the one meaning the library reports (run statistics,
+    /// summaries, diagnostics, the progress bar, stores) and the guide's targets use: for a
+    /// kernel with one proposal (MALA, HMC), 1 when it was accepted and 0 when not, so its mean is
+    /// the fraction of proposals accepted; for NUTS, which has no single proposal, the mean
+    /// acceptance probability over the trajectory (Stan's `accept_stat__`), whose mean warm-up
+    /// tunes to 0.8. 1 for a kernel without a Metropolis test.
+    pub fn acceptance(&self) -> f64 {
+        if self.trajectory_symmetric_accept.is_some() {
+            self.accept_prob()
+        } else {
+            f64::from(u8::from(self.accepted))
+        }
+    }
+
     /// The acceptance probability `min(1, exp(log alpha))` of the proposal: 0 for a non-finite one,
     /// 1 for a kernel without a Metropolis test. Step-size adaptation works from it.
     pub fn accept_prob(&self) -> f64 {

@@ -68,8 +68,27 @@ pub use replica::{
 pub use snapshot::StateSnapshot;
 pub use state::{ChainState, Points, StateParts};
 pub use warmup::{
-    Adaptable, AdaptedRun, MassAdaptation, Tuned, Warmup, WarmupAdaptation, WarmupSnapshot,
+    Adaptable, AdaptedRun, DrawStats, DualAveraging, MassAdaptation, PhaseDraws, Tuned, Warmup,
+    WarmupAdaptation, WarmupSnapshot,
 };
+
+/// Everything a kernel author needs in one place: the [`Kernel`] trait and what its `step`
+/// sees ([`Target`], [`ChainState`], [`Points`], [`StateParts`], [`StepInfo`], [`Divergence`]),
+/// the Metropolis test ([`metropolis_accept`]), the warm-up hooks ([`Adaptable`]) and the
+/// driver's ([`Adaptation`], [`Driver`], [`Observer`], [`StepView`], [`Flow`], [`RunOptions`]).
+///
+/// ```
+/// use ebm_samplers::kernel_prelude::*;
+/// fn takes_a_kernel<K: Kernel>(_: &K) {}
+/// takes_a_kernel(&ebm_samplers::Mala::new(0.1, 1.0).unwrap());
+/// ```
+pub mod kernel_prelude {
+    pub use crate::{
+        metropolis_accept, Adaptable, Adaptation, ChainState, Divergence, Driver, Flow, Kernel,
+        Observer, Points, RunOptions, StateParts, StepInfo, StepView, Target,
+        DEFAULT_MAX_ENERGY_ERROR,
+    };
+}
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
 pub use ebm_diagnostics as diagnostics;

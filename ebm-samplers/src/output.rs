@@ -74,10 +74,18 @@ pub enum SummaryError {
     Diagnostics(#[from] DiagnosticsError),
 }
 
+/// So that `summary()?` works in a function returning `ebm_core::Result`.
+impl From<SummaryError> for Error {
+    fn from(e: SummaryError) -> Self {
+        Error::other(e)
+    }
+}
+
 /// Per-chain outcome of a run, derived from every step's [`StepInfo`].
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunStats {
-    /// Fraction of steps whose proposal was accepted, per chain.
+    /// The mean acceptance per chain ([`StepInfo::acceptance`]: the fraction of proposals
+    /// accepted; for NUTS the mean acceptance statistic).
     pub acceptance_rate: Vec<f64>,
     /// Number of divergent transitions of either kind, per chain.
     pub divergences: Vec<usize>,
@@ -89,7 +97,7 @@ pub struct RunStats {
     pub gradient_evaluations: Vec<u64>,
     /// The number of steps the statistics cover.
     pub steps: usize,
-    accepted: Vec<u64>,
+    accepted: Vec<f64>,
 }
 
 impl RunStats {
@@ -101,7 +109,7 @@ impl RunStats {
             large_energy_error: vec![0; n_chains],
             gradient_evaluations: vec![0; n_chains],
             steps: 0,
-            accepted: vec![0; n_chains],
+            accepted: vec![0.0; n_chains],
         }
     }
 
@@ -109,7 +117,7 @@ impl RunStats {
     pub(crate) fn record(&mut self, info: &[StepInfo]) {
         self.steps += 1;
         for (c, i) in info.iter().enumerate() {
-            self.accepted[c] += u64::from(i.accepted);
+            self.accepted[c] += i.acceptance();
             self.gradient_evaluations[c] += u64::from(i.grad_evals);
             if let Some(kind) = i.divergence {
                 self.divergences[c] += 1;
@@ -136,7 +144,7 @@ impl RunStats {
     pub(crate) fn finalize(&mut self) {
         let steps = self.steps.max(1) as f64;
         for c in 0..self.accepted.len() {
-            self.acceptance_rate[c] = self.accepted[c] as f64 / steps;
+            self.acceptance_rate[c] = self.accepted[c] / steps;
         }
     }
 
@@ -403,9 +411,9 @@ impl<const D: usize, E: Real> Observer<D, E> for StepDiagnostics<D, E> {
         self.record_moments(step.positions);
         self.record_energy(step.energies);
         if self.adjusted {
-            let (mut accepted, mut finite, mut error_sum) = (0usize, 0usize, 0.0f64);
+            let (mut accepted, mut finite, mut error_sum) = (0.0f64, 0usize, 0.0f64);
             for i in step.info {
-                accepted += usize::from(i.accepted);
+                accepted += i.acceptance();
                 if i.divergence != Some(Divergence::NonFinite) {
                     finite += 1;
                     error_sum += i.energy_error.abs();
@@ -417,7 +425,7 @@ impl<const D: usize, E: Real> Observer<D, E> for StepDiagnostics<D, E> {
             } else {
                 f64::NAN
             };
-            self.record_acceptance(accepted as f64 / n as f64, mean_error);
+            self.record_acceptance(accepted / n as f64, mean_error);
         }
         Ok(Flow::Continue)
     }

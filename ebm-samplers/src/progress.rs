@@ -33,7 +33,7 @@ pub struct Progress {
     // The clock is read every `stride` steps, so short steps pay nothing for the bar.
     stride: usize,
     next_check: usize,
-    accepted: u64,
+    accepted: f64,
     proposals: u64,
     divergences: u64,
     adjusted: bool,
@@ -56,7 +56,7 @@ impl Progress {
             n_steps: 0,
             stride: 1,
             next_check: 0,
-            accepted: 0,
+            accepted: 0.0,
             proposals: 0,
             divergences: 0,
             adjusted: false,
@@ -74,7 +74,7 @@ impl Progress {
         if self.adjusted && self.proposals > 0 {
             msg.push_str(&format!(
                 "  acceptance {:.2}  divergences {}",
-                self.accepted as f64 / self.proposals as f64,
+                self.accepted / self.proposals as f64,
                 self.divergences
             ));
         }
@@ -100,7 +100,7 @@ impl<const D: usize, E: Real> Observer<D, E> for Progress {
             return Ok(Flow::Continue);
         }
         for i in step.info {
-            self.accepted += u64::from(i.accepted);
+            self.accepted += i.acceptance();
             self.divergences += u64::from(i.divergence.is_some());
         }
         self.proposals += step.info.len() as u64;

@@ -143,5 +143,16 @@ impl StoreError {
     }
 }
 
+/// So that `?` on a store works in a function returning `ebm_core::Result`: a sampler's error
+/// comes back as it was, any other as [`ebm_core::Error::Other`].
+impl From<StoreError> for ebm_core::Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Sampler(inner) => inner,
+            other => ebm_core::Error::other(other),
+        }
+    }
+}
+
 /// The result of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

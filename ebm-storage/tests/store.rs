@@ -604,3 +604,36 @@ fn a_store_that_cannot_write_stops_the_run_at_once_with_its_error() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Io { .. }), "{err}");
 }
+
+#[test]
+fn the_errors_of_every_crate_convert_into_the_one_main_returns() {
+    let model = Harmonic::<f64>::default();
+    let x0 = x0::<2>(3);
+    // No trace was kept: the summary's error passes through `?` into ebm_core::Error.
+    let summarise = || -> ebm_core::Result<()> {
+        let out = HamiltonianMonteCarlo::new(0.3, 3)?.run(&model, &x0, &RunOptions::new(10))?;
+        println!("{}", out.summary()?);
+        Ok(())
+    };
+    let err = summarise().unwrap_err();
+    let Error::Other { source } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(matches!(
+        source.downcast_ref::<ebm_samplers::SummaryError>(),
+        Some(ebm_samplers::SummaryError::NoTrace)
+    ));
+    // A store's error too, and a sampler's error inside a store's comes back as it was.
+    let dir = tempfile::tempdir().unwrap();
+    let open = |path: &std::path::Path| -> ebm_core::Result<usize> {
+        Ok(StoredRun::<f64>::open(path)?.n_chains())
+    };
+    let err = open(&dir.path().join("missing.zarr")).unwrap_err();
+    let Error::Other { source } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(source.downcast_ref::<StoreError>().is_some(), "{err}");
+    assert!(err.to_string().contains("missing.zarr"), "{err}");
+    let sampler: ebm_core::Error = StoreError::Sampler(Error::invalid("h", -1, "positive")).into();
+    assert!(matches!(sampler, Error::InvalidParameter { .. }));
+}

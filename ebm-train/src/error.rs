@@ -55,3 +55,14 @@ pub(crate) fn invalid(name: &str, value: impl std::fmt::Display, reason: &str) -
         reason: reason.into(),
     }
 }
+
+/// So that `?` on training works in a function returning `ebm_core::Result`: a sampler's error
+/// comes back as it was, any other as [`ebm_core::Error::Other`].
+impl From<TrainError> for ebm_core::Error {
+    fn from(e: TrainError) -> Self {
+        match e {
+            TrainError::Sampling(inner) => inner,
+            other => ebm_core::Error::other(other),
+        }
+    }
+}

@@ -28,7 +28,7 @@ pub use adaptable::{Adaptable, MassAdaptation};
 pub use adaptation::{Tuned, WarmupAdaptation, WarmupSnapshot};
 pub use dual_averaging::DualAveraging;
 pub use schedule::WindowSchedule;
-pub use settings::{AdaptedRun, DrawStats, Phase, Warmup};
+pub use settings::{AdaptedRun, DrawStats, PhaseDraws, Warmup};
 
 use dual_averaging::check_target;
 use mass_estimate::{gradient_scale_mass, WindowEstimate};

@@ -62,7 +62,7 @@ impl Warmup {
                 .init_shard(model, x0, self.seed, self.first_chain)?;
         let n = state.n_chains();
         let mut adaptation = self.adaptation(kernel, model, &mut state)?;
-        let mut warm = Phase::recording(n, self.warmup, self.thin, self.keep_warmup);
+        let mut warm = PhaseDraws::recording(n, self.warmup, self.thin, self.keep_warmup);
         Driver::adapting(&mut adaptation, model, &mut state)
             .observe(&mut warm)
             .run(&RunOptions::new(self.warmup).progress(self.progress))?;
@@ -73,7 +73,7 @@ impl Warmup {
         // jitters them from now on, as it will when continued.
         let clock = std::time::Instant::now();
         state.set_step_size_jitter(self.jitter)?;
-        let mut draws = Phase::recording(n, self.draws, self.thin, true);
+        let mut draws = PhaseDraws::recording(n, self.draws, self.thin, true);
         Driver::new(&tuned.kernel, model, &mut state)
             .observe(&mut draws)
             .run(&RunOptions::new(self.draws).progress(self.progress))?;

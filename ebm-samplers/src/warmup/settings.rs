@@ -193,14 +193,14 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 
 /// The draws and statistics of one phase (warm-up or sampling).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Phase<const D: usize, E> {
+pub struct PhaseDraws<const D: usize, E> {
     /// The kept draws.
     pub trace: Trace<D, E>,
     /// Every transition's statistics (all transitions, whatever the thinning).
     pub stats: DrawStats,
 }
 
-impl<const D: usize, E: Real> Phase<D, E> {
+impl<const D: usize, E: Real> PhaseDraws<D, E> {
     /// A phase of `steps` steps for `n` chains that keeps every `thin`-th draw, or none.
     pub(super) fn recording(n: usize, steps: usize, thin: usize, keep: bool) -> Self {
         Self {
@@ -212,7 +212,7 @@ impl<const D: usize, E: Real> Phase<D, E> {
 
 /// Records every transition's statistics and the kept draws (by the trace's own thinning, counted
 /// from the phase's first step).
-impl<const D: usize, E: Real> Observer<D, E> for Phase<D, E> {
+impl<const D: usize, E: Real> Observer<D, E> for PhaseDraws<D, E> {
     fn observe(&mut self, view: &StepView<'_, D, E>) -> Result<Flow> {
         let step = self.stats.n_draws();
         self.stats.record(view);
@@ -237,9 +237,9 @@ pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
     /// [`Kernel::run_from`].
     pub state: ChainState<D, E, Dev>,
     /// The warm-up draws (empty trace unless [`Warmup::keep_warmup`]).
-    pub warmup: Phase<D, E>,
+    pub warmup: PhaseDraws<D, E>,
     /// The sampling draws.
-    pub draws: Phase<D, E>,
+    pub draws: PhaseDraws<D, E>,
     /// Each chain's tuned step size.
     pub step_sizes: Vec<f64>,
     /// The adapted mass matrix (the kernel's own when it was not adapted or the kernel has none).
@@ -267,9 +267,9 @@ impl<const D: usize, E: Real, Dev: Device<E>, K> AdaptedRun<D, E, Dev, K> {
         let n = self.draws.stats.n_chains();
         let stats = (0..n)
             .map(|c| {
-                let probs = self.draws.stats.chain(c, StepInfo::accept_prob);
+                let acceptance = self.draws.stats.chain(c, StepInfo::acceptance);
                 ebm_diagnostics::ChainStats {
-                    acceptance_rate: Some(mean(probs.into_iter())),
+                    acceptance_rate: Some(mean(acceptance.into_iter())),
                     divergences: self
                         .draws
                         .stats
