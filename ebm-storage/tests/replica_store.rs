@@ -91,26 +91,7 @@ fn a_streamed_tempered_run_stores_the_cold_chains_of_the_run() {
 
 #[test]
 fn a_tempered_run_killed_at_any_write_resumes_exactly() {
-    let dir = common::scratch_dir();
-    let whole = dir.path().join("whole.zarr");
-    assert!(run_child(&whole, None));
-    let path = dir.path().join("killed.zarr");
-    let mut states = std::collections::BTreeSet::new();
-    let mut stops = 0;
-    for n in 1.. {
-        assert!(n < 20_000);
-        let _ = std::fs::remove_dir_all(&path);
-        if run_child(&path, Some(n)) {
-            break;
-        }
-        stops += 1;
-        if std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
-            let run = StoredRun::<f64>::open(&path).unwrap();
-            states.insert((run.n_draws(Phase::Warmup), run.n_draws(Phase::Sampling)));
-        }
-        assert!(run_child(&path, None), "resume after a stop at {n}");
-        common::assert_same_files(&path, &whole);
-    }
+    let (stops, states) = common::stop_at_every_write("replica_child", CHILD_ENV);
     eprintln!("{stops} stops; committed states seen: {states:?}");
     assert!(
         states.contains(&(8, 0)) && states.contains(&(10, 16)),

@@ -47,10 +47,6 @@ fn warmup_child() {
     }
 }
 
-fn run_child(path: &Path, crash_at: Option<u64>) -> bool {
-    common::run_child("warmup_child", CHILD_ENV, path, crash_at)
-}
-
 #[test]
 fn a_streamed_warmup_gives_the_draws_of_warmup_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -90,26 +86,7 @@ fn a_streamed_warmup_gives_the_draws_of_warmup_run() {
 
 #[test]
 fn a_warmup_killed_at_any_write_resumes_exactly() {
-    let dir = common::scratch_dir();
-    let whole = dir.path().join("whole.zarr");
-    assert!(run_child(&whole, None));
-    let path = dir.path().join("killed.zarr");
-    let mut states = std::collections::BTreeSet::new();
-    let mut stops = 0;
-    for n in 1.. {
-        assert!(n < 20_000);
-        let _ = std::fs::remove_dir_all(&path);
-        if run_child(&path, Some(n)) {
-            break;
-        }
-        stops += 1;
-        if std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
-            let run = StoredRun::<f64>::open(&path).unwrap();
-            states.insert((run.n_draws(Phase::Warmup), run.n_draws(Phase::Sampling)));
-        }
-        assert!(run_child(&path, None), "resume after a stop at {n}");
-        common::assert_same_files(&path, &whole);
-    }
+    let (stops, states) = common::stop_at_every_write("warmup_child", CHILD_ENV);
     eprintln!("{stops} stops; committed states seen: {states:?}");
     // Stopped in the middle of warm-up and in the middle of sampling, among others.
     assert!(

@@ -88,6 +88,42 @@ pub fn run_child(child: &str, env: &str, path: &Path, crash_at: Option<u64>) -> 
     false
 }
 
+/// Runs the ignored test `child` (which writes the store at the path in `env`) uninterrupted, then
+/// stopped before its 1st, 2nd, ... file operation until it completes. After each stop the store,
+/// when one is there, must open, and running the child again must finish it to the files of the
+/// uninterrupted store. Returns the number of stops and the committed draw counts (warm-up,
+/// sampling) seen after them.
+pub fn stop_at_every_write(
+    child: &str,
+    env: &str,
+) -> (u64, std::collections::BTreeSet<(usize, usize)>) {
+    use ebm_storage::{Phase, StoredRun};
+    let dir = scratch_dir();
+    let whole = dir.path().join("whole.zarr");
+    assert!(run_child(child, env, &whole, None));
+    let path = dir.path().join("killed.zarr");
+    let mut states = std::collections::BTreeSet::new();
+    let mut stops = 0;
+    for n in 1.. {
+        assert!(n < 20_000, "the child never got through");
+        let _ = std::fs::remove_dir_all(&path);
+        if run_child(child, env, &path, Some(n)) {
+            break;
+        }
+        stops += 1;
+        if std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
+            let run = StoredRun::<f64>::open(&path).unwrap();
+            states.insert((run.n_draws(Phase::Warmup), run.n_draws(Phase::Sampling)));
+        }
+        assert!(
+            run_child(child, env, &path, None),
+            "resume after a stop at {n}"
+        );
+        assert_same_files(&path, &whole);
+    }
+    (stops, states)
+}
+
 /// Asserts two stores hold the same files, naming the first that differs.
 pub fn assert_same_files(a: &Path, b: &Path) {
     let (x, y) = (logical_files(a), logical_files(b));
