@@ -1,5 +1,6 @@
 //! A multilayer perceptron energy with tanh hidden layers.
 
+use ebm_core::dense::{self, Strided};
 use ebm_core::prelude::*;
 use std::sync::Mutex;
 
@@ -173,7 +174,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> Mlp<D, E, Dev> {
     }
 }
 
-/// `dst (m x n) = a (m x k) * b (k x n)` with explicit strides, all row-major where contiguous.
+/// `dst (m x n) = a (m x k) * b (k x n)` with explicit strides, on the calling thread.
 #[allow(clippy::too_many_arguments)]
 fn matmul<E: Real>(
     m: usize,
@@ -181,35 +182,24 @@ fn matmul<E: Real>(
     k: usize,
     dst: &mut [E],
     a: &[E],
-    (a_rs, a_cs): (usize, usize),
+    a_strides: (usize, usize),
     b: &[E],
-    (b_rs, b_cs): (usize, usize),
+    b_strides: (usize, usize),
 ) {
-    debug_assert!(dst.len() >= m * n);
-    // SAFETY: the strides describe matrices inside `a`, `b` and `dst`, whose lengths the callers size.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            E::zero(),
-            E::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    let a = Strided {
+        data: a,
+        rows: m,
+        cols: k,
+        strides: a_strides,
+    };
+    let b = Strided {
+        data: b,
+        rows: k,
+        cols: n,
+        strides: b_strides,
+    };
+    // The layers size every buffer from the network's own shapes.
+    dense::matmul_strided(dst, a, b, false, 1).expect("layer buffers match the layer shapes");
 }
 
 impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for Mlp<D, E, Dev> {

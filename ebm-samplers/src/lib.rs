@@ -32,41 +32,26 @@
 
 #![warn(missing_docs)]
 
-mod blocks;
-mod chains;
-mod driver;
-mod hmc;
-mod kernel;
-mod langevin;
-mod mala;
-mod mass;
-mod nuts;
-mod options;
-mod output;
-mod progress;
+mod chain;
+mod kernels;
 mod replica;
-mod snapshot;
-mod state;
+mod run;
 pub mod warmup;
 
-pub use driver::{observer_fn, Adaptation, Driver, Flow, FnObserver, Observer, RunStart, StepView};
-pub use hmc::{HamiltonianMonteCarlo, HmcWorkspace};
-pub use kernel::{
-    metropolis_accept, Divergence, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
+pub use chain::{ChainState, Points, StateParts, StateSnapshot, Target};
+pub use kernels::{
+    metropolis_accept, Divergence, HamiltonianMonteCarlo, HmcWorkspace, Kernel, LangevinDynamics,
+    LangevinWorkspace, Mala, MalaWorkspace, MassMatrix, Nuts, NutsWorkspace, StepInfo, UTurn,
+    DEFAULT_MAX_ENERGY_ERROR,
 };
-pub use langevin::{LangevinDynamics, LangevinWorkspace};
-pub use mala::{Mala, MalaWorkspace};
-pub use mass::MassMatrix;
-pub use nuts::{Nuts, NutsWorkspace, UTurn};
-pub use options::RunOptions;
-pub use output::{RunStats, SampleOutput, StepDiagnostics, SummaryError, Trace};
-pub use progress::Progress;
 pub use replica::{
     ReplicaDriver, ReplicaExchange, ReplicaOutput, ReplicaSnapshot, ReplicaState, SwapScheme,
     SwapStats,
 };
-pub use snapshot::StateSnapshot;
-pub use state::{ChainState, Points, StateParts};
+pub use run::{
+    observer_fn, Adaptation, Driver, Flow, FnObserver, Observer, Progress, RunOptions, RunStart,
+    RunStats, SampleOutput, Sampler, StepDiagnostics, StepView, SummaryError, Trace,
+};
 pub use warmup::{
     Adaptable, AdaptedRun, DrawStats, DualAveraging, MassAdaptation, PhaseDraws, Tuned, Warmup,
     WarmupAdaptation, WarmupSnapshot,
@@ -85,95 +70,13 @@ pub use warmup::{
 pub mod kernel_prelude {
     pub use crate::{
         metropolis_accept, Adaptable, Adaptation, ChainState, Divergence, Driver, Flow, Kernel,
-        Observer, Points, RunOptions, StateParts, StepInfo, StepView, Target,
+        Observer, Points, RunOptions, Sampler, StateParts, StepInfo, StepView, Target,
         DEFAULT_MAX_ENERGY_ERROR,
     };
 }
 
 /// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
 pub use ebm_diagnostics as diagnostics;
-
-use ebm_core::prelude::*;
-
-/// A batched MCMC sampler: start chains at a batch of points and run them. Every [`Kernel`] is one.
-pub trait Sampler {
-    /// Runs `options.n_steps` steps from the initial particles `x0` (one chain per row), with fresh
-    /// streams from `options.seed`.
-    ///
-    /// # Errors
-    /// - [`Error::EmptyBatch`] when `x0` has no rows;
-    /// - [`Error::NonFiniteState`] when an initial coordinate is NaN or infinite (naming the chain);
-    /// - [`Error::NonFiniteInitialEnergy`] when a Metropolis-adjusted sampler starts a chain where the
-    ///   energy or its gradient is not finite;
-    /// - [`Error::LengthMismatch`] when an HMC mass matrix does not match the model's dimension;
-    /// - [`Error::InvalidParameter`] for invalid options;
-    /// - [`Error::Diverged`] when a chain of an unadjusted sampler leaves the finite range;
-    /// - [`Error::ModelShape`] when the model returns a result for the wrong number of chains.
-    fn run<const D: usize, E, Dev, M>(
-        &self,
-        model: &M,
-        x0: &Batch<D, E, Dev>,
-        options: &RunOptions,
-    ) -> Result<SampleOutput<D, E, Dev>>
-    where
-        E: Real,
-        Dev: Device<E>,
-        M: Energy<D, E, Dev> + ?Sized;
-
-    /// Runs `n_steps` steps from `x0` with `seed` and returns only the final particles.
-    ///
-    /// # Errors
-    /// As [`Sampler::run`].
-    fn sample<const D: usize, E, Dev, M>(
-        &self,
-        model: &M,
-        x0: &Batch<D, E, Dev>,
-        n_steps: usize,
-        seed: u64,
-    ) -> Result<Batch<D, E, Dev>>
-    where
-        E: Real,
-        Dev: Device<E>,
-        M: Energy<D, E, Dev> + ?Sized,
-    {
-        Ok(self
-            .run(model, x0, &RunOptions::new(n_steps).seed(seed))?
-            .samples)
-    }
-}
-
-impl<K: Kernel> Sampler for K {
-    fn run<const D: usize, E, Dev, M>(
-        &self,
-        model: &M,
-        x0: &Batch<D, E, Dev>,
-        options: &RunOptions,
-    ) -> Result<SampleOutput<D, E, Dev>>
-    where
-        E: Real,
-        Dev: Device<E>,
-        M: Energy<D, E, Dev> + ?Sized,
-    {
-        options.validate()?;
-        let mut state = self.init(model, x0, options.seed)?;
-        self.run_from(model, &mut state, options)
-    }
-
-    fn sample<const D: usize, E, Dev, M>(
-        &self,
-        model: &M,
-        x0: &Batch<D, E, Dev>,
-        n_steps: usize,
-        seed: u64,
-    ) -> Result<Batch<D, E, Dev>>
-    where
-        E: Real,
-        Dev: Device<E>,
-        M: Energy<D, E, Dev> + ?Sized,
-    {
-        self.final_positions(model, x0, n_steps, seed)
-    }
-}
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -33,7 +33,7 @@ pub(super) struct SwapBook {
     pub(super) evals: Vec<u32>,
     /// Per chain during a scan: the first divergence of its exploration steps, and the sum of
     /// their acceptance probabilities.
-    pub(super) scan_divergence: Vec<Option<crate::kernel::Divergence>>,
+    pub(super) scan_divergence: Vec<Option<crate::kernels::Divergence>>,
     pub(super) scan_prob_sum: Vec<f64>,
     /// Per temperature: exploration steps taken and accepted.
     pub(super) explore_steps_taken: Vec<u64>,

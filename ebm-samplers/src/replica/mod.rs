@@ -1,12 +1,11 @@
 //! Replica exchange (parallel tempering): a ladder of temperatures per independent ladder, one
 //! replica per temperature, explored by a Metropolis-adjusted kernel and swapped between neighbours.
 
-use crate::driver::{Driver, Flow, Observer, RunStart, StepView};
-use crate::kernel::{Kernel, StepInfo, Target};
-use crate::output::{SampleOutput, StepDiagnostics, Trace};
-use crate::snapshot::StateSnapshot;
-use crate::state::ChainState;
-use crate::RunOptions;
+use crate::chain::{ChainState, StateSnapshot, Target};
+use crate::kernels::{Kernel, StepInfo};
+use crate::run::{
+    Driver, Flow, Observer, RunOptions, RunStart, SampleOutput, StepDiagnostics, StepView, Trace,
+};
 use ebm_core::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -3,6 +3,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::run::kept_index;
 
 /// A replica-exchange run with observers; [`ReplicaExchange::driver`] makes one.
 pub struct ReplicaDriver<'a, K, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
@@ -210,10 +211,7 @@ impl<const D: usize, E, O: Observer<D, E> + ?Sized> Observer<D, E> for ColdRows<
 
     fn observe(&mut self, step: &StepView<'_, D, E>) -> Result<Flow> {
         let n = self.rows;
-        let kept = self
-            .thin
-            .filter(|&t| (step.step + 1) % t == 0)
-            .map(|t| (step.step + 1) / t - 1);
+        let kept = self.thin.and_then(|t| kept_index(step.step, t));
         self.inner.observe(&StepView {
             kept,
             positions: &step.positions[..n * D],

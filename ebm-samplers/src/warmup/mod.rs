@@ -1,14 +1,10 @@
 //! Warm-up that tunes itself: per-chain dual-averaging step sizes and windowed mass-matrix
 //! estimation, then sampling with the tuned kernel, in one call.
 
-use crate::driver::{Adaptation, Driver, Flow, Observer, StepView};
-use crate::hmc::{leapfrog_host, Step};
-use crate::kernel::{Kernel, StepInfo, Target};
-use crate::mass::MassMatrix;
-use crate::options::RunOptions;
-use crate::output::{SummaryError, Trace};
-use crate::state::{ChainState, Points};
-use crate::{HamiltonianMonteCarlo, Mala, Nuts};
+use crate::chain::{ChainState, Points, Target};
+use crate::kernels::{leapfrog_host, Step};
+use crate::kernels::{HamiltonianMonteCarlo, Kernel, Mala, MassMatrix, Nuts, StepInfo};
+use crate::run::{Adaptation, Driver, Flow, Observer, RunOptions, StepView, SummaryError, Trace};
 use ebm_core::prelude::*;
 use ebm_core::{check, linalg};
 use ebm_diagnostics::Summary;

@@ -2,6 +2,7 @@
 
 #[allow(unused_imports)]
 use super::*;
+use crate::run::kept_index;
 
 /// Everything one call of warm-up and sampling does.
 ///
@@ -217,7 +218,7 @@ impl<const D: usize, E: Real> Observer<D, E> for PhaseDraws<D, E> {
         let step = self.stats.n_draws();
         self.stats.record(view);
         let thin = self.trace.thin();
-        let kept = ((step + 1) % thin == 0).then(|| (step + 1) / thin - 1);
+        let kept = kept_index(step, thin);
         self.trace.observe(&StepView { kept, ..*view })
     }
 
@@ -234,7 +235,7 @@ pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
     /// [`AdaptedRun::state`] and [`AdaptedRun::step_sizes`]).
     pub kernel: K,
     /// The chains after the last draw, with their tuned step sizes: continue them with
-    /// [`Kernel::run_from`].
+    /// [`Sampler::run_from`](crate::Sampler::run_from).
     pub state: ChainState<D, E, Dev>,
     /// The warm-up draws (empty trace unless [`Warmup::keep_warmup`]).
     pub warmup: PhaseDraws<D, E>,

@@ -3,6 +3,7 @@
 //! per chain, `rand_distr::StandardNormal`). Chains advance in lock-step, one batch per step, as in
 //! the library; chain loops use both cores when the batch is large.
 
+use ebm_core::dense::{self, Strided};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -305,14 +306,25 @@ fn gemm_rm(
     b_rs: usize,
     b_cs: usize,
 ) {
-    let threads = gemm::Parallelism::Rayon(rayon::current_num_threads());
-    gemm_rm_with(threads, m, n, k, dst, a, a_rs, a_cs, b, b_rs, b_cs);
+    gemm_rm_with(
+        rayon::current_num_threads(),
+        m,
+        n,
+        k,
+        dst,
+        a,
+        a_rs,
+        a_cs,
+        b,
+        b_rs,
+        b_cs,
+    );
 }
 
-/// [`gemm_rm`] with the given parallelism.
+/// [`gemm_rm`] on `threads` threads.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm_rm_with(
-    parallelism: gemm::Parallelism,
+    threads: usize,
     m: usize,
     n: usize,
     k: usize,
@@ -324,35 +336,19 @@ pub(super) fn gemm_rm_with(
     b_rs: usize,
     b_cs: usize,
 ) {
-    assert!(
-        dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
-        "gemm_rm shapes"
-    );
-    // SAFETY: the buffers hold the matrices the shapes and strides describe (checked above for
-    // the contiguous layouts every caller uses).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            false,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
+    let a = Strided {
+        data: a,
+        rows: m,
+        cols: k,
+        strides: (a_rs, a_cs),
+    };
+    let b = Strided {
+        data: b,
+        rows: k,
+        cols: n,
+        strides: (b_rs, b_cs),
+    };
+    dense::matmul_strided(dst, a, b, false, threads).expect("gemm_rm shapes");
 }
 
 /// Unadjusted Langevin on the 2-h-h-1 tanh MLP energy plus `0.05 |x|^2`: forward and input-gradient

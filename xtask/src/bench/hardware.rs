@@ -73,19 +73,7 @@ fn product(routine: Routine, x: &[f32], b: &[f32], d: usize, out: &mut [f32]) {
     // SAFETY: `x` is rows x d, `b` d x d and `out` rows x d, all row-major and contiguous.
     unsafe {
         match routine {
-            Routine::Gemm => super::floor::gemm_rm_with(
-                gemm::Parallelism::None,
-                rows,
-                d,
-                d,
-                out,
-                x,
-                d,
-                1,
-                b,
-                d,
-                1,
-            ),
+            Routine::Gemm => super::floor::gemm_rm_with(1, rows, d, d, out, x, d, 1, b, d, 1),
             Routine::MatrixMultiply => matrixmultiply::sgemm(
                 rows,
                 d,

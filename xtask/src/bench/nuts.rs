@@ -3,6 +3,7 @@
 //! dense mass adaptation. Each energy has an O(d) (or one product) closed form on the host.
 
 use super::logistic;
+use ebm_core::dense::{self, Strided};
 use ebm_core::energy::host_rows;
 use ebm_core::prelude::*;
 use ebm_samplers::diagnostics::ess_bulk;
@@ -205,32 +206,10 @@ impl LogReg {
     fn host_batch(&self, b: &[f64], e: &mut [f64], g: &mut [f64], eta: &mut Vec<f64>) {
         let n = e.len();
         eta.resize(n * 1000, 0.0);
-        let par = gemm::Parallelism::None;
-        // SAFETY: the strides describe the row-major buffers `b` (n x 25), `x` (1000 x 25, read
-        // as its transpose) and `eta` (n x 1000), all long enough.
-        unsafe {
-            gemm::gemm(
-                n,
-                1000,
-                25,
-                eta.as_mut_ptr(),
-                1,
-                1000,
-                false,
-                b.as_ptr(),
-                1,
-                25,
-                self.x.as_ptr(),
-                25,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                par,
-            );
-        }
+        // eta (n x 1000) = b (n x 25) x^T, x being 1000 x 25 row-major.
+        let b_rows = Strided::row_major(b, n, 25);
+        let x_t = Strided::transpose_of(&self.x, 25, 1000);
+        dense::matmul_strided(eta, b_rows, x_t, false, 1).expect("logistic buffers");
         for c in 0..n {
             let beta = &b[c * 25..(c + 1) * 25];
             let prior: f64 = 0.5 * beta.iter().map(|v| v * v).sum::<f64>();
@@ -238,30 +217,10 @@ impl LogReg {
             e[c] = prior + logistic::terms(&mut eta[c * 1000..(c + 1) * 1000], &self.y);
         }
         g.copy_from_slice(b);
-        // SAFETY: as above, with `g` (n x 25) and `x` (1000 x 25).
-        unsafe {
-            gemm::gemm(
-                n,
-                25,
-                1000,
-                g.as_mut_ptr(),
-                1,
-                25,
-                true,
-                eta.as_ptr(),
-                1,
-                1000,
-                self.x.as_ptr(),
-                1,
-                25,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                par,
-            );
-        }
+        // g (n x 25) += eta (n x 1000) x.
+        let eta_rows = Strided::row_major(&eta[..n * 1000], n, 1000);
+        let x_rows = Strided::row_major(&self.x, 1000, 25);
+        dense::matmul_strided(g, eta_rows, x_rows, true, 1).expect("logistic buffers");
     }
 }
 

@@ -1,12 +1,10 @@
 //! The No-U-Turn Sampler: multinomial sampling along trajectories that double until they turn back.
 
-use crate::hmc::Step;
-use crate::kernel::{
-    check_threshold, Divergence, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
-};
-use crate::mala::check_positive_temperatures;
-use crate::mass::{MassMatrix, PreparedMass};
-use crate::state::{all_finite, ChainState, Points};
+use super::chain_settings::ChainSettings;
+use super::kernel::{Divergence, Kernel, StepInfo};
+use super::mass::{MassMatrix, PreparedMass, Step};
+use super::metropolis::{check_threshold, DEFAULT_MAX_ENERGY_ERROR};
+use crate::chain::{all_finite, ChainState, Points, Target};
 use ebm_core::check;
 use ebm_core::prelude::*;
 use rand::Rng;

@@ -18,7 +18,7 @@ pub struct RunOptions {
     pub n_steps: usize,
     /// Seed of the random streams of a run that starts fresh chains ([`Sampler::run`](crate::Sampler::run)).
     /// The same seed gives bit-identical results on the same build, whatever the number of threads.
-    /// A continued run ([`Kernel::run_from`](crate::Kernel::run_from)) draws from the state's own
+    /// A continued run ([`Sampler::run_from`](crate::Sampler::run_from)) draws from the state's own
     /// streams and ignores it.
     pub seed: u64,
     /// Keep a trace: the state after every `thin`-th step (`Some(1)` keeps every step). `None`

@@ -1,10 +1,10 @@
 //! Unadjusted Langevin dynamics.
 
-use crate::blocks::{block_rows, run_blocks, split_points};
-use crate::chains::PARALLEL_MIN_ELEMENTS;
-use crate::kernel::{Kernel, StepInfo, Target};
-use crate::state::ChainState;
-use crate::RunOptions;
+use super::chain_settings::ChainSettings;
+use super::kernel::{plain_steps, Kernel, StepInfo};
+use crate::chain::blocks::{block_rows, run_blocks, split_points};
+use crate::chain::streams::PARALLEL_MIN_ELEMENTS;
+use crate::chain::{ChainState, Target};
 use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
 use ebm_core::{check, linalg};
@@ -153,25 +153,7 @@ fn update_chain<E: Real>(x: &mut [E], g: &[E], rng: &mut ChaCha8Rng, h: E, sigma
 /// Per-chain constants of a Langevin step, derived from the state's step sizes and temperatures.
 #[derive(Debug, Clone, Default)]
 pub struct LangevinWorkspace<E> {
-    /// `(step size, noise standard deviation sqrt(2 h T), whether T > 0)` per chain.
-    params: Vec<(E, E, bool)>,
-    version: Option<(u64, usize)>,
-}
-
-impl<E: Real> LangevinWorkspace<E> {
-    fn refresh<const D: usize, Dev: Device<E>>(&mut self, state: &ChainState<D, E, Dev>) {
-        let key = (state.params_version(), state.n_chains());
-        if self.version == Some(key) {
-            return;
-        }
-        self.params = state
-            .step_sizes()
-            .iter()
-            .zip(state.temperatures())
-            .map(|(&h, &t)| (E::of(h), E::of(t.sqrt() * (2.0 * h).sqrt()), t > 0.0))
-            .collect();
-        self.version = Some(key);
-    }
+    settings: ChainSettings<E>,
 }
 
 /// One Langevin step for every chain of the host state `x` with gradients `g`.
@@ -207,7 +189,7 @@ fn langevin_update<const D: usize, E: Real>(
 /// The first non-finite coordinate of the host state, as `(chain, dim, value)`.
 pub(crate) fn first_non_finite<const D: usize, E: Real>(x: &[E]) -> Option<(usize, usize, f64)> {
     // A branch-free pass over the whole batch; the position only on failure.
-    if crate::state::all_finite(x) {
+    if crate::chain::all_finite(x) {
         return None;
     }
     x.iter()
@@ -285,9 +267,15 @@ fn advance_counted<const D: usize, E: Real, Dev: Device<E>>(
     evaluate_last: bool,
 ) -> Result<()> {
     let mut workspace = LangevinWorkspace::default();
-    workspace.refresh(state);
+    workspace.settings.refresh(state, false)?;
     let before = state.steps();
-    match advance_blocks(rows, state, &workspace.params, n_steps, evaluate_last) {
+    match advance_blocks(
+        rows,
+        state,
+        &workspace.settings.langevin,
+        n_steps,
+        evaluate_last,
+    ) {
         Ok(()) => {
             state.steps = before + n_steps as u64;
             Ok(())
@@ -316,9 +304,7 @@ impl Kernel for LangevinDynamics {
         let target = Target::new(model, state.device());
         match target.row_energy() {
             Some(rows) if D > 0 => advance_counted(rows, state, n_steps, true),
-            _ => self
-                .run_from(model, state, &RunOptions::new(n_steps).progress(false))
-                .map(|_| ()),
+            _ => plain_steps(self, model, state, n_steps),
         }
     }
 
@@ -367,16 +353,17 @@ impl Kernel for LangevinDynamics {
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
-        workspace.refresh(state);
+        workspace.settings.refresh(state, false)?;
         let step = state.steps() as usize + 1;
         if let Some(rows) = target.row_energy() {
             target.count_evaluations(1);
-            advance_blocks(rows, state, &workspace.params, 1, true).map_err(|(_, e)| e)?;
+            advance_blocks(rows, state, &workspace.settings.langevin, 1, true)
+                .map_err(|(_, e)| e)?;
             info.fill(StepInfo::unadjusted(1));
             return Ok(());
         }
         let (points, rngs) = state.points_and_rngs_mut();
-        langevin_update::<D, E>(&mut points.x, &points.g, rngs, &workspace.params);
+        langevin_update::<D, E>(&mut points.x, &points.g, rngs, &workspace.settings.langevin);
         if let Some((chain, dim, value)) = first_non_finite::<D, E>(&points.x) {
             return Err(Error::Diverged {
                 chain,

@@ -1,7 +1,7 @@
 //! A [`ChainState`] as plain data, to save a state and rebuild it exactly, for example to resume a
 //! run after a crash.
 
-use crate::state::{ChainState, Points};
+use crate::chain::{ChainState, Points};
 use ebm_core::check;
 use ebm_core::prelude::*;
 use rand_chacha::ChaCha8Rng;

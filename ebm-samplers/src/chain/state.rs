@@ -1,7 +1,7 @@
 //! Chain state that outlives a run: positions with their energies and gradients, each chain's random
 //! stream, the step count and the per-chain parameters.
 
-use crate::chains::{chain_rngs, initial_state};
+use crate::chain::streams::{chain_rngs, initial_state};
 use ebm_core::check;
 use ebm_core::prelude::*;
 use rand_chacha::ChaCha8Rng;
@@ -96,7 +96,7 @@ pub struct StateParts<'a, E> {
 ///
 /// It holds, for every chain, its position with the energy and gradient there, its own ChaCha8
 /// random stream, and its parameters: a step size and a temperature. A kernel's
-/// [`init`](crate::Kernel::init) builds it; [`Kernel::run_from`](crate::Kernel::run_from) and
+/// [`init`](crate::Kernel::init) builds it; [`Sampler::run_from`](crate::Sampler::run_from) and
 /// [`Driver`](crate::Driver) advance it. Continuing a state gives exactly the draws one longer run
 /// would have given: 1000 steps in one run and 2 x 500 steps from the same state are bit-identical,
 /// whatever the number of threads.
@@ -206,7 +206,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ChainState<D, E, Dev> {
     /// [`Error::ModelShape`] when the model returns the wrong number of rows.
     pub fn evaluate<M: Energy<D, E, Dev> + ?Sized>(
         &mut self,
-        target: &mut crate::Target<'_, D, E, Dev, M>,
+        target: &mut super::target::Target<'_, D, E, Dev, M>,
     ) -> Result<()> {
         target.evaluate(&mut self.points)
     }

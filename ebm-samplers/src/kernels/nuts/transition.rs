@@ -10,10 +10,7 @@ pub struct NutsWorkspace<E> {
     /// For a mass that is not dense, its inverse per coordinate, as `E` for the drift and as
     /// `f64` for the velocity (the values the mass's own products use).
     pub(super) diagonal: Option<(Vec<E>, Vec<f64>)>,
-    pub(super) eps: Vec<E>,
-    pub(super) sqrt_temperature: Vec<E>,
-    pub(super) temperature: Vec<f64>,
-    pub(super) version: Option<(u64, usize)>,
+    pub(super) settings: ChainSettings<E>,
     pub(super) trees: Vec<Tree<E>>,
     pub(super) active: Vec<usize>,
     pub(super) batch: Option<Points<E>>,
@@ -28,10 +25,7 @@ impl<E> Default for NutsWorkspace<E> {
         Self {
             mass: None,
             diagonal: None,
-            eps: Vec::new(),
-            sqrt_temperature: Vec::new(),
-            temperature: Vec::new(),
-            version: None,
+            settings: ChainSettings::default(),
             trees: Vec::new(),
             active: Vec::new(),
             batch: None,
@@ -53,22 +47,7 @@ impl<E: Real> NutsWorkspace<E> {
             self.diagonal = mass.diagonal_inverse(D);
             self.mass = Some(mass);
         }
-        let key = (state.params_version(), state.n_chains());
-        if self.version == Some(key) {
-            return Ok(());
-        }
-        check_positive_temperatures(state.temperatures())?;
-        // Into the buffers held: a warm-up changes the step sizes at every draw.
-        self.eps.clear();
-        self.eps
-            .extend(state.step_sizes().iter().map(|&h| E::of(h)));
-        self.temperature.clear();
-        self.temperature.extend_from_slice(state.temperatures());
-        self.sqrt_temperature.clear();
-        let roots = self.temperature.iter().map(|t| E::of(t.sqrt()));
-        self.sqrt_temperature.extend(roots);
-        self.version = Some(key);
-        Ok(())
+        self.settings.refresh(state, true).map(|_| ())
     }
 }
 
@@ -154,9 +133,7 @@ impl Nuts {
         let NutsWorkspace {
             mass: Some(mass),
             diagonal,
-            eps,
-            sqrt_temperature,
-            temperature,
+            settings,
             trees,
             active,
             batch,
@@ -168,6 +145,12 @@ impl Nuts {
         else {
             return Ok(());
         };
+        let ChainSettings {
+            step: eps,
+            sqrt_temperature,
+            temperature,
+            ..
+        } = &*settings;
         let (cur, rngs) = state.points_and_rngs_mut();
 
         // Start every chain's tree at its current point with a fresh momentum. The trees keep

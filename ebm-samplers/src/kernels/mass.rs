@@ -1,8 +1,14 @@
 //! HMC mass matrices.
 
-use crate::hmc::Step;
 use ebm_core::prelude::*;
 use ebm_core::{check, dense, linalg};
+
+/// The leapfrog step size: one for the whole batch, or one per chain.
+#[derive(Clone, Copy)]
+pub(crate) enum Step<'a, E> {
+    Uniform(E),
+    PerChain(&'a [E]),
+}
 
 /// The mass matrix `M` of Hamiltonian Monte Carlo: momenta are drawn from `N(0, M)` and the kinetic
 /// energy is `p^T M^-1 p / 2`. A mass close to the target's precision evens out the scales the
@@ -270,7 +276,7 @@ impl<E: Real> PreparedMass<E> {
                     let body = |(x, p): (&mut [E], &[E])| {
                         x.iter_mut().zip(p).for_each(|(x, &p)| *x += s * p)
                     };
-                    if x.len() >= 4 * crate::chains::PARALLEL_MIN_ELEMENTS {
+                    if x.len() >= 4 * crate::chain::streams::PARALLEL_MIN_ELEMENTS {
                         let chunk = x.len().div_ceil(rayon::current_num_threads().max(1));
                         x.par_chunks_mut(chunk)
                             .zip(p.par_chunks(chunk))

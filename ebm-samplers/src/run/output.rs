@@ -1,8 +1,8 @@
 //! What a run returns: final particles, the optional trace of kept draws, per-step diagnostics and
 //! per-chain statistics.
 
-use crate::driver::{Flow, Observer, RunStart, StepView};
-use crate::kernel::{Divergence, StepInfo};
+use crate::kernels::{Divergence, StepInfo};
+use crate::run::{Flow, Observer, RunStart, StepView};
 use ebm_core::prelude::*;
 use ebm_diagnostics::{DiagnosticsError, Draws, Summary};
 
@@ -162,6 +162,12 @@ impl RunStats {
     pub fn total_gradient_evaluations(&self) -> u64 {
         self.gradient_evaluations.iter().sum()
     }
+}
+
+/// The index among the kept draws of the state after step `step` of a run (from 0) thinned by
+/// `thin`: kept are the states after steps `thin, 2 thin, ...` (counted from 1).
+pub(crate) fn kept_index(step: usize, thin: usize) -> Option<usize> {
+    ((step + 1) % thin == 0).then(|| (step + 1) / thin - 1)
 }
 
 /// The draws kept during a run (its trace), in host memory, laid out `[chain][kept][dim]`.

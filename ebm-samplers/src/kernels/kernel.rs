@@ -1,30 +1,8 @@
 //! The step-level interface: a [`Kernel`] advances every chain of a [`ChainState`] by one transition
 //! and reports per chain what happened in a [`StepInfo`].
 
-use crate::driver::Driver;
-use crate::output::SampleOutput;
-use crate::state::{ChainState, Points};
-use crate::RunOptions;
-use ebm_core::energy::RowEnergy;
+use crate::chain::{ChainState, Points, Target};
 use ebm_core::prelude::*;
-use rand::Rng;
-
-/// The energy error above which a transition is flagged as divergent unless a kernel is told
-/// otherwise: 1000, as in Stan.
-pub const DEFAULT_MAX_ENERGY_ERROR: f64 = 1000.0;
-
-/// Checks a divergence threshold: greater than 0 (infinity turns the check off).
-pub(crate) fn check_threshold(threshold: f64) -> Result<f64> {
-    if threshold > 0.0 {
-        Ok(threshold)
-    } else {
-        Err(Error::invalid(
-            "divergence_threshold",
-            threshold,
-            "must be greater than 0 (infinity turns the check off)",
-        ))
-    }
-}
 
 /// Why a transition was flagged as divergent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,134 +128,6 @@ impl StepInfo {
     }
 }
 
-/// The model as a kernel sees it: energies and gradients at host positions.
-///
-/// It decides once, when it is built, how to evaluate: through the model's host path
-/// ([`Energy::host_energy_and_gradient`]) when the chains live on dfdx's `Cpu` device and the model
-/// says it has one ([`Energy::has_host_path`]), else through tensors on the state's device.
-pub struct Target<'m, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
-    model: &'m M,
-    dev: Dev,
-    buffer: Option<Batch<D, E, Dev>>,
-    host: bool,
-    evaluations: u64,
-}
-
-impl<'m, const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized>
-    Target<'m, D, E, Dev, M>
-{
-    /// The model `model` evaluated on `dev`.
-    ///
-    /// When the evaluations go through tensors on dfdx's `Cpu`, this turns on the device's
-    /// allocation cache (shared by every clone of `dev`): each evaluation allocates the same
-    /// buffers as the one before, and reusing them instead of returning them to the system saves
-    /// a page fault per page, which for a neural energy is a large part of the time. The cache
-    /// keeps what one evaluation frees; `dev.empty_cache()` returns it.
-    pub fn new(model: &'m M, dev: &Dev) -> Self {
-        let host = ebm_core::is_cpu::<Dev>() && model.has_host_path();
-        if !host {
-            if let Some(cpu) = (dev as &dyn std::any::Any).downcast_ref::<Cpu>() {
-                cpu.enable_cache();
-            }
-        }
-        Self {
-            model,
-            dev: dev.clone(),
-            buffer: None,
-            host,
-            evaluations: 0,
-        }
-    }
-
-    /// The model.
-    pub fn model(&self) -> &M {
-        self.model
-    }
-
-    /// Whether evaluations go through the model's host path rather than tensors.
-    pub fn uses_host_path(&self) -> bool {
-        self.host
-    }
-
-    /// The number of batch evaluations made so far.
-    pub fn evaluations(&self) -> u64 {
-        self.evaluations
-    }
-
-    /// The model's [`RowEnergy`] when evaluations go through the host path and the model offers
-    /// one ([`Energy::row_energy`]): a kernel may then evaluate blocks of chains from several
-    /// threads, and counts each pass over the batch with [`Target::count_evaluations`].
-    pub fn row_energy(&self) -> Option<&'m dyn RowEnergy<E>> {
-        if self.host {
-            self.model.row_energy()
-        } else {
-            None
-        }
-    }
-
-    /// Counts `n` batch evaluations made through [`Target::row_energy`].
-    pub fn count_evaluations(&mut self, n: u64) {
-        self.evaluations += n;
-    }
-
-    /// Fills the energies `p.e` and gradients `p.g` at the positions `p.x`.
-    ///
-    /// # Errors
-    /// [`Error::ModelShape`] when the model returns the wrong number of rows, and
-    /// [`Error::HostPathRefused`] when a model that announced a host path refuses a call.
-    pub fn evaluate(&mut self, p: &mut Points<E>) -> Result<()> {
-        self.evaluate_into(&p.x, &mut p.e, &mut p.g)
-    }
-
-    /// Energies and gradients at the row-major positions `x` into `e` (one per row) and `g`.
-    ///
-    /// # Errors
-    /// As [`Target::evaluate`], and [`Error::LengthMismatch`] when the buffers do not match `x`.
-    pub fn evaluate_into(&mut self, x: &[E], e: &mut [E], g: &mut [E]) -> Result<()> {
-        self.eval(x, e, g, false)
-    }
-
-    /// Gradients at the row-major positions `x` into `g`. `e` (one entry per row) may or may not
-    /// receive the energies: the tensor path calls [`Energy::gradient`], which can be cheaper.
-    ///
-    /// # Errors
-    /// As [`Target::evaluate_into`].
-    pub fn gradient_into(&mut self, x: &[E], e: &mut [E], g: &mut [E]) -> Result<()> {
-        self.eval(x, e, g, true)
-    }
-
-    fn eval(&mut self, x: &[E], e: &mut [E], g: &mut [E], gradient_only: bool) -> Result<()> {
-        let n = e.len();
-        if x.len() != n * D || g.len() != n * D {
-            return Err(Error::LengthMismatch {
-                name: "positions".into(),
-                expected: n * D,
-                actual: x.len().max(g.len()),
-                reason: format!("{n} rows of dimension {D} for positions and gradients"),
-            });
-        }
-        self.evaluations += 1;
-        if self.host {
-            return if self.model.host_energy_and_gradient(x, e, g) {
-                Ok(())
-            } else {
-                Err(Error::HostPathRefused)
-            };
-        }
-        let buffer = match &mut self.buffer {
-            Some(b) if b.shape().0 == n => b,
-            slot => slot.insert(self.dev.zeros_like(&(n, Const::<D>))),
-        };
-        buffer.copy_from(x);
-        if gradient_only {
-            return crate::chains::read_rows("gradients", &self.model.gradient(buffer), n, g);
-        }
-        let (et, gt) = self.model.energy_and_gradient(buffer);
-        crate::chains::read_rows("energies", &et, n, e)?;
-        crate::chains::read_rows("gradients", &gt, n, g)
-    }
-}
-
 /// One transition of a batch of chains: the step-level interface every sampler of the crate
 /// implements, and the one to implement for a sampler of your own.
 ///
@@ -287,8 +137,9 @@ impl<'m, const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized>
 /// draws randomness for chain `c` only from chain `c`'s stream, so results do not depend on how
 /// chains are spread over threads or on which other chains share the batch.
 ///
-/// [`Kernel::init`] builds a state, [`Kernel::run_from`] (or a [`Driver`] with observers) runs it
-/// for a number of steps, and every kernel is a [`Sampler`](crate::Sampler), so
+/// [`Kernel::init`] builds a state, [`Sampler::run_from`](crate::Sampler::run_from) (or a
+/// [`Driver`](crate::Driver) with observers) runs it for a number of steps, and every kernel is a
+/// [`Sampler`](crate::Sampler), so
 /// `kernel.run(model, x0, options)` does both.
 ///
 /// `cargo run --release --example custom_kernel` implements random-walk Metropolis against this
@@ -391,34 +242,14 @@ pub trait Kernel {
         Ok(state)
     }
 
-    /// Continues `state` for `options.n_steps` steps and returns what `options` asked to record. The
-    /// state's own streams are used (`options.seed` only seeds fresh states).
-    ///
-    /// # Errors
-    /// As [`Driver::run`].
-    fn run_from<const D: usize, E, Dev, M>(
-        &self,
-        model: &M,
-        state: &mut ChainState<D, E, Dev>,
-        options: &RunOptions,
-    ) -> Result<SampleOutput<D, E, Dev>>
-    where
-        Self: Sized,
-        E: Real,
-        Dev: Device<E>,
-        M: Energy<D, E, Dev> + ?Sized,
-    {
-        Driver::new(self, model, state).run(options)
-    }
-
     /// Moves every chain of `state` `n_steps` transitions on, recording nothing: the transitions
-    /// of [`Kernel::run_from`] with neither trace, statistics, observers nor progress bar, to the
+    /// of [`Sampler::run_from`](crate::Sampler::run_from) with neither trace, statistics, observers nor progress bar, to the
     /// same draws. A kernel may run them faster: [`LangevinDynamics`](crate::LangevinDynamics) runs
     /// all the steps of a block of chains on one thread for models with a
-    /// [`RowEnergy`].
+    /// [`RowEnergy`](ebm_core::energy::RowEnergy).
     ///
     /// # Errors
-    /// As [`Kernel::run_from`].
+    /// As [`Driver::run`](crate::Driver::run).
     fn advance<const D: usize, E, Dev, M>(
         &self,
         model: &M,
@@ -431,8 +262,7 @@ pub trait Kernel {
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
-        self.run_from(model, state, &RunOptions::new(n_steps).progress(false))
-            .map(|_| ())
+        plain_steps(self, model, state, n_steps)
     }
 
     /// The positions after `n_steps` transitions from `x0` with the streams of `seed`: the
@@ -441,7 +271,7 @@ pub trait Kernel {
     /// state needs (the evaluation after the last unadjusted Langevin step).
     ///
     /// # Errors
-    /// As [`Kernel::init`] and [`Kernel::run_from`].
+    /// As [`Kernel::init`] and [`Kernel::advance`].
     fn final_positions<const D: usize, E, Dev, M>(
         &self,
         model: &M,
@@ -482,50 +312,30 @@ fn check_initial_points<const D: usize, E: Real>(p: &Points<E>) -> Result<()> {
     Ok(())
 }
 
-/// The Metropolis-Hastings test shared by the adjusted kernels, for every chain: draws one uniform
-/// from the chain's stream, then moves the chain to its proposal with probability
-/// `min(1, exp(log_ratio[c]))`.
-///
-/// A proposal with a non-finite energy, gradient, position or ratio is rejected and flagged
-/// [`Divergence::NonFinite`]; one whose energy error `-log_ratio` exceeds `max_energy_error` is
-/// flagged [`Divergence::EnergyError`] and tested as usual. Sets every field of `info[c]` except
-/// `grad_evals`. A NaN ratio counts as non-finite.
-pub fn metropolis_accept<const D: usize, E: Real, Dev: Device<E>>(
+/// `n_steps` transitions of `kernel` on `state` with nothing recorded: the steps a
+/// [`Driver`](crate::Driver) takes, without observers.
+pub(crate) fn plain_steps<K, const D: usize, E, Dev, M>(
+    kernel: &K,
+    model: &M,
     state: &mut ChainState<D, E, Dev>,
-    proposal: &Points<E>,
-    log_ratio: &[f64],
-    max_energy_error: f64,
-    info: &mut [StepInfo],
-) {
-    let (cur, rngs) = state.points_and_rngs_mut();
-    for (c, (rng, info)) in rngs.iter_mut().zip(info.iter_mut()).enumerate() {
-        let finite = proposal.row_finite(c, D);
-        if metropolis_test(rng, log_ratio[c], finite, max_energy_error, info) {
-            cur.copy_row_from(proposal, c, D);
-        }
+    n_steps: usize,
+) -> Result<()>
+where
+    K: Kernel,
+    E: Real,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    kernel.check_dimension(D)?;
+    let mut target = Target::new(model, state.device());
+    let mut workspace = K::Workspace::<E>::default();
+    let mut info = vec![StepInfo::default(); state.n_chains()];
+    let mut centres = Vec::new();
+    for _ in 0..n_steps {
+        state.begin_jitter(&mut centres);
+        kernel.step(&mut target, state, &mut workspace, &mut info)?;
+        state.steps += 1;
+        state.end_jitter(&centres);
     }
-}
-
-/// The test of [`metropolis_accept`] for one chain whose proposal is `finite` or not: draws the
-/// uniform, fills `info` (all but `grad_evals`) and returns whether the chain moves.
-pub(crate) fn metropolis_test(
-    rng: &mut rand_chacha::ChaCha8Rng,
-    ratio: f64,
-    finite: bool,
-    max_energy_error: f64,
-    info: &mut StepInfo,
-) -> bool {
-    let u: f64 = rng.gen();
-    if !(finite && ratio.is_finite()) {
-        info.log_accept_ratio = f64::NEG_INFINITY;
-        info.accepted = false;
-        info.energy_error = f64::NAN;
-        info.divergence = Some(Divergence::NonFinite);
-        return false;
-    }
-    info.energy_error = -ratio;
-    info.divergence = (-ratio > max_energy_error).then_some(Divergence::EnergyError);
-    info.log_accept_ratio = ratio;
-    info.accepted = u.ln() < ratio;
-    info.accepted
+    Ok(())
 }

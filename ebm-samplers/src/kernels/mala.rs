@@ -1,11 +1,12 @@
 //! The Metropolis-adjusted Langevin algorithm.
 
-use crate::blocks::{block_rows, run_blocks, split_points, PointsMut};
-use crate::kernel::{
-    metropolis_accept, metropolis_test, Kernel, StepInfo, Target, DEFAULT_MAX_ENERGY_ERROR,
+use super::chain_settings::ChainSettings;
+use super::kernel::{plain_steps, Kernel, StepInfo};
+use super::metropolis::{
+    check_threshold, metropolis_accept, metropolis_test, DEFAULT_MAX_ENERGY_ERROR,
 };
-use crate::state::{ChainState, Points};
-use crate::RunOptions;
+use crate::chain::blocks::{block_rows, run_blocks, split_points, PointsMut};
+use crate::chain::{ChainState, Points, Target};
 use ebm_core::check;
 use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
@@ -65,7 +66,7 @@ impl Mala {
     /// [`Error::InvalidParameter`] unless `threshold` is greater than 0 (infinity turns the check
     /// off).
     pub fn with_divergence_threshold(mut self, threshold: f64) -> Result<Self> {
-        self.max_energy_error = crate::kernel::check_threshold(threshold)?;
+        self.max_energy_error = check_threshold(threshold)?;
         Ok(self)
     }
 
@@ -96,10 +97,7 @@ pub struct MalaWorkspace<E> {
     proposal: Option<Points<E>>,
     half_sq_noise: Vec<f64>,
     log_ratio: Vec<f64>,
-    /// `(step size, noise standard deviation sqrt(2 h T))` per chain, and `T` in `f64`.
-    params: Vec<(E, E)>,
-    temperature: Vec<f64>,
-    version: Option<(u64, usize)>,
+    settings: ChainSettings<E>,
 }
 
 impl<E: Real> MalaWorkspace<E> {
@@ -107,25 +105,15 @@ impl<E: Real> MalaWorkspace<E> {
         &mut self,
         state: &ChainState<D, E, Dev>,
     ) -> Result<()> {
-        let n = state.n_chains();
-        let key = (state.params_version(), n);
-        if self.version == Some(key) {
+        if !self.settings.refresh(state, true)? {
             return Ok(());
         }
-        check_positive_temperatures(state.temperatures())?;
-        self.params = state
-            .step_sizes()
-            .iter()
-            .zip(state.temperatures())
-            .map(|(&h, &t)| (E::of(h), E::of(t.sqrt() * (2.0 * h).sqrt())))
-            .collect();
-        self.temperature = state.temperatures().to_vec();
+        let n = state.n_chains();
         self.proposal
             .get_or_insert_with(|| Points::zeros(n, D))
             .resize(n, D);
         self.half_sq_noise.resize(n, 0.0);
         self.log_ratio.resize(n, 0.0);
-        self.version = Some(key);
         Ok(())
     }
 }
@@ -148,9 +136,7 @@ impl Kernel for Mala {
     {
         let target = Target::new(model, state.device());
         let Some(rows) = target.row_energy().filter(|_| D > 0) else {
-            return self
-                .run_from(model, state, &RunOptions::new(n_steps).progress(false))
-                .map(|_| ());
+            return plain_steps(self, model, state, n_steps);
         };
         let mut ws = MalaWorkspace::<E>::default();
         ws.refresh(state)?;
@@ -210,15 +196,15 @@ impl Kernel for Mala {
             proposal,
             half_sq_noise,
             log_ratio,
-            params,
-            temperature,
+            settings,
             ..
         } = ws;
+        let (params, temperature) = (&settings.langevin, &settings.temperature);
         let Some(prop) = proposal.as_mut() else {
             return Ok(());
         };
         let (cur, rngs) = state.points_and_rngs_mut();
-        for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params.iter()).enumerate() {
+        for (c, (rng, &(h, sigma, _))) in rngs.iter_mut().zip(params.iter()).enumerate() {
             let mut sq = 0.0;
             for i in c * D..(c + 1) * D {
                 let xi = E::standard_normal(rng);
@@ -254,7 +240,7 @@ struct MalaBlock<'a, E> {
     rngs: &'a mut [ChaCha8Rng],
     hsq: &'a mut [f64],
     ratio: &'a mut [f64],
-    params: &'a [(E, E)],
+    params: &'a [(E, E, bool)],
     t: &'a [f64],
     info: &'a mut [StepInfo],
 }
@@ -275,10 +261,10 @@ fn mala_blocks<'a, const D: usize, E: Real>(
         proposal,
         half_sq_noise,
         log_ratio,
-        params,
-        temperature,
+        settings,
         ..
     } = ws;
+    let (params, temperature) = (&settings.langevin, &settings.temperature);
     let prop = proposal.as_mut()?;
     Some(
         split_points(cur, r, D)
@@ -323,7 +309,7 @@ fn mala_block<const D: usize, E: Real>(
         t,
         info,
     } = b;
-    for (c, (rng, &(h, sigma))) in rngs.iter_mut().zip(params.iter()).enumerate() {
+    for (c, (rng, &(h, sigma, _))) in rngs.iter_mut().zip(params.iter()).enumerate() {
         let mut sq = 0.0;
         for i in c * D..(c + 1) * D {
             let xi = E::standard_normal(rng);
@@ -348,17 +334,4 @@ fn mala_block<const D: usize, E: Real>(
         }
         info.grad_evals = 1;
     }
-}
-
-pub(crate) fn check_positive_temperatures(temperatures: &[f64]) -> Result<()> {
-    for (c, &t) in temperatures.iter().enumerate() {
-        if t <= 0.0 {
-            return Err(Error::invalid(
-                format!("temperature[{c}]"),
-                t,
-                "a Metropolis-adjusted kernel needs a temperature above 0",
-            ));
-        }
-    }
-    Ok(())
 }

@@ -248,7 +248,7 @@ fn check_avx2_transition<E: Real>(mass: MassMatrix)
 where
     Cpu: Device<E>,
 {
-    use crate::kernel::Target;
+    use crate::chain::Target;
     use ebm_models::GaussianModel;
     if !std::arch::is_x86_feature_detected!("avx2") {
         eprintln!("no AVX2 on this processor: nothing to compare");

@@ -1,14 +1,14 @@
 //! Hamiltonian Monte Carlo.
 
-use crate::blocks::{block_rows, run_blocks, split_points, PointsMut};
-use crate::chains::{initial_state, PARALLEL_MIN_ELEMENTS};
-use crate::kernel::{
-    check_threshold, metropolis_accept, metropolis_test, Kernel, StepInfo, Target,
-    DEFAULT_MAX_ENERGY_ERROR,
+use super::chain_settings::ChainSettings;
+use super::kernel::{Kernel, StepInfo};
+use super::mass::{MassMatrix, PreparedMass, Step};
+use super::metropolis::{
+    check_threshold, metropolis_accept, metropolis_test, DEFAULT_MAX_ENERGY_ERROR,
 };
-use crate::mala::check_positive_temperatures;
-use crate::mass::{MassMatrix, PreparedMass};
-use crate::state::{ChainState, Points};
+use crate::chain::blocks::{block_rows, run_blocks, split_points, PointsMut};
+use crate::chain::streams::{initial_state, PARALLEL_MIN_ELEMENTS};
+use crate::chain::{ChainState, Points, Target};
 use ebm_core::check;
 use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
@@ -233,13 +233,6 @@ fn kick<E: Real>(p: &mut [E], g: &[E], c: E) {
     }
 }
 
-/// The leapfrog step size: one for the whole batch, or one per chain.
-#[derive(Clone, Copy)]
-pub(crate) enum Step<'a, E> {
-    Uniform(E),
-    PerChain(&'a [E]),
-}
-
 /// Leapfrog integration on host buffers: `pts` holds positions with their gradients (energies are
 /// refreshed at the end point), `p` the momenta.
 pub(crate) fn leapfrog_host<const D: usize, E, Dev, M>(
@@ -294,12 +287,7 @@ pub struct HmcWorkspace<E> {
     momentum: Vec<E>,
     start_kinetic: Vec<f64>,
     log_ratio: Vec<f64>,
-    eps: Vec<E>,
-    uniform_eps: bool,
-    /// `sqrt(T)` per chain, scaling the momenta of tempered chains.
-    sqrt_temperature: Vec<E>,
-    temperature: Vec<f64>,
-    version: Option<(u64, usize)>,
+    settings: ChainSettings<E>,
 }
 
 impl<E: Real> HmcWorkspace<E> {
@@ -311,23 +299,16 @@ impl<E: Real> HmcWorkspace<E> {
         if self.mass.is_none() {
             self.mass = Some(hmc.mass.prepare::<E>(D)?);
         }
-        let n = state.n_chains();
-        let key = (state.params_version(), n);
-        if self.version == Some(key) {
+        if !self.settings.refresh(state, true)? {
             return Ok(());
         }
-        check_positive_temperatures(state.temperatures())?;
-        self.eps = state.step_sizes().iter().map(|&h| E::of(h)).collect();
-        self.uniform_eps = self.eps.windows(2).all(|w| w[0] == w[1]);
-        self.temperature = state.temperatures().to_vec();
-        self.sqrt_temperature = self.temperature.iter().map(|t| E::of(t.sqrt())).collect();
+        let n = state.n_chains();
         self.proposal
             .get_or_insert_with(|| Points::zeros(n, D))
             .resize(n, D);
         self.momentum.resize(n * D, E::zero());
         self.start_kinetic.resize(n, 0.0);
         self.log_ratio.resize(n, 0.0);
-        self.version = Some(key);
         Ok(())
     }
 }
@@ -373,15 +354,19 @@ impl Kernel for HamiltonianMonteCarlo {
             momentum,
             start_kinetic,
             log_ratio,
-            eps,
-            uniform_eps,
-            sqrt_temperature,
-            temperature,
+            settings,
             ..
         } = ws
         else {
             return Ok(());
         };
+        let ChainSettings {
+            step: eps,
+            uniform_step: uniform_eps,
+            sqrt_temperature,
+            temperature,
+            ..
+        } = &*settings;
         if let Some(rows) = target.row_energy() {
             target.count_evaluations(self.n_leapfrog_steps as u64);
             let (cur, rngs) = state.points_and_rngs_mut();
