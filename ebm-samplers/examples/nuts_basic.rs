@@ -11,23 +11,23 @@ use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
 fn report<const D: usize, K>(name: &str, run: &AdaptedRun<D, f64, Cpu, K>, seconds: f64) {
-    let s = &run.draws.stats;
+    let s = &run.sampling.stats;
     let steps: Vec<String> = run.step_sizes.iter().map(|e| format!("{e:.3}")).collect();
     println!("{name}");
     println!("  adapted step sizes:   {}", steps.join(" "));
     println!(
         "  mean tree depth {:.2}, leapfrog steps per draw {:.1}, acceptance {:.3}, divergences {}, max-depth hits {}",
         s.mean_tree_depth(),
-        s.gradient_evaluations() as f64 / s.info.len() as f64,
-        s.mean_accept_prob(),
-        s.divergences(),
-        s.max_depth_hits()
+        s.total_gradient_evaluations() as f64 / s.info.len() as f64,
+        s.mean_acceptance_rate(),
+        s.total_divergences(),
+        s.total_max_depth_hits()
     );
     println!(
         "  gradient evaluations: {} in warm-up ({} of them at the start and in step-size searches), {} in sampling; {seconds:.2} s",
-        run.warmup.stats.gradient_evaluations() + run.search_gradient_evaluations,
+        run.warmup.stats.total_gradient_evaluations() + run.search_gradient_evaluations,
         run.search_gradient_evaluations,
-        s.gradient_evaluations()
+        s.total_gradient_evaluations()
     );
 }
 

@@ -4,17 +4,59 @@
 //! independent chain, moved in lock-step. A run returns the final particles and, on request, the
 //! trace of kept draws (thinned) and per-step diagnostics.
 //!
+//! ## Samplers
+//!
 //! - [`LangevinDynamics`]: unadjusted Langevin dynamics, `x <- x - h grad E + s sqrt(2h) xi`;
 //! - [`Mala`]: the same proposal with a Metropolis-Hastings correction, exact at any step size;
-//! - [`HamiltonianMonteCarlo`]: leapfrog trajectories with a Metropolis test and a mass matrix.
+//! - [`HamiltonianMonteCarlo`]: leapfrog trajectories with a Metropolis test and a mass matrix;
+//! - [`Nuts`]: the No-U-Turn Sampler, usually run after a [`Warmup`] that tunes its step size and
+//!   mass matrix;
+//! - [`ReplicaExchange`]: any of them at a ladder of temperatures with swaps between neighbours,
+//!   for targets with separated modes;
+//! - your own: implement [`Kernel`] (what it needs is in [`kernel_prelude`]).
 //!
 //! The Metropolis-adjusted samplers reject proposals with a non-finite energy or gradient and count
 //! them as divergences ([`RunStats`]); the chain keeps its last finite state.
 //!
-//! Each sampler is a [`Kernel`]: one transition of a batch of chains. A [`ChainState`] (positions,
-//! energies, gradients, per-chain random streams, step sizes and temperatures) outlives a run and
-//! can be continued; a [`Driver`] runs a kernel on it and tells [`Observer`]s about every step
-//! (the [`Trace`], the [`StepDiagnostics`], a [`Progress`] bar, your own).
+//! ## How the crate is built
+//!
+//! The modules follow the architecture, each depending only on those before it:
+//! - the **chains**: a [`ChainState`] (positions, energies, gradients, per-chain random streams,
+//!   step sizes and temperatures) outlives a run and can be continued or saved
+//!   ([`StateSnapshot`]); [`Target`] is the model as the chains see it;
+//! - the **kernels**: a [`Kernel`] is one transition of a batch of chains, reporting a
+//!   [`StepInfo`] per chain; the built-in samplers are kernels;
+//! - **running**: a [`Driver`] runs a kernel on a state and tells [`Observer`]s about every step
+//!   (the [`DrawTrace`], the [`StepDiagnostics`], a [`Progress`] bar, a store, your own);
+//!   [`Sampler`] gives every kernel `run`, `run_from` and `sample` on top of it;
+//! - **adapting**: [`Warmup`] tunes a kernel's step size and mass matrix, as an [`Adaptation`]
+//!   the driver calls after each step ([`warmup`]);
+//! - **tempering**: [`ReplicaExchange`] runs a kernel at several temperatures through the same
+//!   driver.
+//!
+//! ## Conventions
+//!
+//! - **Settings.** Kernels validate in their constructors and return `Result`. Their `with_*`
+//!   methods return `Result` when the value can be invalid (a number: `with_max_depth`,
+//!   `with_divergence_threshold`, `with_mass`) and `Self` when every value is valid (an enum:
+//!   `with_uturn`, `with_scheme`). Every kernel has a `Default`. Run settings ([`RunOptions`],
+//!   [`Warmup`], `ebm_storage::StoreOptions`) are structs with public fields, a `Default` and a
+//!   chainable setter per field, checked when the run starts.
+//! - **Acceptance.** The *acceptance rate* is the mean of [`StepInfo::acceptance`] everywhere
+//!   ([`RunStats`], [`StepDiagnostics`], [`DrawStats::mean_acceptance_rate`], summaries, the
+//!   stores' `acceptance_rate`): the fraction of proposals accepted for MALA and HMC, and the mean
+//!   acceptance statistic of the trajectory for NUTS, as Stan and ArviZ report it. The *accept
+//!   probability* ([`StepInfo::accept_prob`]) is the Metropolis probability `min(1, r)`.
+//! - **Statistics.** `total_*` sums over chains (and draws), `mean_*` averages.
+//!
+//! ## Examples
+//!
+//! `cargo run --release -p ebm-samplers --example NAME`: `langevin_basic`, `langevin_trajectory`,
+//! `hmc_basic`, `nuts_basic` (warm-up, then NUTS), `replica_exchange` (four wells),
+//! `custom_kernel` (random-walk Metropolis written against [`Kernel`], tuned by [`Warmup`]) and
+//! `device_check` (the CUDA path). `ebm-storage` has `long_run` (warm-up and NUTS streamed to a
+//! store, resumable) and `shards` (a run split into shards and merged); `ebm-train` has
+//! `train_ring8`.
 //!
 //! ```
 //! use ebm_core::prelude::*;
@@ -45,12 +87,14 @@ pub use kernels::{
     DEFAULT_MAX_ENERGY_ERROR,
 };
 pub use replica::{
-    ReplicaDriver, ReplicaExchange, ReplicaOutput, ReplicaSnapshot, ReplicaState, SwapScheme,
-    SwapStats,
+    ReplicaDriver, ReplicaExchange, ReplicaOutput, ReplicaSnapshot, ReplicaState, SwapCounts,
+    SwapScheme, SwapStats,
 };
+#[allow(deprecated)]
+pub use run::Trace;
 pub use run::{
-    observer_fn, Adaptation, Driver, Flow, FnObserver, Observer, Progress, RunOptions, RunStart,
-    RunStats, SampleOutput, Sampler, StepDiagnostics, StepView, SummaryError, Trace,
+    observer_fn, Adaptation, DrawTrace, Driver, Flow, FnObserver, Observer, Progress, RunOptions,
+    RunStart, RunStats, SampleOutput, Sampler, StepDiagnostics, StepView, SummaryError,
 };
 pub use warmup::{
     Adaptable, AdaptedRun, DrawStats, DualAveraging, MassAdaptation, PhaseDraws, Tuned, Warmup,
@@ -75,7 +119,7 @@ pub mod kernel_prelude {
     };
 }
 
-/// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`Trace::draws`].
+/// The convergence diagnostics crate, re-exported for [`SampleOutput::summary`] and [`DrawTrace::draws`].
 pub use ebm_diagnostics as diagnostics;
 
 /// The README's examples, compiled and run as doc tests.
@@ -88,14 +132,13 @@ pub struct ReadmeDoctests;
 #[doc = include_str!("../../docs/sampling.md")]
 pub struct GuideDoctests;
 
-/// The sampler names most programs need. [`Trace`] is left out: dfdx's prelude, which
-/// `ebm_core::prelude` re-exports, has a trait of that name; write `ebm_samplers::Trace`.
+/// The sampler names most programs need.
 pub mod prelude {
     pub use crate::{
-        observer_fn, Adaptable, Adaptation, AdaptedRun, ChainState, Divergence, Driver, Flow,
-        HamiltonianMonteCarlo, Kernel, LangevinDynamics, Mala, MassAdaptation, MassMatrix, Nuts,
-        Observer, ReplicaExchange, RunOptions, RunStats, SampleOutput, Sampler, StepDiagnostics,
-        StepInfo, StepView, SwapScheme, UTurn, Warmup,
+        observer_fn, Adaptable, Adaptation, AdaptedRun, ChainState, Divergence, DrawTrace, Driver,
+        Flow, HamiltonianMonteCarlo, Kernel, LangevinDynamics, Mala, MassAdaptation, MassMatrix,
+        Nuts, Observer, ReplicaExchange, RunOptions, RunStats, SampleOutput, Sampler,
+        StepDiagnostics, StepInfo, StepView, SwapScheme, UTurn, Warmup,
     };
 }
 

@@ -61,3 +61,29 @@ fn random_walk_metropolis_continues_and_summarises_like_a_built_in() {
     let summary = whole.summary().unwrap();
     assert!(summary.max_r_hat() < 1.1, "{summary}");
 }
+
+#[test]
+fn warmup_tunes_a_gradient_free_kernel_without_a_leapfrog_search() {
+    let dev = Cpu::default();
+    let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]]).unwrap();
+    let x0 = standard_normal_batch::<2>(64, 21);
+    let run = Warmup {
+        n_warmup: 500,
+        n_draws: 500,
+        seed: 5,
+        progress: false,
+        ..Warmup::default()
+    }
+    .run(&RandomWalk { scale: 0.05 }, &model, &x0)
+    .unwrap();
+    // Only the starting points were evaluated outside the transitions: no step-size search.
+    assert_eq!(run.search_gradient_evaluations, 64);
+    // Dual averaging from the kernel's own (far too small) scale reaches the walk's target rate.
+    let rate = run.sampling.stats.mean_acceptance_rate();
+    assert!((rate - 0.234).abs() < 0.1, "acceptance {rate}");
+    assert!(
+        run.step_sizes.iter().all(|&h| h > 0.5),
+        "{:?}",
+        run.step_sizes
+    );
+}

@@ -67,8 +67,8 @@ fn warmup_line(name: &str, mass: MassAdaptation, lines: &mut Vec<String>) {
     .unwrap();
     let x0: Batch<3, f64> = Cpu::seed_from_u64(8).sample_normal_like(&(4, Const::<3>));
     let run = Warmup {
-        warmup: 200,
-        draws: 60,
+        n_warmup: 200,
+        n_draws: 60,
         seed: 21,
         mass,
         progress: false,
@@ -91,9 +91,9 @@ fn warmup_line(name: &str, mass: MassAdaptation, lines: &mut Vec<String>) {
         fnv(mass_bits),
         fnv(bits(&run.warmup_step_sizes)),
         fnv(bits(run.warmup.trace.as_slice())),
-        fnv(bits(run.draws.trace.as_slice())),
+        fnv(bits(run.sampling.trace.as_slice())),
         fnv(run
-            .draws
+            .sampling
             .stats
             .info
             .iter()

@@ -12,6 +12,7 @@ use common::*;
 use ebm_core::prelude::*;
 use ebm_models::{GaussianMixture, GaussianModel};
 use ebm_samplers::prelude::*;
+use ebm_samplers::SwapCounts;
 
 #[test]
 fn replica_exchange_finds_the_well_masses_that_plain_langevin_misses() {
@@ -347,16 +348,24 @@ fn a_tempered_run_goes_on_from_its_snapshot_bit_for_bit() {
         let joined = [h.chain(c).unwrap(), t.chain(c).unwrap()].concat();
         assert_eq!(a.chain(c).unwrap(), &joined[..], "ladder {c}");
     }
+    // The counts over the state's life are the same, split into runs or not (sums of rejection
+    // probabilities up to rounding: 30 + 40 terms against 70)...
+    let (sx, sy) = (rebuilt.swap_stats(), whole.swap_stats());
+    assert_eq!(sx.scans, 70);
+    assert_eq!(
+        (&sx.acceptance_rate, &sx.round_trips, &sx.explorer_acceptance),
+        (&sy.acceptance_rate, &sy.round_trips, &sy.explorer_acceptance)
+    );
+    for (a, b) in sx.rejection.iter().zip(&sy.rejection) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    // ... and one run's are those of its scans.
+    assert_eq!(tail.swaps.scans, 40);
     let (mut x, mut y) = (rebuilt.snapshot(), whole.snapshot());
-    // The statistics restart with each run; everything else is the same.
+    // Past the split into runs, everything else is the same.
     for s in [&mut x, &mut y] {
-        s.round_trips.clear();
-        s.attempts.clear();
-        s.accepted.clear();
-        s.reject_sum.clear();
-        s.explore_steps_taken.clear();
-        s.explore_accepted.clear();
-        s.scans_counted = 0;
+        s.run = SwapCounts::default();
+        s.earlier = SwapCounts::default();
     }
     assert_eq!(x, y);
     // A snapshot that does not fit its ladder is refused, naming the field.
@@ -364,6 +373,10 @@ fn a_tempered_run_goes_on_from_its_snapshot_bit_for_bit() {
     bad.replica_at[0] = 4;
     let err = ebm_samplers::ReplicaState::<2, f64>::from_snapshot(&bad, &dev).unwrap_err();
     assert!(err.to_string().contains("replica_at[0]"), "{err}");
+    let mut bad = snap.clone();
+    bad.earlier.attempts.pop();
+    let err = ebm_samplers::ReplicaState::<2, f64>::from_snapshot(&bad, &dev).unwrap_err();
+    assert!(err.to_string().contains("attempts"), "{err}");
     let mut bad = snap;
     bad.swap_rngs.pop();
     let err = ebm_samplers::ReplicaState::<2, f64>::from_snapshot(&bad, &dev).unwrap_err();

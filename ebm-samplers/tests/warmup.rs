@@ -9,7 +9,7 @@ use ebm_diagnostics::{ess_bulk, mcse_mean};
 use ebm_models::{GaussianMixture, GaussianModel};
 use ebm_samplers::prelude::*;
 use ebm_samplers::warmup::{Adaptable, DualAveraging, WindowSchedule};
-use ebm_samplers::Trace;
+use ebm_samplers::DrawTrace;
 
 #[test]
 fn the_schedule_is_stans() {
@@ -71,7 +71,7 @@ fn recentring_moves_the_iterate_without_the_swings_of_a_fresh_start() {
 }
 
 /// `(chain, draw)` slices of coordinate `i` of a trace.
-fn coordinate<const D: usize>(trace: &Trace<D, f64>, i: usize) -> Vec<Vec<f64>> {
+fn coordinate<const D: usize>(trace: &DrawTrace<D, f64>, i: usize) -> Vec<Vec<f64>> {
     (0..trace.n_chains())
         .map(|c| {
             (0..trace.n_kept())
@@ -83,7 +83,7 @@ fn coordinate<const D: usize>(trace: &Trace<D, f64>, i: usize) -> Vec<Vec<f64>> 
 
 /// Checks the mean and the variance of every coordinate against the truth within 5 Monte Carlo
 /// standard errors (from the effective sample size of the draws and of their squares).
-fn check_moments<const D: usize>(trace: &Trace<D, f64>, mean: &[f64], var: &[f64], what: &str) {
+fn check_moments<const D: usize>(trace: &DrawTrace<D, f64>, mean: &[f64], var: &[f64], what: &str) {
     for i in 0..D {
         let x = coordinate(trace, i);
         let refs: Vec<&[f64]> = x.iter().map(|c| c.as_slice()).collect();
@@ -149,8 +149,8 @@ fn nuts_with_warmup_samples_a_badly_scaled_gaussian() {
         }
         .run(&Nuts::default(), &model, &x0)
         .unwrap();
-        assert_eq!(run.draws.stats.divergences(), 0);
-        check_moments(&run.draws.trace, &[0.0; D], &var, "diagonal Gaussian");
+        assert_eq!(run.sampling.stats.total_divergences(), 0);
+        check_moments(&run.sampling.trace, &[0.0; D], &var, "diagonal Gaussian");
         // The adapted diagonal mass is close to the precision.
         let Some(MassMatrix::Diagonal(m)) = &run.mass else {
             panic!("a diagonal mass was adapted: {:?}", run.mass)
@@ -189,7 +189,7 @@ fn without_the_step_size_search_the_step_size_carries_on_through_each_window_end
             );
         }
     }
-    let accept = run.draws.stats.mean_accept_prob();
+    let accept = run.sampling.stats.mean_accept_prob();
     assert!((accept - 0.8).abs() < 0.05, "{accept}");
 }
 
@@ -203,8 +203,8 @@ fn starting_from_the_gradients_scale_shortens_the_first_trajectories() {
     let grads = |from_gradient: bool| {
         let run = Warmup {
             gradient_initial_mass: from_gradient,
-            warmup: 300,
-            draws: 100,
+            n_warmup: 300,
+            n_draws: 100,
             ..settings(8)
         }
         .run(&Nuts::default(), &model, &x0)
@@ -271,7 +271,7 @@ fn gradient_dense_adaptation_finds_a_gaussians_precision() {
     let rel = relative_frobenius(&m, &precision);
     assert!(rel < 1e-3, "relative Frobenius error {rel}");
     check_moments(
-        &run.draws.trace,
+        &run.sampling.trace,
         &[0.0; D],
         &[1.0; D],
         "correlated Gaussian, gradient-dense mass",
@@ -287,16 +287,16 @@ fn dense_adaptation_recovers_a_correlated_covariance() {
     let rel = relative_frobenius(&est, &cov);
     assert!(rel < 0.2, "relative Frobenius error {rel}");
     check_moments(
-        &run.draws.trace,
+        &run.sampling.trace,
         &[0.0; D],
         &[1.0; D],
         "correlated Gaussian",
     );
     // Dense adaptation makes the correlated target easy: short trees.
     assert!(
-        run.draws.stats.mean_tree_depth() < 3.5,
+        run.sampling.stats.mean_tree_depth() < 3.5,
         "{}",
-        run.draws.stats.mean_tree_depth()
+        run.sampling.stats.mean_tree_depth()
     );
 }
 
@@ -320,7 +320,7 @@ fn nuts_with_warmup_samples_the_four_wells_at_temperature_one() {
         .map(|((c, m), w)| m * (c.0 * c.0 + 1.0 / w))
         .sum::<f64>()
         / total;
-    check_moments(&run.draws.trace, &[0.0, 0.0], &[xx, xx], "four wells");
+    check_moments(&run.sampling.trace, &[0.0, 0.0], &[xx, xx], "four wells");
 }
 
 #[test]
@@ -332,7 +332,7 @@ fn the_adapted_acceptance_is_near_its_target() {
     let mala = settings(2)
         .run(&Mala::new(0.1, 1.0).unwrap(), &model, &x0)
         .unwrap();
-    let a = mala.draws.stats.mean_accept_prob();
+    let a = mala.sampling.stats.mean_accept_prob();
     assert!((a - 0.574).abs() < 0.05, "MALA acceptance {a}");
     // NUTS: warm-up drives the trajectory's mean symmetric acceptance statistic to the target;
     // after warm-up (step size jittered by +-10%) that statistic stays within 0.05 of it.
@@ -341,14 +341,14 @@ fn the_adapted_acceptance_is_near_its_target() {
     let x0: Batch<D, f64> = dev.zeros_like(&(4, Const::<D>));
     let run = settings(4).run(&Nuts::default(), &model, &x0).unwrap();
     let sym: Vec<f64> = (0..4)
-        .flat_map(|c| run.draws.stats.chain(c, StepInfo::symmetric_accept_prob))
+        .flat_map(|c| run.sampling.stats.chain(c, StepInfo::symmetric_accept_prob))
         .collect();
     let s = sym.iter().sum::<f64>() / sym.len() as f64;
-    let a = run.draws.stats.mean_accept_prob();
+    let a = run.sampling.stats.mean_accept_prob();
     assert!((s - 0.8).abs() < 0.05, "NUTS symmetric acceptance {s}");
     // So does the plain mean acceptance of the same transitions.
     assert!((a - 0.8).abs() < 0.05, "NUTS acceptance {a}");
-    assert_eq!(run.draws.stats.divergences(), 0);
+    assert_eq!(run.sampling.stats.total_divergences(), 0);
 }
 
 #[test]
@@ -381,7 +381,7 @@ fn bad_warmup_settings_are_errors_naming_them() {
         ),
         (
             Warmup {
-                draws: 3,
+                n_draws: 3,
                 thin: 5,
                 ..Warmup::default()
             },
@@ -409,8 +409,8 @@ fn nuts_warms_up_with_its_warmup_criterion_and_samples_with_its_own() {
     let x0 = batch::<D>(&gaussian_draws(&[0.0; D], &vec_eye(D, 1.0), 4, 9));
     let run = |nuts: Nuts| {
         Warmup {
-            warmup: 300,
-            draws: 200,
+            n_warmup: 300,
+            n_draws: 200,
             ..settings(9)
         }
         .run(&nuts, &model, &x0)
@@ -434,7 +434,10 @@ fn nuts_warms_up_with_its_warmup_criterion_and_samples_with_its_own() {
     assert_eq!(default.kernel.uturn(), UTurn::Momentum);
     assert_eq!(default.kernel.warmup_uturn(), UTurn::Position);
     assert_eq!(position.kernel.uturn(), UTurn::Position);
-    let (d, p) = (grads(&default.draws.stats), grads(&position.draws.stats));
+    let (d, p) = (
+        grads(&default.sampling.stats),
+        grads(&position.sampling.stats),
+    );
     assert!(
         d * 4 > p * 5,
         "sampling gradients: momentum {d}, position {p}"
@@ -447,7 +450,7 @@ fn nuts_warms_up_with_its_warmup_criterion_and_samples_with_its_own() {
     );
     assert_eq!(momentum.kernel.warmup_uturn(), UTurn::Momentum);
     for r in [&default, &position, &momentum] {
-        assert_eq!(r.draws.stats.divergences(), 0);
+        assert_eq!(r.sampling.stats.total_divergences(), 0);
     }
 }
 
@@ -464,8 +467,8 @@ fn the_step_size_is_searched_again_after_the_first_transition() {
     let run = |again: bool| {
         Warmup {
             search_after_first_transition: again,
-            warmup: 200,
-            draws: 50,
+            n_warmup: 200,
+            n_draws: 50,
             ..settings(21)
         }
         .run(&nuts, &model, &x0)
@@ -521,20 +524,23 @@ fn a_warmup_only_run_continues_exactly_as_warmup_samples() {
     .unwrap();
     let x0 = batch::<3>(&gaussian_draws(&[0.0; 3], &vec_eye(3, 1.0), 4, 2));
     let settings = |draws| Warmup {
-        warmup: 150,
-        draws,
+        n_warmup: 150,
+        n_draws: draws,
         jitter: 0.2,
         ..settings(11)
     };
     let whole = settings(80).run(&Nuts::default(), &model, &x0).unwrap();
     let mut only = settings(0).run(&Nuts::default(), &model, &x0).unwrap();
-    assert_eq!(only.draws.trace.n_kept(), 0);
+    assert_eq!(only.sampling.trace.n_kept(), 0);
     assert_eq!(only.state.step_size_jitter(), 0.2);
     assert_eq!(only.step_sizes, whole.step_sizes);
     let out = Driver::new(&only.kernel, &model, &mut only.state)
         .run(&RunOptions::new(80).trace(1).progress(false))
         .unwrap();
-    assert_eq!(out.trace.unwrap().as_slice(), whole.draws.trace.as_slice());
+    assert_eq!(
+        out.trace.unwrap().as_slice(),
+        whole.sampling.trace.as_slice()
+    );
     assert_eq!(only.state.snapshot(), whole.state.snapshot());
 }
 
@@ -550,7 +556,7 @@ fn a_warmup_stopped_midway_goes_on_from_its_snapshots_bit_for_bit() {
     let x0 = batch::<3>(&gaussian_draws(&[0.0; 3], &vec_eye(3, 1.0), 4, 5));
     for mass in [MassAdaptation::GradientDiagonal, MassAdaptation::Dense] {
         let warmup = Warmup {
-            warmup: 160,
+            n_warmup: 160,
             mass,
             ..settings(13)
         };

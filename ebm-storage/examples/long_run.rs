@@ -33,8 +33,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [[1.0, 0.5, 0.0], [0.5, 2.0, 0.3], [0.0, 0.3, 0.5]],
     )?;
     let warmup = Warmup {
-        warmup: warmup_steps,
-        draws: sampling,
+        n_warmup: warmup_steps,
+        n_draws: sampling,
         seed: 7,
         ..Warmup::default()
     };

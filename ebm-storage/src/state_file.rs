@@ -3,7 +3,9 @@
 
 use crate::element::StoreElement;
 use crate::error::{Result, StoreError};
-use ebm_samplers::{MassMatrix, ReplicaSnapshot, StateSnapshot, SwapScheme, WarmupSnapshot};
+use ebm_samplers::{
+    MassMatrix, ReplicaSnapshot, StateSnapshot, SwapCounts, SwapScheme, WarmupSnapshot,
+};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -126,15 +128,24 @@ fn replica_json<E>(r: &ReplicaSnapshot<E>) -> Value {
         "temperatures": bits(&r.temperatures),
         "replica_at": r.replica_at,
         "trips": r.trips,
-        "round_trips": r.round_trips,
         "swap_rngs": r.swap_rngs.iter().map(|(seed, stream, pos)| json!([seed.to_vec(), stream, pos.to_string()])).collect::<Vec<_>>(),
         "scans": r.scans,
-        "scans_counted": r.scans_counted,
-        "attempts": r.attempts,
-        "accepted": r.accepted,
-        "reject_sum": bits(&r.reject_sum),
-        "explore_steps_taken": r.explore_steps_taken,
-        "explore_accepted": r.explore_accepted,
+        "round_trips": r.run.round_trips,
+        "scans_counted": r.run.scans,
+        "attempts": r.run.attempts,
+        "accepted": r.run.accepted,
+        "reject_sum": bits(&r.run.reject_sum),
+        "explore_steps_taken": r.run.explore_steps_taken,
+        "explore_accepted": r.run.explore_accepted,
+        "earlier": {
+            "round_trips": r.earlier.round_trips,
+            "scans_counted": r.earlier.scans,
+            "attempts": r.earlier.attempts,
+            "accepted": r.earlier.accepted,
+            "reject_sum": bits(&r.earlier.reject_sum),
+            "explore_steps_taken": r.earlier.explore_steps_taken,
+            "explore_accepted": r.earlier.explore_accepted,
+        },
         "scheme": r.scheme.map(|s| match s {
             SwapScheme::NonReversible => "non_reversible",
             SwapScheme::Reversible => "reversible",
@@ -145,17 +156,49 @@ fn replica_json<E>(r: &ReplicaSnapshot<E>) -> Value {
 
 /// Reads [`replica_json`] back; `None` names the first field missing or malformed.
 fn replica_from_json<E>(v: &Value, dim: usize) -> std::result::Result<ReplicaSnapshot<E>, String> {
-    let u64s = |k: &str| -> std::result::Result<Vec<u64>, String> {
-        v.get(k)
+    let u64s_in = |o: &Value, k: &str| -> std::result::Result<Vec<u64>, String> {
+        o.get(k)
             .and_then(Value::as_array)
             .and_then(|a| a.iter().map(Value::as_u64).collect::<Option<Vec<u64>>>())
             .ok_or_else(|| format!("replica.{k}"))
     };
+    let u64s = |k: &str| u64s_in(v, k);
     let floats = |k: &str| u64s(k).map(|b| b.into_iter().map(f64::from_bits).collect::<Vec<f64>>());
     let int = |k: &str| {
         v.get(k)
             .and_then(Value::as_u64)
             .ok_or_else(|| format!("replica.{k}"))
+    };
+    let counts = |o: &Value| -> std::result::Result<SwapCounts, String> {
+        Ok(SwapCounts {
+            scans: o
+                .get("scans_counted")
+                .and_then(Value::as_u64)
+                .ok_or("replica.scans_counted")?,
+            round_trips: u64s_in(o, "round_trips")?,
+            attempts: u64s_in(o, "attempts")?,
+            accepted: u64s_in(o, "accepted")?,
+            reject_sum: u64s_in(o, "reject_sum")?
+                .into_iter()
+                .map(f64::from_bits)
+                .collect(),
+            explore_steps_taken: u64s_in(o, "explore_steps_taken")?,
+            explore_accepted: u64s_in(o, "explore_accepted")?,
+        })
+    };
+    let run = counts(v)?;
+    // Files written before the earlier runs' counts were kept have none: zeros.
+    let earlier = match v.get("earlier") {
+        Some(o) => counts(o)?,
+        None => SwapCounts {
+            scans: 0,
+            round_trips: vec![0; run.round_trips.len()],
+            attempts: vec![0; run.attempts.len()],
+            accepted: vec![0; run.accepted.len()],
+            reject_sum: vec![0.0; run.reject_sum.len()],
+            explore_steps_taken: vec![0; run.explore_steps_taken.len()],
+            explore_accepted: vec![0; run.explore_accepted.len()],
+        },
     };
     let swap_rngs = v
         .get("swap_rngs")
@@ -209,15 +252,10 @@ fn replica_from_json<E>(v: &Value, dim: usize) -> std::result::Result<ReplicaSna
         temperatures: floats("temperatures")?,
         replica_at: u64s("replica_at")?,
         trips,
-        round_trips: u64s("round_trips")?,
         swap_rngs,
         scans: int("scans")?,
-        scans_counted: int("scans_counted")?,
-        attempts: u64s("attempts")?,
-        accepted: u64s("accepted")?,
-        reject_sum: floats("reject_sum")?,
-        explore_steps_taken: u64s("explore_steps_taken")?,
-        explore_accepted: u64s("explore_accepted")?,
+        run,
+        earlier,
         scheme,
     })
 }

@@ -603,7 +603,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
     /// let dev = Cpu::default();
     /// let model = Harmonic::<f64>::default();
     /// let x0: Batch<2, f64> = dev.sample_normal_like(&(4, Const::<2>));
-    /// let warmup = Warmup { warmup: 300, draws: 200, ..Warmup::default() };
+    /// let warmup = Warmup { n_warmup: 300, n_draws: 200, ..Warmup::default() };
     /// // Run it, or finish it if an earlier run of this program was killed.
     /// let (mut store, resumed) = DrawStore::<2, f64>::open_or_create(&path, 4, StoreOptions::new(), &dev)?;
     /// let (nuts, state) = store.run_warmup(&warmup, &Nuts::default(), &model, resumed, &x0)?;
@@ -661,7 +661,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 model,
                 &mut state,
                 Phase::Warmup,
-                warmup.warmup as u64,
+                warmup.n_warmup as u64,
             )
             .and_then(|()| {
                 let tuned = adaptation.finish(&mut state)?;
@@ -671,7 +671,7 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                     model,
                     &mut state,
                     Phase::Sampling,
-                    warmup.draws as u64,
+                    warmup.n_draws as u64,
                 )?;
                 Ok(tuned.kernel)
             });

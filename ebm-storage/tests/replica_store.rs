@@ -84,6 +84,17 @@ fn a_streamed_tempered_run_stores_the_cold_chains_of_the_run() {
     // The checkpoint is the whole replica state; plain resume refuses it, naming why.
     let (_, resumed) = DrawStore::<2, f64>::resume_replica(&path, &dev).unwrap();
     assert_eq!(resumed.chains().snapshot(), state.chains().snapshot());
+    // The swap statistics cover every scan of the stored run, not only its last segment (the
+    // store ran 40 scans in chunks of 8; the run in memory in two runs).
+    let (a, b) = (resumed.swap_stats(), state.swap_stats());
+    assert_eq!((a.scans, b.scans), (40, 40));
+    assert_eq!(
+        (&a.acceptance_rate, &a.round_trips, &a.explorer_acceptance),
+        (&b.acceptance_rate, &b.round_trips, &b.explorer_acceptance)
+    );
+    for (x, y) in a.rejection.iter().zip(&b.rejection) {
+        assert!((x - y).abs() < 1e-12, "{x} vs {y}");
+    }
     let err = DrawStore::<2, f64>::resume(&path, &dev).unwrap_err();
     assert!(matches!(err, StoreError::BadMetadata { .. }), "{err}");
     assert!(err.to_string().contains("resume_replica"), "{err}");

@@ -22,8 +22,8 @@ fn x0() -> Batch<2, f64> {
 
 fn warmup(warm: usize, draws: usize) -> Warmup {
     Warmup {
-        warmup: warm,
-        draws,
+        n_warmup: warm,
+        n_draws: draws,
         seed: 31,
         progress: false,
         ..Warmup::default()
@@ -69,17 +69,17 @@ fn a_streamed_warmup_gives_the_draws_of_warmup_run() {
     let stored = StoredRun::<f64>::open(&path).unwrap();
     for (phase, trace) in [
         (Phase::Warmup, &memory.warmup.trace),
-        (Phase::Sampling, &memory.draws.trace),
+        (Phase::Sampling, &memory.sampling.trace),
     ] {
         let x = stored.positions(phase).unwrap();
         assert_eq!(x.data, trace.as_slice(), "{phase:?}");
     }
     // The per-draw step sizes are those the transitions used.
     let eps = stored.stat(Phase::Sampling, "step_size").unwrap();
-    let n = memory.draws.stats.n_draws();
+    let n = memory.sampling.stats.n_draws();
     for c in 0..3 {
         for d in 0..n {
-            assert_eq!(eps[c * n + d], memory.draws.stats.step_size[d * 3 + c]);
+            assert_eq!(eps[c * n + d], memory.sampling.stats.step_size[d * 3 + c]);
         }
     }
 }

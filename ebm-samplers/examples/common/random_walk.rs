@@ -2,7 +2,9 @@
 //! looks like.
 
 use ebm_core::prelude::*;
-use ebm_samplers::{metropolis_accept, ChainState, Kernel, Points, StepInfo, Target};
+use ebm_samplers::{
+    metropolis_accept, Adaptable, ChainState, Kernel, MassMatrix, Points, StepInfo, Target,
+};
 
 /// Random-walk Metropolis: chain `c` proposes `y = x + h_c sqrt(T_c) xi`, `xi ~ N(0, I)`, and moves
 /// there with probability `min(1, exp(-(E(y) - E(x)) / T_c))`.
@@ -65,5 +67,27 @@ impl Kernel for RandomWalk {
         metropolis_accept(state, proposal, &ws.log_ratio, f64::INFINITY, info);
         info.iter_mut().for_each(|i| i.grad_evals = 1);
         Ok(())
+    }
+}
+
+/// Warm-up tunes the proposal's scale by dual averaging, starting from `scale`: the walk has no
+/// gradient, so there is no leapfrog step-size search, and no mass matrix.
+impl Adaptable for RandomWalk {
+    /// 0.234, the optimum for random-walk Metropolis in high dimension (Roberts, Gelman and
+    /// Gilks 1997).
+    fn default_target_accept(&self) -> f64 {
+        0.234
+    }
+
+    fn with_adapted_mass(&self, _mass: MassMatrix) -> Option<Result<Self>> {
+        None
+    }
+
+    fn mass_matrix(&self) -> Option<&MassMatrix> {
+        None
+    }
+
+    fn uses_gradient(&self) -> bool {
+        false
     }
 }

@@ -219,6 +219,19 @@ impl HamiltonianMonteCarlo {
     }
 }
 
+impl Default for HamiltonianMonteCarlo {
+    /// Step size 0.1 and 10 leapfrog steps (the guide's example), identity mass, divergence
+    /// threshold 1000: warm-up tunes the step size and mass.
+    fn default() -> Self {
+        Self {
+            step_size: 0.1,
+            n_leapfrog_steps: 10,
+            mass: MassMatrix::Identity,
+            max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
+        }
+    }
+}
+
 /// `p -= c * g`, split over threads for large batches.
 fn kick<E: Real>(p: &mut [E], g: &[E], c: E) {
     use rayon::prelude::*;

@@ -138,6 +138,17 @@ impl LangevinDynamics {
     }
 }
 
+impl Default for LangevinDynamics {
+    /// Step size 0.01 and noise scale 1: the chains sample `exp(-E)` up to the step's bias
+    /// (`LangevinDynamics::new(0.01, 1.0)`).
+    fn default() -> Self {
+        Self {
+            step_size: 0.01,
+            noise_scale: 1.0,
+        }
+    }
+}
+
 fn update_chain<E: Real>(x: &mut [E], g: &[E], rng: &mut ChaCha8Rng, h: E, sigma: E, noisy: bool) {
     if noisy {
         for (xi, &gi) in x.iter_mut().zip(g) {

@@ -91,6 +91,18 @@ impl Mala {
     }
 }
 
+impl Default for Mala {
+    /// Step size 0.1, noise scale 1 (the target `exp(-E)`), divergence threshold 1000: warm-up
+    /// tunes the step size.
+    fn default() -> Self {
+        Self {
+            step_size: 0.1,
+            noise_scale: 1.0,
+            max_energy_error: DEFAULT_MAX_ENERGY_ERROR,
+        }
+    }
+}
+
 /// Buffers and per-chain constants of a MALA step.
 #[derive(Debug, Clone, Default)]
 pub struct MalaWorkspace<E> {

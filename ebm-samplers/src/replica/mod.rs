@@ -4,7 +4,8 @@
 use crate::chain::{ChainState, StateSnapshot, Target};
 use crate::kernels::{Kernel, StepInfo};
 use crate::run::{
-    Driver, Flow, Observer, RunOptions, RunStart, SampleOutput, StepDiagnostics, StepView, Trace,
+    DrawTrace, Driver, Flow, Observer, RunOptions, RunStart, SampleOutput, StepDiagnostics,
+    StepView,
 };
 use ebm_core::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -17,6 +18,7 @@ mod run;
 mod state;
 mod stats;
 
+pub use book::SwapCounts;
 use book::{SwapBook, Trip};
 use ladder::{check_ladder, respace, MAX_TEMPERATURES};
 pub use run::{ReplicaDriver, ReplicaOutput};
@@ -277,18 +279,13 @@ impl<K: Kernel> ReplicaExchange<K> {
                     .flat_map(|k| std::iter::repeat_n(k, n_ladders))
                     .collect(),
                 trip,
-                round_trips: vec![0; n_ladders],
                 swap_rngs,
                 scans: 0,
-                scans_counted: 0,
-                attempts: vec![0; n_temps - 1],
-                accepted: vec![0; n_temps - 1],
-                reject_sum: vec![0.0; n_temps - 1],
+                run: SwapCounts::zero(n_ladders, n_temps),
+                earlier: SwapCounts::zero(n_ladders, n_temps),
                 evals: Vec::new(),
                 scan_divergence: Vec::new(),
                 scan_prob_sum: Vec::new(),
-                explore_steps_taken: vec![0; n_temps],
-                explore_accepted: vec![0; n_temps],
                 scheme: None,
             },
         })

@@ -43,10 +43,10 @@ where
         options.validate()?;
         let state = self.state;
         let n_cold = state.book.n_ladders;
-        state.book.reset_counts();
+        state.book.start_run();
         let mut trace = options
             .thin
-            .map(|thin| Trace::new(n_cold, options.n_kept(), thin));
+            .map(|thin| DrawTrace::new(n_cold, options.n_kept(), thin));
         let mut diagnostics = options
             .diagnostics
             .then(|| StepDiagnostics::with_capacity(options.n_steps));
@@ -91,7 +91,7 @@ where
                 diagnostics,
                 chain_stats: out.chain_stats.map(|s| s.first_chains(n_cold)),
             },
-            swaps: state.swap_stats(),
+            swaps: state.book.stats(&state.book.run),
         })
     }
 }
@@ -164,10 +164,10 @@ impl<K: Kernel> Kernel for Scan<'_, K> {
                     book.scan_divergence[c] = i.divergence;
                 }
                 // Chains are temperature-major: chain c explores at temperature c / n_ladders.
-                if let Some(k) = book.explore_steps_taken.get_mut(c / n_l) {
+                if let Some(k) = book.run.explore_steps_taken.get_mut(c / n_l) {
                     *k += 1;
                 }
-                if let Some(k) = book.explore_accepted.get_mut(c / n_l) {
+                if let Some(k) = book.run.explore_accepted.get_mut(c / n_l) {
                     *k += u64::from(i.accepted);
                 }
             }

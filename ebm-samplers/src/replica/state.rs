@@ -65,34 +65,12 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
         Ok(())
     }
 
-    /// The swap statistics since the last run started.
+    /// The swap statistics of every scan since the state was created, over all its runs (a
+    /// store's segments and resumed runs included). [`ReplicaOutput::swaps`] has one run's.
     pub fn swap_stats(&self) -> SwapStats {
-        let b = &self.book;
-        let rate = |num: f64, den: u64| if den > 0 { num / den as f64 } else { f64::NAN };
-        SwapStats {
-            temperatures: b.temperatures.clone(),
-            acceptance_rate: b
-                .accepted
-                .iter()
-                .zip(&b.attempts)
-                .map(|(&a, &n)| rate(a as f64, n))
-                .collect(),
-            rejection: b
-                .reject_sum
-                .iter()
-                .zip(&b.attempts)
-                .map(|(&r, &n)| rate(r, n))
-                .collect(),
-            round_trips: b.round_trips.clone(),
-            scans: b.scans_counted,
-            scheme: b.scheme,
-            explorer_acceptance: b
-                .explore_accepted
-                .iter()
-                .zip(&b.explore_steps_taken)
-                .map(|(&a, &n)| rate(a as f64, n))
-                .collect(),
-        }
+        let mut all = self.book.earlier.clone();
+        all.add(&self.book.run);
+        self.book.stats(&all)
     }
 }
 
@@ -111,24 +89,14 @@ pub struct ReplicaSnapshot<E> {
     /// Per ladder and replica, where it is on its round trip: 0 not yet at the cold end, 1 last
     /// seen at the cold end, 2 reached the hot end since.
     pub trips: Vec<u8>,
-    /// Per ladder, the round trips of the current run.
-    pub round_trips: Vec<u64>,
     /// Per ladder, the swap stream's ChaCha8 seed, stream and word position.
     pub swap_rngs: Vec<([u8; 32], u64, u128)>,
     /// Scans since the state was created.
     pub scans: u64,
-    /// Scans the statistics cover.
-    pub scans_counted: u64,
-    /// Per adjacent pair: swaps tried, accepted, and the sum of rejection probabilities.
-    pub attempts: Vec<u64>,
-    /// See `attempts`.
-    pub accepted: Vec<u64>,
-    /// See `attempts`.
-    pub reject_sum: Vec<f64>,
-    /// Per temperature: exploration steps taken and accepted.
-    pub explore_steps_taken: Vec<u64>,
-    /// See `explore_steps_taken`.
-    pub explore_accepted: Vec<u64>,
+    /// The counts of the last run.
+    pub run: SwapCounts,
+    /// The counts of the runs before it.
+    pub earlier: SwapCounts,
     /// The swap scheme of the last scan.
     pub scheme: Option<SwapScheme>,
 }
@@ -151,19 +119,14 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
                     Trip::ReachedHot => 2,
                 })
                 .collect(),
-            round_trips: b.round_trips.clone(),
             swap_rngs: b
                 .swap_rngs
                 .iter()
                 .map(|r| (r.get_seed(), r.get_stream(), r.get_word_pos()))
                 .collect(),
             scans: b.scans,
-            scans_counted: b.scans_counted,
-            attempts: b.attempts.clone(),
-            accepted: b.accepted.clone(),
-            reject_sum: b.reject_sum.clone(),
-            explore_steps_taken: b.explore_steps_taken.clone(),
-            explore_accepted: b.explore_accepted.clone(),
+            run: b.run.clone(),
+            earlier: b.earlier.clone(),
             scheme: b.scheme,
         }
     }
@@ -185,18 +148,18 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
         let n = n_l
             .checked_mul(n_t)
             .ok_or_else(|| Error::invalid("n_ladders", n_l, "too many chains"))?;
-        let lengths = [
+        let mut lengths = vec![
             ("replica_at", s.replica_at.len(), n),
             ("trips", s.trips.len(), n),
-            ("round_trips", s.round_trips.len(), n_l),
             ("swap_rngs", s.swap_rngs.len(), n_l),
-            ("attempts", s.attempts.len(), n_t - 1),
-            ("accepted", s.accepted.len(), n_t - 1),
-            ("reject_sum", s.reject_sum.len(), n_t - 1),
-            ("explore_steps_taken", s.explore_steps_taken.len(), n_t),
-            ("explore_accepted", s.explore_accepted.len(), n_t),
             ("chains", s.chains.n_chains(), n),
         ];
+        let expected = SwapCounts::zero(n_l, n_t).lengths();
+        for counts in [&s.run, &s.earlier] {
+            for ((name, actual), (_, want)) in counts.lengths().into_iter().zip(expected) {
+                lengths.push((name, actual, want));
+            }
+        }
         for (name, actual, expected) in lengths {
             if actual != expected {
                 return Err(Error::LengthMismatch {
@@ -241,18 +204,13 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
                 temperatures: s.temperatures.clone(),
                 replica_at: s.replica_at.iter().map(|&r| r as usize).collect(),
                 trip,
-                round_trips: s.round_trips.clone(),
                 swap_rngs,
                 scans: s.scans,
-                scans_counted: s.scans_counted,
-                attempts: s.attempts.clone(),
-                accepted: s.accepted.clone(),
-                reject_sum: s.reject_sum.clone(),
+                run: s.run.clone(),
+                earlier: s.earlier.clone(),
                 evals: Vec::new(),
                 scan_divergence: Vec::new(),
                 scan_prob_sum: Vec::new(),
-                explore_steps_taken: s.explore_steps_taken.clone(),
-                explore_accepted: s.explore_accepted.clone(),
                 scheme: s.scheme,
             },
         })

@@ -2,7 +2,7 @@
 
 use super::observer::{Flow, Observer, RunStart, StepView};
 use super::options::RunOptions;
-use super::output::{kept_index, RunStats, SampleOutput, StepDiagnostics, Trace};
+use super::output::{kept_index, DrawTrace, RunStats, SampleOutput, StepDiagnostics};
 use super::progress::Progress;
 use crate::chain::{ChainState, Target};
 use crate::kernels::{Kernel, StepInfo};
@@ -154,7 +154,7 @@ where
         let mut stats = RunStats::new(n);
         let mut trace = options
             .thin
-            .map(|thin| Trace::new(n, options.n_kept(), thin));
+            .map(|thin| DrawTrace::new(n, options.n_kept(), thin));
         let mut diagnostics = options
             .diagnostics
             .then(|| StepDiagnostics::with_capacity(options.n_steps));

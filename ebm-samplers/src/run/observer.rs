@@ -52,7 +52,7 @@ pub struct StepView<'a, const D: usize, E> {
 
 /// Something that watches a run: told when it starts, after every step, and when it ends.
 ///
-/// The kept trace ([`Trace`](crate::Trace)) and the per-step diagnostics ([`StepDiagnostics`](crate::StepDiagnostics)) are observers; so is
+/// The kept trace ([`DrawTrace`](crate::DrawTrace)) and the per-step diagnostics ([`StepDiagnostics`](crate::StepDiagnostics)) are observers; so is
 /// the progress bar. Write one to stream draws somewhere, to watch a statistic, or to stop a run
 /// early ([`observer_fn`] wraps a closure).
 pub trait Observer<const D: usize, E> {

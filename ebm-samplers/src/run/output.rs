@@ -12,7 +12,7 @@ pub struct SampleOutput<const D: usize, E: Real, Dev: Device<E>> {
     /// The particles after the last step, shape `(n_chains, D)`, on the device of the initial particles.
     pub samples: Batch<D, E, Dev>,
     /// The kept draws, when a trace was requested ([`RunOptions::trace`](crate::RunOptions::trace)).
-    pub trace: Option<Trace<D, E>>,
+    pub trace: Option<DrawTrace<D, E>>,
     /// Per-step statistics, when diagnostics were requested.
     pub diagnostics: Option<StepDiagnostics<D, E>>,
     /// Per-chain acceptance rates, divergence counts and gradient evaluations of this run, for
@@ -170,13 +170,18 @@ pub(crate) fn kept_index(step: usize, thin: usize) -> Option<usize> {
     ((step + 1) % thin == 0).then(|| (step + 1) / thin - 1)
 }
 
+/// The former name of [`DrawTrace`], which clashed with the `Trace` trait of dfdx's prelude
+/// (re-exported by `ebm_core::prelude`).
+#[deprecated(note = "renamed `DrawTrace`: dfdx's prelude has a trait named `Trace`")]
+pub type Trace<const D: usize, E> = DrawTrace<D, E>;
+
 /// The draws kept during a run (its trace), in host memory, laid out `[chain][kept][dim]`.
 ///
 /// With thinning interval `thin`, the state after step `k * thin` of the run is kept for
 /// `k = 1 ..= n_steps / thin`; the initial state is not included. Shape: `[n_chains, n_kept, D]`.
 /// A run stopped early by an observer keeps the draws made until then.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Trace<const D: usize, E> {
+pub struct DrawTrace<const D: usize, E> {
     data: Vec<E>,
     n_chains: usize,
     n_kept: usize,
@@ -184,7 +189,7 @@ pub struct Trace<const D: usize, E> {
     recorded: usize,
 }
 
-impl<const D: usize, E: Real> Trace<D, E> {
+impl<const D: usize, E: Real> DrawTrace<D, E> {
     /// An empty trace for `n_chains` chains with room for `n_kept` draws taken every `thin` steps.
     pub fn new(n_chains: usize, n_kept: usize, thin: usize) -> Self {
         Self {
@@ -281,7 +286,7 @@ impl<const D: usize, E: Real> Trace<D, E> {
     }
 }
 
-impl<const D: usize, E: Real> Observer<D, E> for Trace<D, E> {
+impl<const D: usize, E: Real> Observer<D, E> for DrawTrace<D, E> {
     fn observe(&mut self, step: &StepView<'_, D, E>) -> Result<Flow> {
         if let Some(k) = step.kept {
             self.record(k, step.positions);

@@ -12,8 +12,8 @@ pub enum MassAdaptation {
     /// var(x_i))` over the window, the geometric mean of the two estimates of the scale (`1 /
     /// var(x_i)` from the draws, `var(g_i)` from the gradients, equal for a Gaussian), as nutpie
     /// does. For a diagonal Gaussian it is exact up to noise, and it is less noisy than the
-    /// draws' variance alone: on the 100-D diagonal Gaussian of the benchmark it gives about 30%
-    /// more ESS per gradient than [`MassAdaptation::Diagonal`].
+    /// draws' variance alone, so it gives more ESS per gradient than [`MassAdaptation::Diagonal`]
+    /// (measured in the repository's `docs/benchmarks.md`, "Warm-up and NUTS design choices").
     #[default]
     GradientDiagonal,
     /// A diagonal mass as Stan estimates it: the inverse of each coordinate's variance over the
@@ -58,6 +58,14 @@ pub trait Adaptable: Kernel + Clone {
         step_size
     }
 
+    /// Whether the kernel moves along the gradient (the default). Warm-up's initial step-size
+    /// search ([`Warmup::find_initial_step_size`]) tries leapfrog steps, which say nothing about
+    /// a gradient-free kernel: for one that returns `false` warm-up skips the search and dual
+    /// averaging starts from the kernel's own step size.
+    fn uses_gradient(&self) -> bool {
+        true
+    }
+
     /// The statistic dual averaging drives toward the target: the acceptance probability by
     /// default.
     fn adaptation_statistic(&self, info: &StepInfo) -> f64 {
@@ -85,10 +93,9 @@ impl Adaptable for Nuts {
         Some(self.mass())
     }
     /// The trajectory's mean symmetric acceptance statistic
-    /// ([`StepInfo::symmetric_accept_prob`]), as nutpie tunes: on the benchmark's Gaussian and
-    /// logistic-regression targets it settles on larger step sizes than the plain mean acceptance
-    /// (which overshoots the target after warm-up, at 0.85 to 0.9) and gives 10 to 30% more ESS
-    /// per gradient.
+    /// ([`StepInfo::symmetric_accept_prob`]), as nutpie tunes: it settles on larger step sizes
+    /// than the plain mean acceptance, which overshoots the target after warm-up, and gives more
+    /// ESS per gradient (measured in the repository's `docs/benchmarks.md`, "Warm-up and NUTS design choices").
     fn adaptation_statistic(&self, info: &StepInfo) -> f64 {
         info.symmetric_accept_prob()
     }

@@ -7,7 +7,7 @@ impl Warmup {
     /// The adaptation of [`Warmup::run`] for `kernel` on the chains `state` (started by
     /// [`Adaptable::warmup_variant`]'s `init`), to run through a [`Driver`] of
     /// your own ([`Driver::adapting`]), with observers or a store, for
-    /// [`Warmup::warmup`] steps; [`WarmupAdaptation::finish`] then gives the tuned kernel. Its
+    /// [`Warmup::n_warmup`] steps; [`WarmupAdaptation::finish`] then gives the tuned kernel. Its
     /// first step-size search and initial mass happen here, from the state's points.
     ///
     /// # Errors
@@ -46,7 +46,8 @@ impl Warmup {
         }
         // The starting points' evaluation in `init`.
         let mut search_evals = n as u64;
-        if self.find_initial_step_size {
+        let find_initial_step_size = self.find_initial_step_size && kernel.uses_gradient();
+        if find_initial_step_size {
             let eps = initial_step_sizes(&variant, &mut target, state, &mut search_evals)?;
             state.set_step_sizes(&eps)?;
         }
@@ -60,16 +61,16 @@ impl Warmup {
             sampler: kernel.clone(),
             kernel: variant,
             target_accept,
-            find_initial_step_size: self.find_initial_step_size,
+            find_initial_step_size,
             search_after_first_transition: self.search_after_first_transition,
             mass_adapt,
-            schedule: WindowSchedule::new(self.warmup, init, base, term),
+            schedule: WindowSchedule::new(self.n_warmup, init, base, term),
             window: WindowEstimate::new(D, mass_adapt),
             delta: vec![0.0; D],
             next_window: 0,
             averaging,
             steps: 0,
-            warmup_step_sizes: Vec::with_capacity(self.warmup * n),
+            warmup_step_sizes: Vec::with_capacity(self.n_warmup * n),
             search_evals,
         })
     }
@@ -113,11 +114,11 @@ impl Warmup {
             return Err(mismatch("averaging", n_chains, snapshot.averaging.len()));
         }
         let steps = usize::try_from(snapshot.steps).unwrap_or(usize::MAX);
-        if steps > self.warmup {
+        if steps > self.n_warmup {
             return Err(Error::invalid(
                 "snapshot.steps",
                 snapshot.steps,
-                format!("more than the {} warm-up steps", self.warmup),
+                format!("more than the {} warm-up steps", self.n_warmup),
             ));
         }
         let expected_sizes = steps.saturating_mul(n_chains);
@@ -152,7 +153,7 @@ impl Warmup {
             at += len;
         }
         let (init, base, term) = self.windows;
-        let schedule = WindowSchedule::new(self.warmup, init, base, term);
+        let schedule = WindowSchedule::new(self.n_warmup, init, base, term);
         let next_window = usize::try_from(snapshot.next_window).unwrap_or(usize::MAX);
         if next_window > schedule.window_ends.len() {
             return Err(Error::invalid(
@@ -165,7 +166,7 @@ impl Warmup {
             sampler: kernel.clone(),
             kernel: variant,
             target_accept,
-            find_initial_step_size: self.find_initial_step_size,
+            find_initial_step_size: self.find_initial_step_size && kernel.uses_gradient(),
             search_after_first_transition: self.search_after_first_transition,
             mass_adapt,
             schedule,
@@ -205,7 +206,7 @@ impl Warmup {
 ///
 /// let model = Harmonic::<f64>::default();
 /// let x0: Batch<2, f64> = Cpu::default().sample_normal_like(&(4, Const::<2>));
-/// let warmup = Warmup { warmup: 200, seed: 3, progress: false, ..Warmup::default() };
+/// let warmup = Warmup { n_warmup: 200, seed: 3, progress: false, ..Warmup::default() };
 /// let nuts = Nuts::default();
 /// let mut state = nuts.warmup_variant().init(&model, &x0, warmup.seed)?;
 /// let mut adaptation = warmup.adaptation(&nuts, &model, &mut state)?;

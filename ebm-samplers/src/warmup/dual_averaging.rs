@@ -70,9 +70,9 @@ impl DualAveraging {
     /// size starts again from the next update.
     ///
     /// Stan starts a new adaptation instead, whose first iterates swing widely while its count is
-    /// small (they begin near `10 eps`). On the benchmark's targets, carrying the error on needs 2
-    /// to 10% fewer warm-up gradients, and the step size kept still settles on the target
-    /// acceptance.
+    /// small (they begin near `10 eps`). Carrying the error on needs fewer warm-up gradients, and
+    /// the step size kept still settles on the target acceptance
+    /// (measured in the repository's `docs/benchmarks.md`, "Warm-up and NUTS design choices").
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming `step_size` unless `eps` is finite and greater than 0.

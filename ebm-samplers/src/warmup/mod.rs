@@ -4,7 +4,9 @@
 use crate::chain::{ChainState, Points, Target};
 use crate::kernels::{leapfrog_host, Step};
 use crate::kernels::{HamiltonianMonteCarlo, Kernel, Mala, MassMatrix, Nuts, StepInfo};
-use crate::run::{Adaptation, Driver, Flow, Observer, RunOptions, StepView, SummaryError, Trace};
+use crate::run::{
+    Adaptation, DrawTrace, Driver, Flow, Observer, RunOptions, StepView, SummaryError,
+};
 use ebm_core::prelude::*;
 use ebm_core::{check, linalg};
 use ebm_diagnostics::Summary;

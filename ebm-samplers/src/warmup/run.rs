@@ -21,10 +21,10 @@ impl Warmup {
         if self.thin == 0 {
             return Err(Error::invalid("thin", 0, "must be at least 1"));
         }
-        if self.draws > 0 && self.draws < self.thin {
+        if self.n_draws > 0 && self.n_draws < self.thin {
             return Err(Error::invalid(
                 "draws",
-                self.draws,
+                self.n_draws,
                 "keeps no draw: 0 for a warm-up only, or at least thin",
             ));
         }
@@ -62,10 +62,10 @@ impl Warmup {
                 .init_shard(model, x0, self.seed, self.first_chain)?;
         let n = state.n_chains();
         let mut adaptation = self.adaptation(kernel, model, &mut state)?;
-        let mut warm = PhaseDraws::recording(n, self.warmup, self.thin, self.keep_warmup);
+        let mut warm = PhaseDraws::recording(n, self.n_warmup, self.thin, self.keep_warmup);
         Driver::adapting(&mut adaptation, model, &mut state)
             .observe(&mut warm)
-            .run(&RunOptions::new(self.warmup).progress(self.progress))?;
+            .run(&RunOptions::new(self.n_warmup).progress(self.progress))?;
         let tuned = adaptation.finish(&mut state)?;
         let warmup_time = clock.elapsed();
 
@@ -73,16 +73,16 @@ impl Warmup {
         // jitters them from now on, as it will when continued.
         let clock = std::time::Instant::now();
         state.set_step_size_jitter(self.jitter)?;
-        let mut draws = PhaseDraws::recording(n, self.draws, self.thin, true);
+        let mut draws = PhaseDraws::recording(n, self.n_draws, self.thin, true);
         Driver::new(&tuned.kernel, model, &mut state)
             .observe(&mut draws)
-            .run(&RunOptions::new(self.draws).progress(self.progress))?;
+            .run(&RunOptions::new(self.n_draws).progress(self.progress))?;
         let mass = tuned.kernel.mass_matrix().cloned();
         Ok(AdaptedRun {
             kernel: tuned.kernel,
             state,
             warmup: warm,
-            draws,
+            sampling: draws,
             step_sizes: tuned.step_sizes,
             mass,
             warmup_step_sizes: tuned.warmup_step_sizes,

@@ -14,19 +14,19 @@ use crate::run::kept_index;
 /// let dev = Cpu::default();
 /// let model = GaussianModel::new(&dev, [1.0f64, -1.0], [[1.0, 0.5], [0.5, 2.0]])?;
 /// let x0: Batch<2, f64> = dev.zeros_like(&(4, Const::<2>));
-/// let run = Warmup { warmup: 300, draws: 300, seed: 1, ..Warmup::default() }
+/// let run = Warmup { n_warmup: 300, n_draws: 300, seed: 1, ..Warmup::default() }
 ///     .run(&Nuts::default(), &model, &x0)?;
 /// println!("step sizes {:?}", run.step_sizes);
-/// assert_eq!(run.draws.trace.shape(), [4, 300, 2]);
+/// assert_eq!(run.sampling.trace.shape(), [4, 300, 2]);
 /// assert!(run.summary().unwrap().max_r_hat() < 1.05);
 /// # Ok::<(), ebm_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Warmup {
     /// Warm-up transitions per chain (default 1000).
-    pub warmup: usize,
-    /// Sampling transitions per chain after warm-up (default 1000).
-    pub draws: usize,
+    pub n_warmup: usize,
+    /// Sampling transitions per chain after warm-up (default 1000; 0 for a warm-up only).
+    pub n_draws: usize,
     /// Seed of the chains' streams.
     pub seed: u64,
     /// The global index of the first chain, for a run split into shards (default 0): row `c` of
@@ -57,10 +57,9 @@ pub struct Warmup {
     /// transition, starts from a better guess. The search costs a few gradient evaluations per
     /// chain (in [`AdaptedRun::search_gradient_evaluations`]).
     ///
-    /// On the benchmark's targets (NUTS, 4 chains from `U(-2, 2)`, 32 seeds) it saves about 2% of
-    /// the warm-up's gradient evaluations on the 100-D scaled Gaussian, 1.5% on the logistic
-    /// regression and 0.5% on the correlated Gaussian, the search's own counted; on targets
-    /// started near their mass it changes nothing measurable.
+    /// It saves a few percent of the warm-up's gradient evaluations, the search's own counted,
+    /// on targets started far from their mass, and nothing measurable on those started near it
+    /// (measured in the repository's `docs/benchmarks.md`, "Warm-up and NUTS design choices").
     pub search_after_first_transition: bool,
     /// After warm-up, draw each transition's step size uniformly from `eps (1 +- jitter)` (default
     /// 0.1, nutpie's: a fixed step size can make the trajectory length resonate with the target's
@@ -70,8 +69,8 @@ pub struct Warmup {
     /// on): `m_i` = the root mean square of `dE/dx_i` over the chains (for a Gaussian started
     /// about one standard deviation out, about the inverse variance). Off starts from the kernel's
     /// own mass matrix, as Stan does from the identity. Ignored when the mass is not adapted.
-    /// Starting on the right scale keeps the first trajectories short: on the benchmark's 100-D
-    /// Gaussian with scales 0.1 to 10 it cuts the warm-up's gradient evaluations about fourfold.
+    /// Starting on the right scale keeps the first trajectories short, which on badly scaled
+    /// targets saves most of the warm-up's gradient evaluations (measured in the repository's `docs/benchmarks.md`, "Warm-up and NUTS design choices").
     pub gradient_initial_mass: bool,
     /// Keep every `thin`-th draw in the traces (default 1).
     pub thin: usize,
@@ -89,8 +88,8 @@ pub struct Warmup {
 impl Default for Warmup {
     fn default() -> Self {
         Self {
-            warmup: 1000,
-            draws: 1000,
+            n_warmup: 1000,
+            n_draws: 1000,
             seed: 0,
             first_chain: 0,
             target_accept: None,
@@ -104,6 +103,100 @@ impl Default for Warmup {
             progress: true,
             windows: (75, 25, 150),
         }
+    }
+}
+
+/// Chainable setters, one per field, as [`RunOptions`] and `ebm_storage::StoreOptions` have:
+/// the settings are checked when the run starts ([`Warmup::run`], [`Warmup::adaptation`]).
+///
+/// ```
+/// use ebm_samplers::Warmup;
+/// let w = Warmup::default().n_warmup(300).n_draws(200).seed(7).progress(false);
+/// assert_eq!((w.n_warmup, w.n_draws, w.seed, w.progress), (300, 200, 7, false));
+/// ```
+impl Warmup {
+    /// Sets [`Warmup::n_warmup`].
+    pub fn n_warmup(mut self, steps: usize) -> Self {
+        self.n_warmup = steps;
+        self
+    }
+
+    /// Sets [`Warmup::n_draws`] (0 for a warm-up only).
+    pub fn n_draws(mut self, steps: usize) -> Self {
+        self.n_draws = steps;
+        self
+    }
+
+    /// Sets [`Warmup::seed`].
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`Warmup::first_chain`].
+    pub fn first_chain(mut self, first_chain: u64) -> Self {
+        self.first_chain = first_chain;
+        self
+    }
+
+    /// Tunes to acceptance probability `target` ([`Warmup::target_accept`]).
+    pub fn target_accept(mut self, target: f64) -> Self {
+        self.target_accept = Some(target);
+        self
+    }
+
+    /// Sets [`Warmup::mass`].
+    pub fn mass(mut self, mass: MassAdaptation) -> Self {
+        self.mass = mass;
+        self
+    }
+
+    /// Sets [`Warmup::find_initial_step_size`].
+    pub fn find_initial_step_size(mut self, on: bool) -> Self {
+        self.find_initial_step_size = on;
+        self
+    }
+
+    /// Sets [`Warmup::search_after_first_transition`].
+    pub fn search_after_first_transition(mut self, on: bool) -> Self {
+        self.search_after_first_transition = on;
+        self
+    }
+
+    /// Sets [`Warmup::jitter`].
+    pub fn jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Sets [`Warmup::gradient_initial_mass`].
+    pub fn gradient_initial_mass(mut self, on: bool) -> Self {
+        self.gradient_initial_mass = on;
+        self
+    }
+
+    /// Sets [`Warmup::thin`].
+    pub fn thin(mut self, thin: usize) -> Self {
+        self.thin = thin;
+        self
+    }
+
+    /// Sets [`Warmup::keep_warmup`].
+    pub fn keep_warmup(mut self, on: bool) -> Self {
+        self.keep_warmup = on;
+        self
+    }
+
+    /// Sets [`Warmup::progress`].
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Sets [`Warmup::windows`].
+    pub fn windows(mut self, windows: (usize, usize, usize)) -> Self {
+        self.windows = windows;
+        self
     }
 }
 
@@ -137,7 +230,14 @@ impl DrawStats {
         self.info.len() / self.n_chains.max(1)
     }
 
-    /// The mean acceptance probability over all draws and chains.
+    /// The acceptance rate over all draws and chains: the mean of [`StepInfo::acceptance`], as
+    /// [`RunStats::mean_acceptance_rate`](crate::RunStats::mean_acceptance_rate) reports it.
+    pub fn mean_acceptance_rate(&self) -> f64 {
+        mean(self.info.iter().map(StepInfo::acceptance))
+    }
+
+    /// The Metropolis acceptance probability `min(1, r)` ([`StepInfo::accept_prob`]) averaged
+    /// over all draws and chains.
     pub fn mean_accept_prob(&self) -> f64 {
         mean(self.info.iter().map(StepInfo::accept_prob))
     }
@@ -147,18 +247,18 @@ impl DrawStats {
         mean(self.info.iter().map(|i| f64::from(i.tree_depth)))
     }
 
-    /// The number of divergent transitions.
-    pub fn divergences(&self) -> usize {
+    /// The number of divergent transitions over all draws and chains.
+    pub fn total_divergences(&self) -> usize {
         self.info.iter().filter(|i| i.divergence.is_some()).count()
     }
 
-    /// The number of transitions that stopped at the maximum tree depth.
-    pub fn max_depth_hits(&self) -> usize {
+    /// The number of transitions that stopped at the maximum tree depth, over all draws and chains.
+    pub fn total_max_depth_hits(&self) -> usize {
         self.info.iter().filter(|i| i.hit_max_depth).count()
     }
 
     /// The gradient evaluations over all draws and chains.
-    pub fn gradient_evaluations(&self) -> u64 {
+    pub fn total_gradient_evaluations(&self) -> u64 {
         self.info.iter().map(|i| u64::from(i.grad_evals)).sum()
     }
 
@@ -196,7 +296,7 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PhaseDraws<const D: usize, E> {
     /// The kept draws.
-    pub trace: Trace<D, E>,
+    pub trace: DrawTrace<D, E>,
     /// Every transition's statistics (all transitions, whatever the thinning).
     pub stats: DrawStats,
 }
@@ -205,7 +305,7 @@ impl<const D: usize, E: Real> PhaseDraws<D, E> {
     /// A phase of `steps` steps for `n` chains that keeps every `thin`-th draw, or none.
     pub(super) fn recording(n: usize, steps: usize, thin: usize, keep: bool) -> Self {
         Self {
-            trace: Trace::new(n, if keep { steps / thin } else { 0 }, thin),
+            trace: DrawTrace::new(n, if keep { steps / thin } else { 0 }, thin),
             stats: DrawStats::new(n),
         }
     }
@@ -240,7 +340,7 @@ pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
     /// The warm-up draws (empty trace unless [`Warmup::keep_warmup`]).
     pub warmup: PhaseDraws<D, E>,
     /// The sampling draws.
-    pub draws: PhaseDraws<D, E>,
+    pub sampling: PhaseDraws<D, E>,
     /// Each chain's tuned step size.
     pub step_sizes: Vec<f64>,
     /// The adapted mass matrix (the kernel's own when it was not adapted or the kernel has none).
@@ -249,7 +349,7 @@ pub struct AdaptedRun<const D: usize, E: Real, Dev: Device<E>, K> {
     pub warmup_step_sizes: Vec<f64>,
     /// Gradient evaluations (rows of the batch) spent by warm-up outside its transitions: one per
     /// chain at the starting points and those of the step-size searches. With
-    /// `warmup.stats.gradient_evaluations()` they make the warm-up's whole cost.
+    /// `warmup.stats.total_gradient_evaluations()` they make the warm-up's whole cost.
     pub search_gradient_evaluations: u64,
     /// Wall time of the warm-up (initialisation included).
     pub warmup_time: std::time::Duration,
@@ -264,15 +364,15 @@ impl<const D: usize, E: Real, Dev: Device<E>, K> AdaptedRun<D, E, Dev, K> {
     /// # Errors
     /// The diagnostics' errors (for example fewer than 4 draws per chain).
     pub fn summary(&self) -> std::result::Result<Summary, SummaryError> {
-        let summary = ebm_diagnostics::summarize(&self.draws.trace.draws()?)?;
-        let n = self.draws.stats.n_chains();
+        let summary = ebm_diagnostics::summarize(&self.sampling.trace.draws()?)?;
+        let n = self.sampling.stats.n_chains();
         let stats = (0..n)
             .map(|c| {
-                let acceptance = self.draws.stats.chain(c, StepInfo::acceptance);
+                let acceptance = self.sampling.stats.chain(c, StepInfo::acceptance);
                 ebm_diagnostics::ChainStats {
                     acceptance_rate: Some(mean(acceptance.into_iter())),
                     divergences: self
-                        .draws
+                        .sampling
                         .stats
                         .chain(c, |i| i.divergence.is_some())
                         .into_iter()

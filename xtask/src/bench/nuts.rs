@@ -401,10 +401,10 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
         .iter()
         .map(|r| r.ess_bulk)
         .fold(f64::INFINITY, f64::min);
-    let n = run.draws.stats.n_chains();
+    let n = run.sampling.stats.n_chains();
     let energy: Vec<Vec<f64>> = (0..n)
         .map(|c| {
-            run.draws
+            run.sampling
                 .stats
                 .energy
                 .iter()
@@ -433,13 +433,13 @@ fn measure<const D: usize, M: Energy<D, f64, Cpu>>(
         warmup_s: tw,
         sampling_s: ts,
         total_s: tw + ts,
-        warm_grads: run.warmup.stats.gradient_evaluations() + run.search_gradient_evaluations,
-        grads: run.draws.stats.gradient_evaluations(),
+        warm_grads: run.warmup.stats.total_gradient_evaluations() + run.search_gradient_evaluations,
+        grads: run.sampling.stats.total_gradient_evaluations(),
         min_bulk,
         energy_ess,
         max_rhat: summary.max_r_hat(),
-        divergences: run.draws.stats.divergences(),
-        depth: Some(run.draws.stats.mean_tree_depth()),
+        divergences: run.sampling.stats.total_divergences(),
+        depth: Some(run.sampling.stats.mean_tree_depth()),
         note: String::new(),
         extra,
     })

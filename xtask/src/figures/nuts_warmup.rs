@@ -29,8 +29,8 @@ pub fn render() -> Result<Image> {
     let model = GaussianModel::<D, f64>::from_slices(&dev, &[0.0; D], &cov)?;
     let x0: Batch<D, f64> = Cpu::seed_from_u64(3).sample_normal_like(&(CHAINS, Const::<D>));
     let run = Warmup {
-        warmup: WARMUP,
-        draws: DRAWS,
+        n_warmup: WARMUP,
+        n_draws: DRAWS,
         seed: 3,
         progress: false,
         ..Warmup::default()
@@ -43,7 +43,7 @@ pub fn render() -> Result<Image> {
         .stats
         .info
         .chunks_exact(CHAINS)
-        .chain(run.draws.stats.info.chunks_exact(CHAINS))
+        .chain(run.sampling.stats.info.chunks_exact(CHAINS))
         .enumerate()
         .map(|(t, infos)| {
             let mean = infos.iter().map(|i| f64::from(i.tree_depth)).sum::<f64>() / CHAINS as f64;
@@ -143,7 +143,7 @@ pub fn render() -> Result<Image> {
             .draw_series(LineSeries::new(smooth, PALETTE[3].stroke_width(2)))?
             .label(format!(
                 "running mean over 25; sampling mean {:.2}",
-                run.draws.stats.mean_tree_depth()
+                run.sampling.stats.mean_tree_depth()
             ))
             .legend(|(lx, ly)| {
                 PathElement::new(vec![(lx, ly), (lx + 20, ly)], PALETTE[3].stroke_width(3))

@@ -82,9 +82,8 @@ pub enum UTurn {
     Momentum,
     /// The criterion of Hoffman and Gelman (2014) in the mass matrix's metric, as in nuts-rs:
     /// a stretch turns when its displacement `x_end - x_begin` points against the momentum `p` at
-    /// either end. Where the mass matrix does not whiten the target it stops earlier: on the
-    /// benchmark's 100-D Gaussian with correlations 0.9 and a diagonal mass, 49 leapfrog steps
-    /// per draw instead of 79, at about the same effective sample size per gradient.
+    /// either end. Where the mass matrix does not whiten the target it stops earlier, at about the
+    /// same effective sample size per gradient (measured in the repository's `docs/benchmarks.md`, "Warm-up and NUTS design choices").
     Position,
 }
 
@@ -124,11 +123,8 @@ impl Nuts {
     /// carry the chains into the typical set and feed the step-size and mass estimates. The
     /// position criterion ends trajectories earlier where the mass matrix does not whiten the
     /// target, which is the rule during warm-up, at about the same effective sample size per
-    /// gradient. On the benchmark's 100-D Gaussian with correlations 0.9 (diagonal adaptation,
-    /// 4 chains, `cargo xtask bench` rows `diag` and `mwarm`) warm-up takes 212 544 gradient
-    /// evaluations instead of 324 084; on the 100-D Gaussian with scales 0.1 to 10 and on the
-    /// logistic regression, where the mass matrix whitens the target, the two cost about the
-    /// same.
+    /// gradient; where the mass matrix whitens the target the two cost about the same
+    /// (measured in the repository's `docs/benchmarks.md`, "Warm-up and NUTS design choices").
     ///
     /// ```
     /// use ebm_samplers::prelude::*;
