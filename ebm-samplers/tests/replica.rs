@@ -353,8 +353,16 @@ fn a_tempered_run_goes_on_from_its_snapshot_bit_for_bit() {
     let (sx, sy) = (rebuilt.swap_stats(), whole.swap_stats());
     assert_eq!(sx.scans, 70);
     assert_eq!(
-        (&sx.acceptance_rate, &sx.round_trips, &sx.explorer_acceptance),
-        (&sy.acceptance_rate, &sy.round_trips, &sy.explorer_acceptance)
+        (
+            &sx.acceptance_rate,
+            &sx.round_trips,
+            &sx.explorer_acceptance
+        ),
+        (
+            &sy.acceptance_rate,
+            &sy.round_trips,
+            &sy.explorer_acceptance
+        )
     );
     for (a, b) in sx.rejection.iter().zip(&sy.rejection) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");

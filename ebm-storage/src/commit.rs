@@ -41,6 +41,8 @@ pub(crate) struct Commits {
     sync: bool,
     /// Directories with new entries not yet synced.
     dirty_dirs: BTreeSet<PathBuf>,
+    /// The keys of the documents a commit holds ([`Layout::mutable_keys`]), found once.
+    mutable: Vec<String>,
 }
 
 impl Commits {
@@ -91,7 +93,7 @@ impl Commits {
         let commits = staging.join(COMMITS);
         let first = commits.join("1");
         fsio::create_dir(&first)?;
-        write_commit(&first, layout, [0, 0], sync)?;
+        write_commit(&first, layout, &mutable, [0, 0], sync)?;
         fsio::symlink(Path::new("1"), &commits.join(CURRENT), true)?;
         for key in mutable.iter().map(String::as_str).chain([STATE_FILE]) {
             fsio::symlink(&link_target(key), &staging.join(key), false)?;
@@ -119,6 +121,7 @@ impl Commits {
             current: 1,
             sync,
             dirty_dirs: BTreeSet::new(),
+            mutable,
         })
     }
 
@@ -159,6 +162,7 @@ impl Commits {
             current,
             sync: layout.sync,
             dirty_dirs: BTreeSet::new(),
+            mutable: layout.mutable_keys(),
         })
     }
 
@@ -191,7 +195,7 @@ impl Commits {
         let dir = commits.join(next.to_string());
         fsio::remove_tree(&dir)?;
         fsio::create_dir(&dir)?;
-        write_commit(&dir, layout, draws, self.sync)?;
+        write_commit(&dir, layout, &self.mutable, draws, self.sync)?;
         let old = commits.join(self.current.to_string());
         match state {
             Some(bytes) => fsio::write_new(&dir.join(flat(STATE_FILE)), &[bytes], self.sync)?,
@@ -216,14 +220,20 @@ impl Commits {
 }
 
 /// Writes the changing documents of a store of `draws` into the commit directory `dir`.
-fn write_commit(dir: &Path, layout: &Layout, draws: [usize; 2], sync: bool) -> Result<()> {
+fn write_commit(
+    dir: &Path,
+    layout: &Layout,
+    mutable: &[String],
+    draws: [usize; 2],
+    sync: bool,
+) -> Result<()> {
     let docs = layout.documents(draws);
-    for key in layout.mutable_keys() {
-        let bytes = match docs.iter().find(|(k, _)| *k == key) {
+    for key in mutable {
+        let bytes = match docs.iter().find(|(k, _)| k == key) {
             Some((_, doc)) => doc.to_string(),
             None => consolidated(&docs).to_string(),
         };
-        fsio::write_new(&dir.join(flat(&key)), &[bytes.as_bytes()], sync)?;
+        fsio::write_new(&dir.join(flat(key)), &[bytes.as_bytes()], sync)?;
     }
     Ok(())
 }

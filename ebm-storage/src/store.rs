@@ -311,19 +311,20 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         })
     }
 
-    /// [`DrawStore::open_or_create`] for a replica-exchange run of `n_ladders` ladders (the store
-    /// keeps the cold chains): the store and the [`ReplicaState`] of its last checkpoint
-    /// ([`DrawStore::resume_replica`]), or a new store and `None`.
+    /// [`DrawStore::open_or_create`] for a replica-exchange run: the store and the
+    /// [`ReplicaState`] of its last checkpoint ([`DrawStore::resume_replica`]), or a new store and
+    /// `None`. `n_chains` is the number of ladders for a store of the cold chains, or ladders times
+    /// temperatures for a store of every rung (see [`DrawStore::run_replica`]).
     ///
     /// # Errors
     /// As [`DrawStore::open_or_create`], with [`DrawStore::resume_replica`]'s errors.
     pub fn open_or_create_replica<Dev: Device<E>>(
         path: impl AsRef<Path>,
-        n_ladders: usize,
+        n_chains: usize,
         options: StoreOptions,
         dev: &Dev,
     ) -> Result<(Self, Option<ReplicaState<D, E, Dev>>)> {
-        Self::open_or_create_with(path.as_ref(), n_ladders, options, |root| {
+        Self::open_or_create_with(path.as_ref(), n_chains, options, |root| {
             Self::resume_replica(root, dev)
         })
     }
@@ -425,7 +426,11 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 "holds no replica-exchange state (it was not written by DrawStore::run_replica)",
             ));
         };
-        if replica.n_ladders != store.layout.n_chains as u64 {
+        let n = store.layout.n_chains as u64;
+        let all = replica
+            .n_ladders
+            .checked_mul(replica.temperatures.len() as u64);
+        if replica.n_ladders != n && all != Some(n) {
             return Err(StoreError::bad(
                 &state_path,
                 "the replica-exchange state does not match the store's chains",
@@ -688,8 +693,12 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
     /// Brings `phase` to `n_scans` scans of replica exchange in all, streaming the cold chains'
     /// kept draws (one chain per ladder) and writing a checkpoint of the whole [`ReplicaState`]
     /// (every rung, the swap bookkeeping) after every completed chunk and at the end;
-    /// [`DrawStore::open_or_create_replica`] resumes it. The swap statistics of `state` cover the
-    /// last chunk's scans.
+    /// [`DrawStore::open_or_create_replica`] resumes it. The swap statistics of `state`
+    /// ([`ReplicaState::swap_stats`]) cover every scan, over all chunks and resumes.
+    ///
+    /// A store of as many chains as `state` has ladders keeps the cold chains; one of ladders
+    /// times temperatures keeps every rung, chain `k * n_ladders + l` being temperature `k` of
+    /// ladder `l` (the order of [`ReplicaState::chains`]).
     ///
     /// ```
     /// use ebm_core::prelude::*;
@@ -714,8 +723,8 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
     /// ```
     ///
     /// # Errors
-    /// [`StoreError::ChainCountMismatch`] when `state` has another number of ladders than the
-    /// store has chains, the sampler's errors, and I/O errors.
+    /// [`StoreError::ChainCountMismatch`] when the store has neither as many chains as `state`
+    /// has ladders nor as many as it has replicas, the sampler's errors, and I/O errors.
     pub fn run_replica<K, Dev, M>(
         &mut self,
         exchange: &ReplicaExchange<K>,
@@ -729,41 +738,21 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
         Dev: Device<E>,
         M: Energy<D, E, Dev> + ?Sized,
     {
-        if state.n_ladders() != self.layout.n_chains {
+        let every_rung = self.layout.n_chains == state.chains().n_chains();
+        if state.n_ladders() != self.layout.n_chains && !every_rung {
             return Err(StoreError::ChainCountMismatch {
                 path: self.root.clone(),
                 expected: state.n_ladders(),
                 found: self.layout.n_chains,
             });
         }
-        let p = phase.index();
-        let mut bar = self.phase_bar(state.n_ladders(), state.chains().steps(), p, n_scans);
-        while let Some(segment) = self.next_segment(p, n_scans) {
-            let mut observer = StoreObserver {
-                store: self,
-                phase,
-                commit: false,
-            };
-            let mut driver = exchange.driver(model, state).observe(&mut observer);
-            if let Some(bar) = bar.as_mut() {
-                driver = driver.observe(bar);
-            }
-            let outcome = driver.run(&RunOptions::new(segment as usize).progress(false));
-            self.take_pending()?;
-            outcome?;
-            if let Some(bar) = bar.as_mut() {
-                bar.offset += segment as usize;
-            }
-            let buf = &self.phases[p];
-            if buf.draws % self.layout.chunk_draws == 0 || buf.steps == n_scans {
-                let snapshot = state.snapshot();
-                self.write_checkpoint(&snapshot.chains, Some(&snapshot))?;
-            }
-        }
-        if let Some(mut bar) = bar {
-            Observer::<D, E>::finish(&mut bar.bar, bar.offset);
-        }
-        Ok(())
+        let mut segments = ReplicaSegments {
+            exchange,
+            model,
+            state,
+            every_rung,
+        };
+        self.run_segments(&mut segments, phase, n_scans)
     }
 
     /// The steps of the next segment of a phase toward `n_steps`: up to the end of the chunk
@@ -828,32 +817,44 @@ impl<const D: usize, E: StoreElement> DrawStore<D, E> {
                 found: self.layout.n_chains,
             });
         }
+        let mut segments = PlainSegments {
+            stepper,
+            model,
+            state,
+            _kernel: std::marker::PhantomData,
+        };
+        self.run_segments(&mut segments, phase, n_steps)
+    }
+
+    /// Brings `phase` to `n_steps` steps, a segment at a time up to the end of each chunk, with a
+    /// checkpoint after every completed chunk and at the end; one progress bar over them all.
+    fn run_segments(
+        &mut self,
+        segments: &mut dyn PhaseSegments<D, E>,
+        phase: Phase,
+        n_steps: u64,
+    ) -> Result<()> {
         let p = phase.index();
         let cd = self.layout.chunk_draws as u64;
-        // One bar over the phase's remaining steps, however many segments they take.
-        let mut bar = self.phase_bar(state.n_chains(), state.steps(), p, n_steps);
+        let (n_chains, steps_before) = segments.progress_start();
+        let mut bar = self.phase_bar(n_chains, steps_before, p, n_steps);
         while let Some(segment) = self.next_segment(p, n_steps) {
             let mut observer = StoreObserver {
                 store: self,
                 phase,
                 commit: false,
             };
-            let mut driver = stepper.driver(model, state).observe(&mut observer);
-            if let Some(bar) = bar.as_mut() {
-                driver = driver.observe(bar);
-            }
-            let outcome = driver.run(&RunOptions::new(segment as usize).progress(false));
+            let bar_observer = bar.as_mut().map(|b| b as &mut dyn Observer<D, E>);
+            let outcome = segments.run(&mut observer, bar_observer, segment as usize);
             // The store's own error, when it stopped the run, rather than the driver's report.
             self.take_pending()?;
             outcome?;
             if let Some(bar) = bar.as_mut() {
                 bar.offset += segment as usize;
             }
-            if let Some(w) = stepper.snapshot() {
-                self.warmup = Some(w);
-            }
+            segments.after_segment(self);
             if self.phases[p].draws as u64 % cd == 0 || self.phases[p].steps == n_steps {
-                self.checkpoint(state)?;
+                segments.checkpoint(self)?;
             }
         }
         if let Some(mut bar) = bar {
@@ -1125,6 +1126,119 @@ impl<K: Adaptable, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> Segments<
 
     fn snapshot(&self) -> Option<WarmupSnapshot> {
         Some(WarmupAdaptation::snapshot(self))
+    }
+}
+
+/// One phase of a run as [`DrawStore::run_segments`] drives it, a segment at a time.
+trait PhaseSegments<const D: usize, E: StoreElement> {
+    /// The chains the progress bar counts, and the steps the state had taken.
+    fn progress_start(&self) -> (usize, u64);
+
+    /// Runs `steps` steps with the store's observer (and the bar's) watching.
+    fn run(
+        &mut self,
+        store: &mut dyn Observer<D, E>,
+        bar: Option<&mut dyn Observer<D, E>>,
+        steps: usize,
+    ) -> ebm_core::Result<()>;
+
+    /// Called after each segment, before its checkpoint.
+    fn after_segment(&mut self, store: &mut DrawStore<D, E>) {
+        let _ = store;
+    }
+
+    /// Writes the checkpoint that resumes the phase from here.
+    fn checkpoint(&mut self, store: &mut DrawStore<D, E>) -> Result<()>;
+}
+
+/// A kernel, fixed or adapting, on one [`ChainState`].
+struct PlainSegments<'a, K, S: ?Sized, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
+    stepper: &'a mut S,
+    model: &'a M,
+    state: &'a mut ChainState<D, E, Dev>,
+    _kernel: std::marker::PhantomData<K>,
+}
+
+impl<K, S, const D: usize, E, Dev, M> PhaseSegments<D, E> for PlainSegments<'_, K, S, D, E, Dev, M>
+where
+    K: Kernel,
+    S: Segments<K, D, E, Dev, M> + ?Sized,
+    E: StoreElement,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    fn progress_start(&self) -> (usize, u64) {
+        (self.state.n_chains(), self.state.steps())
+    }
+
+    fn run(
+        &mut self,
+        store: &mut dyn Observer<D, E>,
+        bar: Option<&mut dyn Observer<D, E>>,
+        steps: usize,
+    ) -> ebm_core::Result<()> {
+        let mut driver = self.stepper.driver(self.model, self.state).observe(store);
+        if let Some(bar) = bar {
+            driver = driver.observe(bar);
+        }
+        driver
+            .run(&RunOptions::new(steps).progress(false))
+            .map(|_| ())
+    }
+
+    fn after_segment(&mut self, store: &mut DrawStore<D, E>) {
+        if let Some(w) = self.stepper.snapshot() {
+            store.warmup = Some(w);
+        }
+    }
+
+    fn checkpoint(&mut self, store: &mut DrawStore<D, E>) -> Result<()> {
+        store.checkpoint(self.state)
+    }
+}
+
+/// Replica exchange on a [`ReplicaState`], storing the cold chains or every rung.
+struct ReplicaSegments<'a, K, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
+    exchange: &'a ReplicaExchange<K>,
+    model: &'a M,
+    state: &'a mut ReplicaState<D, E, Dev>,
+    every_rung: bool,
+}
+
+impl<K, const D: usize, E, Dev, M> PhaseSegments<D, E> for ReplicaSegments<'_, K, D, E, Dev, M>
+where
+    K: Kernel,
+    E: StoreElement,
+    Dev: Device<E>,
+    M: Energy<D, E, Dev> + ?Sized,
+{
+    fn progress_start(&self) -> (usize, u64) {
+        (self.state.n_ladders(), self.state.chains().steps())
+    }
+
+    fn run(
+        &mut self,
+        store: &mut dyn Observer<D, E>,
+        bar: Option<&mut dyn Observer<D, E>>,
+        steps: usize,
+    ) -> ebm_core::Result<()> {
+        let driver = self.exchange.driver(self.model, self.state);
+        let mut driver = if self.every_rung {
+            driver.observe_all(store)
+        } else {
+            driver.observe(store)
+        };
+        if let Some(bar) = bar {
+            driver = driver.observe(bar);
+        }
+        driver
+            .run(&RunOptions::new(steps).progress(false))
+            .map(|_| ())
+    }
+
+    fn checkpoint(&mut self, store: &mut DrawStore<D, E>) -> Result<()> {
+        let snapshot = self.state.snapshot();
+        store.write_checkpoint(&snapshot.chains, Some(&snapshot))
     }
 }
 

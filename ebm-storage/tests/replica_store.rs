@@ -109,3 +109,63 @@ fn a_tempered_run_killed_at_any_write_resumes_exactly() {
         "{states:?}"
     );
 }
+
+#[test]
+fn a_store_of_every_rung_keeps_every_replica_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rungs.zarr");
+    let dev = Cpu::default();
+    let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    let pt = exchange();
+    // 3 ladders x 4 temperatures.
+    let options = || StoreOptions::new().chunk_draws(4).sync(false);
+    let (mut store, resumed) =
+        DrawStore::<2, f64>::open_or_create_replica(&path, 12, options(), &dev).unwrap();
+    assert!(resumed.is_none());
+    let mut state = pt.init(&model, &x0(), 41).unwrap();
+    store
+        .run_replica(&pt, &model, &mut state, Phase::Sampling, 6)
+        .unwrap();
+    drop(store);
+    // Resumed from its checkpoint, it goes on to the draws of one run in memory.
+    let (mut store, resumed) =
+        DrawStore::<2, f64>::open_or_create_replica(&path, 12, options(), &dev).unwrap();
+    let mut resumed = resumed.unwrap();
+    assert_eq!(resumed.snapshot(), state.snapshot());
+    store
+        .run_replica(&pt, &model, &mut resumed, Phase::Sampling, 10)
+        .unwrap();
+    drop(store);
+    let mut memory = pt.init(&model, &x0(), 41).unwrap();
+    let cold = pt
+        .run_from(
+            &model,
+            &mut memory,
+            &RunOptions::new(10).trace(1).progress(false),
+        )
+        .unwrap()
+        .cold
+        .trace
+        .unwrap();
+    let stored = StoredRun::<f64>::open(&path).unwrap();
+    let x = stored.positions(Phase::Sampling).unwrap();
+    assert_eq!(stored.n_draws(Phase::Sampling), 10);
+    // Chain-major [chain][draw][dim]: the first 3 chains are the cold ones...
+    assert_eq!(&x.data[..3 * 10 * 2], cold.as_slice());
+    // ... and every chain's last draw is where its replica ended.
+    let last: Vec<f64> = (0..12)
+        .flat_map(|c| x.data[(c * 10 + 9) * 2..(c * 10 + 10) * 2].to_vec())
+        .collect();
+    assert_eq!(last, memory.chains().positions());
+    // A store of neither the ladders nor every replica is refused.
+    let other = dir.path().join("other.zarr");
+    let (mut store, _) =
+        DrawStore::<2, f64>::open_or_create_replica(&other, 5, options(), &dev).unwrap();
+    let err = store
+        .run_replica(&pt, &model, &mut memory, Phase::Sampling, 2)
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::ChainCountMismatch { .. }),
+        "{err}"
+    );
+}
