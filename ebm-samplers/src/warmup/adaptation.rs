@@ -218,7 +218,7 @@ impl Warmup {
 /// });
 /// Driver::adapting(&mut adaptation, &model, &mut state)
 ///     .observe(&mut count)
-///     .run(&RunOptions::new(warmup.warmup).progress(false))?;
+///     .run(&RunOptions::new(warmup.n_warmup).progress(false))?;
 /// let tuned = adaptation.finish(&mut state)?;
 /// assert!(moved > 0 && tuned.step_sizes.iter().all(|&e| e > 0.0));
 /// // Sample on with the tuned kernel.
