@@ -2,56 +2,14 @@
 //!
 //! With `q = e^-|v|`, `softplus(v) = max(v, 0) + ln(1 + q)` and `sigmoid(v) = 1 / (1 + q)` for
 //! `v > 0`, `q / (1 + q)` otherwise. The standard library's `exp` and `ln_1p` are calls, one value
-//! at a time, and took over half of the case's time. Here the exponential is a short polynomial
-//! without branches, which the compiler runs in vector registers, and the logarithms are summed as
-//! the logarithm of a product: each factor `1 + q` lies in `(1, 2]`, so 960 of them multiply
-//! without overflow, and one logarithm serves them all. Both samplers of the case (ours and the
+//! at a time, and took over half of the case's time. Here the exponential is
+//! `ebm_kernels::math::exp`, a polynomial without branches that the compiler runs in vector
+//! registers, and the logarithms are summed as the logarithm of a product: each factor `1 + q`
+//! lies in `(1, 2]`, so 960 of them multiply without overflow, and one logarithm serves them all. Both samplers of the case (ours and the
 //! nuts-rs peer) call this same code.
 //!
 //! The polynomial's steps are fused multiply-adds, so the results are the same to the last bit
 //! with and without AVX2 and FMA (without them `mul_add` is computed exactly, only slower).
-
-/// `1.5 * 2^52`: adding it to a value of magnitude below `2^51` rounds the value to an integer,
-/// which the low bits of the sum then hold.
-const ROUND: f64 = 6755399441055744.0;
-const LOG2_E: f64 = std::f64::consts::LOG2_E;
-/// `ln 2` in two parts: the first has its low bits clear, so `k * LN2_HI` is exact for `|k| < 2^11`.
-const LN2_HI: f64 = 0.693_147_180_369_123_8;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
-
-/// `e^x` for `x <= 0`, to a few units in the last place (`x` below `-700` is taken as `-700`,
-/// whose exponential, about `1e-304`, is as good as 0 here).
-#[inline(always)]
-fn exp_nonpositive(x: f64) -> f64 {
-    let x = if x > -700.0 { x } else { -700.0 };
-    // x = k ln 2 + r with k an integer and |r| <= ln 2 / 2.
-    let t = x * LOG2_E + ROUND;
-    let k = t - ROUND;
-    let r = (x - k * LN2_HI) - k * LN2_LO;
-    // e^r by its Taylor series to r^13 / 13! (the next term is below 1e-16 for |r| <= 0.35).
-    let mut p: f64 = 1.0 / 6_227_020_800.0;
-    for c in [
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5_040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        0.5,
-        1.0,
-        1.0,
-    ] {
-        p = p.mul_add(r, c);
-    }
-    // 2^k from its bits: k sits in the low bits of t (as 2^51 + k), and -1010 <= k <= 0.
-    let k_int = t.to_bits() as i64 - ROUND.to_bits() as i64;
-    let scale = f64::from_bits(((k_int + 1023) as u64) << 52);
-    p * scale
-}
 
 /// For each observation's linear predictor `eta[n]` and label `y[n]`: returns the sum of
 /// `softplus(eta) - y eta` and replaces `eta[n]` by `sigmoid(eta) - y`, the factor of the gradient.
@@ -99,7 +57,7 @@ fn terms_portable(eta: &mut [f64], y: &[f64]) -> f64 {
     #[inline(always)]
     fn one(v: &mut f64, y: f64) -> (f64, f64) {
         let x = *v;
-        let q = exp_nonpositive(-x.abs());
+        let q = ebm_kernels::math::exp(-x.abs());
         let m = 1.0 + q;
         let num = if x > 0.0 { 1.0 } else { q };
         *v = num / m - y;
@@ -141,20 +99,6 @@ fn terms_portable(eta: &mut [f64], y: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn exp_matches_the_standard_library() {
-        let mut x = -745.0;
-        while x <= 0.0 {
-            let (got, want) = (exp_nonpositive(x), x.max(-700.0).exp());
-            assert!(
-                (got - want).abs() <= 4.0 * f64::EPSILON * want,
-                "exp({x}): {got} vs {want}"
-            );
-            x += 0.0173;
-        }
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-    }
 
     #[test]
     fn the_terms_match_the_plain_formulas_on_every_path() {

@@ -5,6 +5,7 @@ mod cases;
 pub(crate) mod floor;
 mod hardware;
 mod logistic;
+mod math;
 mod nuts;
 #[cfg(feature = "nuts-rs")]
 mod nuts_peer;
@@ -138,6 +139,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 && !NUTS_CASES.contains(&name.as_str())
                 && name != TRAIN_CASE
                 && name != storage::CASE
+                && name != math::CASE
             {
                 return Err(format!("bench: no case named `{name}`"));
             }
@@ -235,6 +237,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     if only.is_empty() || only.iter().any(|o| o == storage::CASE) {
         out.extend(storage::run()?);
+    }
+    if only.is_empty() || only.iter().any(|o| o == math::CASE) {
+        out.extend(math::run()?);
     }
     for name in only.iter().filter(|o| NUTS_CASES.contains(&o.as_str())) {
         out.extend(nuts::run(Some(name))?);
