@@ -215,6 +215,27 @@ fn f32_kernels_are_accurate() {
 }
 
 #[test]
+fn f64_exp_is_the_vectorised_kernel_with_its_gradient() {
+    let dev = Cpu::default();
+    let points: Vec<f64> = (0..20_001).map(|i| -740.0 + i as f64 * 0.0724).collect();
+    let t: Tensor<(usize,), f64, Cpu> = dev.tensor_from_vec(points.clone(), (points.len(),));
+    let got = t.clone().exp().as_vec();
+    for (&x, &y) in points.iter().zip(&got) {
+        // The kernel of `ebm_kernels::math`, within 2 ulp of the standard library's.
+        assert_eq!(y.to_bits(), ebm_kernels::math::exp(x).to_bits(), "exp({x})");
+        let e = x.exp();
+        assert!((y - e).abs() <= 2.0 * f64::EPSILON * e, "exp({x}) = {y}, std {e}");
+    }
+    // d/dx sum exp(x) = exp(x).
+    let x: Tensor<(usize,), f64, Cpu> = dev.tensor_from_vec(vec![-3.0, 0.0, 2.5], (3,));
+    let g = x.leaky_trace().exp().sum().backward();
+    let dx = g.get(&x).as_vec();
+    for (d, v) in dx.iter().zip([-3.0f64, 0.0, 2.5]) {
+        assert_eq!(d.to_bits(), ebm_kernels::math::exp(v).to_bits());
+    }
+}
+
+#[test]
 fn f32_kernels_keep_special_values() {
     let dev = Cpu::default();
     let special = vec![

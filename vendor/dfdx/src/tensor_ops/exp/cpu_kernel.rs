@@ -8,11 +8,15 @@ impl<F: Float + 'static> UnaryDerivative<F> for super::ExpKernelOp {
     fn f(&self, x: &F) -> F {
         x.exp()
     }
-    /// Patch (ebm): a vectorised loop for `f32`.
+    /// Patch (ebm): vectorised loops for `f32` and `f64`.
     #[inline(always)]
     fn f_slice(&self, xs: &mut [F]) {
-        match crate::tensor_ops::utilities::cpu_fast::as_f32_mut(xs) {
-            Some(xs) => crate::tensor_ops::utilities::cpu_fast::exp_f32_slice(xs),
+        use crate::tensor_ops::utilities::cpu_fast as fast;
+        if let Some(xs) = fast::as_f64_mut(xs) {
+            return fast::exp_f64_slice(xs);
+        }
+        match fast::as_f32_mut(xs) {
+            Some(xs) => fast::exp_f32_slice(xs),
             None => {
                 for x in xs.iter_mut() {
                     *x = self.f(x);
