@@ -224,7 +224,10 @@ fn f64_exp_is_the_vectorised_kernel_with_its_gradient() {
         // The kernel of `ebm_kernels::math`, within 2 ulp of the standard library's.
         assert_eq!(y.to_bits(), ebm_kernels::math::exp(x).to_bits(), "exp({x})");
         let e = x.exp();
-        assert!((y - e).abs() <= 2.0 * f64::EPSILON * e, "exp({x}) = {y}, std {e}");
+        assert!(
+            (y - e).abs() <= 2.0 * f64::EPSILON * e,
+            "exp({x}) = {y}, std {e}"
+        );
     }
     // d/dx sum exp(x) = exp(x).
     let x: Tensor<(usize,), f64, Cpu> = dev.tensor_from_vec(vec![-3.0, 0.0, 2.5], (3,));
@@ -233,6 +236,26 @@ fn f64_exp_is_the_vectorised_kernel_with_its_gradient() {
     for (d, v) in dx.iter().zip([-3.0f64, 0.0, 2.5]) {
         assert_eq!(d.to_bits(), ebm_kernels::math::exp(v).to_bits());
     }
+}
+
+#[test]
+fn f64_ln_is_the_vectorised_kernel_with_its_gradient() {
+    let dev = Cpu::default();
+    let points: Vec<f64> = (1..20_001).map(|i| (i as f64 * 0.0173).powi(3)).collect();
+    let t: Tensor<(usize,), f64, Cpu> = dev.tensor_from_vec(points.clone(), (points.len(),));
+    let got = t.ln().as_vec();
+    for (&x, &y) in points.iter().zip(&got) {
+        assert_eq!(y.to_bits(), ebm_kernels::math::ln(x).to_bits(), "ln({x})");
+        let e = x.ln();
+        assert!(
+            (y - e).abs() <= 2.0 * f64::EPSILON * e.abs(),
+            "ln({x}) = {y}, std {e}"
+        );
+    }
+    // d/dx sum ln(x) = 1 / x.
+    let x: Tensor<(usize,), f64, Cpu> = dev.tensor_from_vec(vec![0.25, 1.0, 8.0], (3,));
+    let g = x.leaky_trace().ln().sum().backward();
+    assert_eq!(g.get(&x).as_vec(), vec![4.0, 1.0, 0.125]);
 }
 
 #[test]

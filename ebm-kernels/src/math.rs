@@ -1,7 +1,7 @@
 //! Transcendental functions written to run in vector registers.
 //!
-//! - `f64`: [`exp`], [`log1p`], [`softplus`], [`log_add_exp`], and their slice forms
-//!   ([`exp_slice`], [`log1p_slice`], [`softplus_slice`], [`log_sum_exp`]);
+//! - `f64`: [`exp`], [`ln`], [`log1p`], [`softplus`], [`log_add_exp`], and their slice forms
+//!   ([`exp_slice`], [`ln_slice`], [`log1p_slice`], [`softplus_slice`], [`log_sum_exp`]);
 //! - `f32`: the activations of neural energies, [`tanh_f32`], [`exp_f32`], [`sigmoid_f32`], and
 //!   their slice forms, which `ebm-core` and the CPU kernels of `ebm-dfdx` (the patched dfdx) use,
 //!   so a network evaluated either way computes the same bits.
@@ -15,7 +15,7 @@
 //! Accuracy of the `f64` functions: within 2 units in the last place of the exact result over the whole range (the tests
 //! compare with the standard library at millions of points spread over every exponent), with the
 //! special values exact: `exp(-inf) = 0`, `exp(inf) = inf`, overflow to `inf` and gradual
-//! underflow through the subnormals; `log1p(-1) = -inf`, `log1p(x < -1) = NaN`, `log1p(±0) = ±0`;
+//! underflow through the subnormals; `ln(0) = -inf`, `ln(x < 0) = NaN`; `log1p(-1) = -inf`, `log1p(x < -1) = NaN`, `log1p(±0) = ±0`;
 //! NaN in, NaN out.
 //!
 //! ```
@@ -94,6 +94,63 @@ pub fn exp(x: f64) -> f64 {
 /// `sqrt(2)`: the reduction below takes the mantissa into `[sqrt(2) / 2, sqrt(2))`.
 const SQRT_2: f64 = std::f64::consts::SQRT_2;
 
+/// For a positive normal `u = 2^k m` with `m` in `[sqrt(2)/2, sqrt(2))`: `k` (plus `k0`), `f = m - 1`,
+/// `f^2 / 2` and `s (f^2/2 + R)`, from which `ln u = k ln 2 + f - (f^2/2 - s (f^2/2 + R))`.
+///
+/// `ln m = 2 atanh(s)` with `s = f / (2 + f)` (`f` is exact), written as
+/// `f - f^2/2 + s (f^2/2 + R)`, `R = 2 (z/3 + z^2/5 + ...)`, `z = s^2 <= 0.0295`: the series to
+/// `z^12` leaves less than `2^-60` of the result.
+#[inline(always)]
+fn log_parts(u: f64, k0: f64) -> (f64, f64, f64, f64) {
+    let bits = u.to_bits();
+    let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let m1 = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
+    let high = m1 > SQRT_2;
+    let m = if high { m1 * 0.5 } else { m1 };
+    let kf = (e + i64::from(high)) as f64 + k0;
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    // R / z = sum_j c_j z^j with c_j = 2 / (2j + 3), j = 0..=11, as two Horner chains in z^2
+    // (even and odd j) that run side by side: half the latency of one chain.
+    let w = z * z;
+    let mut even: f64 = 2.0 / 23.0;
+    let mut odd: f64 = 2.0 / 25.0;
+    for (ce, co) in [
+        (2.0 / 19.0, 2.0 / 21.0),
+        (2.0 / 15.0, 2.0 / 17.0),
+        (2.0 / 11.0, 2.0 / 13.0),
+        (2.0 / 7.0, 2.0 / 9.0),
+        (2.0 / 3.0, 2.0 / 5.0),
+    ] {
+        even = even.mul_add(w, ce);
+        odd = odd.mul_add(w, co);
+    }
+    let r = odd.mul_add(z, even);
+    let hfsq = 0.5 * f * f;
+    (kf, f, hfsq, s * (hfsq + r * z))
+}
+
+/// `ln x`, within 2 units in the last place (see the [module documentation](self)); `ln 0 = -inf`,
+/// NaN below 0, subnormal arguments exact to the same accuracy.
+#[inline(always)]
+pub fn ln(x: f64) -> f64 {
+    // Subnormals are scaled by 2^54 into the normal range first.
+    let sub = x < f64::MIN_POSITIVE;
+    let u = if sub { x * 18_014_398_509_481_984.0 } else { x };
+    let (kf, f, hfsq, tail) = log_parts(u, if sub { -54.0 } else { 0.0 });
+    let y = kf.mul_add(LN2_HI, f - (hfsq - kf.mul_add(LN2_LO, tail)));
+    if x.is_nan() || x == f64::INFINITY {
+        x
+    } else if x == 0.0 {
+        f64::NEG_INFINITY
+    } else if x < 0.0 {
+        f64::NAN
+    } else {
+        y
+    }
+}
+
 /// `ln(1 + x)`, within 2 units in the last place (see the [module documentation](self)).
 #[inline(always)]
 pub fn log1p(x: f64) -> f64 {
@@ -101,38 +158,9 @@ pub fn log1p(x: f64) -> f64 {
     // ln(1 + x) = ln u + ln(1 + c), and ln(1 + c) = c to well below an ulp of the result.
     let u = 1.0 + x;
     let c = (x - (u - 1.0)) / u;
-    // u = 2^k m with m in [sqrt(2)/2, sqrt(2)); u is normal wherever the result is not special.
-    let bits = u.to_bits();
-    let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
-    let m1 = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
-    let high = m1 > SQRT_2;
-    let m = if high { m1 * 0.5 } else { m1 };
-    let kf = (e + i64::from(high)) as f64;
-    // ln m = 2 atanh(s) with s = f / (2 + f), f = m - 1 exact; written as
-    // f - f^2/2 + s (f^2/2 + R), R = 2 (z/3 + z^2/5 + ...), z = s^2 <= 0.0295.
-    let f = m - 1.0;
-    let s = f / (2.0 + f);
-    let z = s * s;
-    let mut r: f64 = 2.0 / 25.0;
-    for c in [
-        2.0 / 23.0,
-        2.0 / 21.0,
-        2.0 / 19.0,
-        2.0 / 17.0,
-        2.0 / 15.0,
-        2.0 / 13.0,
-        2.0 / 11.0,
-        2.0 / 9.0,
-        2.0 / 7.0,
-        2.0 / 5.0,
-        2.0 / 3.0,
-    ] {
-        r = r.mul_add(z, c);
-    }
-    let big_r = r * z;
-    let hfsq = 0.5 * f * f;
-    let tail = s.mul_add(hfsq + big_r, kf.mul_add(LN2_LO, c));
-    let y = kf.mul_add(LN2_HI, f - (hfsq - tail));
+    // u is normal wherever the result is not special.
+    let (kf, f, hfsq, tail) = log_parts(u, 0.0);
+    let y = kf.mul_add(LN2_HI, f - (hfsq - (tail + kf.mul_add(LN2_LO, c))));
     if x == 0.0 || x.is_nan() || x == f64::INFINITY {
         x
     } else if x == -1.0 {
@@ -226,6 +254,11 @@ dispatched!(
     exp
 );
 dispatched!(
+    /// Replaces every `v` of `x` by [`ln`]`(v)`, in vector registers.
+    ln_slice,
+    ln
+);
+dispatched!(
     /// Replaces every `v` of `x` by [`log1p`]`(v)`, in vector registers.
     log1p_slice,
     log1p
@@ -316,8 +349,7 @@ fn expm1_poly_f32(r: f32) -> f32 {
     r * (1.0
         + r * (0.5
             + r * (1.0 / 6.0
-                + r * (1.0 / 24.0
-                    + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))))
+                + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))))
 }
 
 /// `2^k` for an integral `k` in `[-126, 127]`. The integer is read from the low bits of

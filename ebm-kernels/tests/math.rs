@@ -159,6 +159,33 @@ fn exp_is_within_two_ulp_of_the_standard_library() {
 }
 
 #[test]
+fn ln_is_within_two_ulp_of_the_standard_library() {
+    let mut p = Points(5);
+    let mut points: Vec<f64> = (0..600_000).map(|_| p.any_finite().abs()).collect();
+    points.extend((0..200_000).map(|_| p.uniform(0.5, 2.0)));
+    points.extend((0..50_000).map(|_| f64::from_bits(p.next() % (1u64 << 52))));
+    points.extend([
+        1.0,
+        2.0,
+        0.5,
+        std::f64::consts::E,
+        std::f64::consts::SQRT_2,
+        std::f64::consts::FRAC_1_SQRT_2,
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        0.0,
+        -0.0,
+        -1.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ]);
+    let worst = check("ln", &points, math::ln, math::ln_slice, f64::ln);
+    eprintln!("ln: at most {worst} ulp");
+}
+
+#[test]
 fn log1p_is_within_two_ulp_of_the_standard_library() {
     let worst = check(
         "log1p",
@@ -218,6 +245,12 @@ fn special_values_are_exact() {
     assert!(math::exp(NAN).is_nan());
     // The smallest subnormal is reached, not flushed to zero.
     assert_eq!(math::exp(-744.5), 5e-324);
+    assert_eq!(math::ln(0.0), NEG_INF);
+    assert_eq!(math::ln(-0.0), NEG_INF);
+    assert!(math::ln(-1e-300).is_nan());
+    assert_eq!(math::ln(1.0).to_bits(), 0.0f64.to_bits());
+    assert_eq!(math::ln(INF), INF);
+    assert!(math::ln(NAN).is_nan());
     assert_eq!(math::log1p(-1.0), NEG_INF);
     assert!(math::log1p(-1.5).is_nan());
     assert!(math::log1p(NEG_INF).is_nan());

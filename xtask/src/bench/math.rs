@@ -1,9 +1,9 @@
-//! `f64_math`: elements per second of `ebm_kernels::math`'s vectorised `exp`, `log1p` and
+//! `f64_math`: elements per second of `ebm_kernels::math`'s vectorised `exp`, `ln`, `log1p` and
 //! `softplus` against the standard library's (the system's mathematical library, one value at a
 //! time), over the same arguments in the same sitting.
 //!
 //! The arguments are 65 536 values spread over the range where each function does real work
-//! (`exp` on `[-40, 40]`, `log1p` on `(-1, 1e3]`, `softplus` on `[-40, 40]`), small enough to stay
+//! (`exp` on `[-40, 40]`, `ln` on `[1e-3, 1e3]`, `log1p` on `(-1, 1e3]`, `softplus` on `[-40, 40]`), small enough to stay
 //! in cache; each function is timed over many passes (each restoring the arguments first, a copy in
 //! both timings) and the fastest of several trials is kept.
 
@@ -28,8 +28,9 @@ fn arguments(lo: f64, hi: f64) -> Vec<f64> {
 
 pub fn run() -> Result<Map<String, Value>, String> {
     type Pair = (&'static str, fn(&mut [f64]), fn(f64) -> f64, f64, f64);
-    let cases: [Pair; 3] = [
+    let cases: [Pair; 4] = [
         ("exp", math::exp_slice, f64::exp, -40.0, 40.0),
+        ("ln", math::ln_slice, f64::ln, 1e-3, 1e3),
         ("log1p", math::log1p_slice, f64::ln_1p, -0.999, 1e3),
         (
             "softplus",

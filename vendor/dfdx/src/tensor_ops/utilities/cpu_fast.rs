@@ -1,6 +1,6 @@
 //! Patch (ebm): vectorisable CPU loops for element-wise kernels.
 //!
-//! - `f32` `tanh`, `exp` and `sigmoid` and `f64` `exp` over whole slices, from
+//! - `f32` `tanh`, `exp` and `sigmoid` and `f64` `exp` and `ln` over whole slices, from
 //!   `ebm_kernels::math`: written without calls into libm so that the compiler turns them into SIMD
 //!   code (run from copies compiled for AVX-512 or AVX2 when the processor has them). Relative
 //!   error below `1e-6` in `f32`; within 2 ulp in `f64`.
@@ -33,7 +33,8 @@ pub(crate) fn as_f64_mut<E: 'static>(xs: &mut [E]) -> Option<&mut [f64]> {
 
 // The vectorised kernels are `ebm-kernels`', which `ebm-core` uses too: one implementation.
 pub(crate) use ebm_kernels::math::{
-    exp_f32_slice, exp_slice as exp_f64_slice, sigmoid_f32_slice, tanh_f32_slice,
+    exp_f32_slice, exp_slice as exp_f64_slice, ln_slice as ln_f64_slice, sigmoid_f32_slice,
+    tanh_f32_slice,
 };
 
 /// Up to this rank, shapes are walked row by row; dfdx's largest rank is 6.
