@@ -287,7 +287,7 @@ impl Row {
             .depth
             .map_or_else(|| "-".to_string(), |d| format!("{d:.2}"));
         println!(
-            "{:<15} {:<5} {:>6} {:>8.3} s {:>8.3} s {:>9} {:>9} {:>8.0} {:>8.0} {:>7.4} {:>4} {:>6} {:>9.1} {:>10.0}{}",
+            "{:<15} {:<7} {:>6} {:>8.3} s {:>8.3} s {:>9} {:>9} {:>8.0} {:>8.0} {:>7.4} {:>4} {:>6} {:>9.1} {:>10.0}{}",
             self.name,
             self.mass,
             self.chains,
@@ -522,27 +522,32 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
     // thread, and on `logreg25` 64 chains over two threads.
     #[cfg(feature = "nuts-rs")]
     {
-        use super::nuts_peer::measure as peer;
-        if wanted("gauss100_diag") {
-            jobs.push((
-                "gauss100_diag_nuts_rs".into(),
-                Box::new(move || peer("gauss100_diag", diag, x_diag, 1, SEED)),
-            ));
-        }
-        if wanted("gauss100_corr") {
-            jobs.push((
-                "gauss100_corr_nuts_rs".into(),
-                Box::new(move || peer("gauss100_corr", corr, x_corr, 1, SEED)),
-            ));
+        use super::nuts_peer::{measure as peer, PeerMass};
+        // Its default diagonal adaptation, and its low-rank one (the peer of our dense rows).
+        for (mass, tag) in [(PeerMass::Diag, ""), (PeerMass::LowRank, "_lowrank")] {
+            if wanted("gauss100_diag") {
+                jobs.push((
+                    format!("gauss100_diag_nuts_rs{tag}"),
+                    Box::new(move || peer("gauss100_diag", diag, x_diag, 1, SEED, mass)),
+                ));
+            }
+            if wanted("gauss100_corr") {
+                jobs.push((
+                    format!("gauss100_corr_nuts_rs{tag}"),
+                    Box::new(move || peer("gauss100_corr", corr, x_corr, 1, SEED, mass)),
+                ));
+            }
+            if wanted("logreg25") {
+                jobs.push((
+                    format!("logreg25_nuts_rs{tag}"),
+                    Box::new(move || peer("logreg25", logreg, x_logreg, 1, SEED, mass)),
+                ));
+            }
         }
         if wanted("logreg25") {
             jobs.push((
-                "logreg25_nuts_rs".into(),
-                Box::new(move || peer("logreg25", logreg, x_logreg, 1, SEED)),
-            ));
-            jobs.push((
                 "logreg25_64_nuts_rs".into(),
-                Box::new(move || peer("logreg25", logreg, x_logreg64, 2, SEED)),
+                Box::new(move || peer("logreg25", logreg, x_logreg64, 2, SEED, PeerMass::Diag)),
             ));
         }
     }
@@ -562,7 +567,7 @@ pub fn run(only: Option<&str>) -> Result<serde_json::Map<String, Value>, String>
         "NUTS cases: float64, 1000 warm-up + 1000 draws, target acceptance 0.8, max depth 10 (ESS over the draws; per-second figures include warm-up; times: the fastest of {TIMED_RUNS} runs from the same seeds)"
     );
     println!(
-        "{:<15} {:<5} {:>6} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>7} {:>4} {:>6} {:>9} {:>10}",
+        "{:<15} {:<7} {:>6} {:>10} {:>10} {:>9} {:>9} {:>8} {:>8} {:>7} {:>4} {:>6} {:>9} {:>10}",
         "case",
         "mass",
         "chains",
@@ -647,7 +652,9 @@ fn over_seeds<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     for k in 0..SEEDS as u64 {
         let seed = SEED + 1000 * k;
         let ours = one_thread(|| measure(name, model, x0, v, seed))?;
-        runs.push((ours, super::nuts_peer::measure(name, model, x0, 1, seed)?));
+        let peer =
+            super::nuts_peer::measure(name, model, x0, 1, seed, super::nuts_peer::PeerMass::Diag)?;
+        runs.push((ours, peer));
     }
     let mean = |f: fn(&(Row, Row)) -> f64| mean_se(&runs.iter().map(f).collect::<Vec<_>>());
     let (wa, wb, wd) = (

@@ -1,14 +1,18 @@
 //! nuts-rs 0.19.1 as a peer of the NUTS cases, built only with `cargo run --release -p xtask
-//! --features nuts-rs -- bench` (so `cargo test` and CI never compile it). It runs on exactly the density code of our
-//! rows (the models' `host_energy_and_gradient`, one chain per call), from the same starting points,
-//! with nuts-rs's defaults (diagonal adaptation, target 0.8, max depth 10, 1000 tune + 1000 draws),
-//! and its draws go through the same ESS and R-hat code as ours.
+//! --features nuts-rs -- bench` (so `cargo test` and CI never compile it). It runs on exactly the
+//! density code of our rows (the models' `host_energy_and_gradient`, one chain per call), from the
+//! same starting points, with nuts-rs's defaults (target 0.8, max depth 10, 1000 tune + 1000
+//! draws) and either of its mass adaptations, diagonal (its default) or low-rank
+//! ([`PeerMass`]), and its draws go through the same ESS and R-hat code as ours.
 
 use super::nuts::Row;
 use ebm_core::prelude::*;
 use ebm_samplers::diagnostics::{ess_bulk, rhat};
 use nuts_rs::rand::{rngs::StdRng, SeedableRng};
-use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, Settings};
+use nuts_rs::{
+    Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LowRankNutsSettings,
+    Settings,
+};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,19 +96,62 @@ struct ChainRun {
     sampling_s: f64,
 }
 
+/// Which of nuts-rs's mass-matrix adaptations a peer row uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerMass {
+    /// Its default: a diagonal mass from the draws and gradients.
+    Diag,
+    /// Its low-rank adaptation: the diagonal plus a low-rank correction from the draws and
+    /// gradients, with its default settings.
+    LowRank,
+}
+
+impl PeerMass {
+    fn name(self) -> &'static str {
+        match self {
+            PeerMass::Diag => "diag",
+            PeerMass::LowRank => "lowrank",
+        }
+    }
+}
+
 /// Chain `chain`'s 1000 tuning draws and 1000 draws from `start`, its stream seeded by
-/// `seed + chain`.
+/// `seed + chain`, with the mass adaptation `mass`.
 fn run_chain<const D: usize, M: Energy<D, f64, Cpu>>(
     model: &M,
     start: &[f64],
     chain: u64,
     seed: u64,
+    mass: PeerMass,
 ) -> Result<ChainRun, String> {
-    let settings = DiagNutsSettings {
-        num_tune: 1000,
-        num_draws: 1000,
-        ..DiagNutsSettings::default()
-    };
+    match mass {
+        PeerMass::Diag => {
+            let settings = DiagNutsSettings {
+                num_tune: 1000,
+                num_draws: 1000,
+                ..DiagNutsSettings::default()
+            };
+            run_chain_with(settings, model, start, chain, seed)
+        }
+        PeerMass::LowRank => {
+            let settings = LowRankNutsSettings {
+                num_tune: 1000,
+                num_draws: 1000,
+                ..LowRankNutsSettings::default()
+            };
+            run_chain_with(settings, model, start, chain, seed)
+        }
+    }
+}
+
+/// [`run_chain`] with nuts-rs settings `settings`.
+fn run_chain_with<const D: usize, M: Energy<D, f64, Cpu>, S: Settings>(
+    settings: S,
+    model: &M,
+    start: &[f64],
+    chain: u64,
+    seed: u64,
+) -> Result<ChainRun, String> {
     let mut rng = StdRng::seed_from_u64(seed + chain);
     let calls = AtomicU64::new(0);
     let math = CpuMath::new(Density::<D, M> {
@@ -154,6 +201,7 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     x0: &[f64],
     threads: usize,
     seed: u64,
+    mass: PeerMass,
 ) -> (f64, ThreadRuns) {
     let n = x0.len() / D;
     let clock = Instant::now();
@@ -165,7 +213,7 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
                         .step_by(threads)
                         .map(|c| {
                             let x = &x0[c * D..(c + 1) * D];
-                            Ok((c, run_chain(model, x, c as u64, seed)?))
+                            Ok((c, run_chain(model, x, c as u64, seed, mass)?))
                         })
                         .collect()
                 })
@@ -183,18 +231,19 @@ fn timed_run<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
 }
 
 /// Runs nuts-rs on `model` from the rows of `x0` (one chain each), its chains spread over `threads`
-/// threads (each runs its chains one after another), chain `c`'s stream seeded by `seed + c`;
-/// returns a row like ours.
+/// threads (each runs its chains one after another), chain `c`'s stream seeded by `seed + c`,
+/// with the mass adaptation `mass`; returns a row like ours.
 pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     name: &'static str,
     model: &M,
     x0: &Batch<D, f64>,
     threads: usize,
     seed: u64,
+    mass: PeerMass,
 ) -> Result<Row, String> {
     let x0 = x0.as_vec();
     let n = x0.len() / D;
-    let (wall, per_thread) = timed_run(model, &x0, threads, seed);
+    let (wall, per_thread) = timed_run(model, &x0, threads, seed, mass);
     let mut runs: Vec<(usize, ChainRun)> = Vec::with_capacity(n);
     let (mut tw, mut ts) = (0.0f64, 0.0f64);
     for r in per_thread {
@@ -250,7 +299,7 @@ pub fn measure<const D: usize, M: Energy<D, f64, Cpu> + Sync>(
     extra.insert("step_sizes".into(), json!(step_sizes));
     Ok(Row {
         name,
-        mass: "diag",
+        mass: mass.name(),
         chains: n,
         warmup_s: tw,
         sampling_s: ts,
