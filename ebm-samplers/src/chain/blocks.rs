@@ -3,7 +3,7 @@
 //! instead of one per evaluation and per loop over the batch. Each chain's arithmetic is the same
 //! whatever the blocks, so draws do not depend on the number of threads.
 
-use crate::chain::Points;
+use super::points::Points;
 use rayon::prelude::*;
 
 /// About this many coordinates per block: a block's positions, gradients and momenta stay in the

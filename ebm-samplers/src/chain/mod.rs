@@ -4,12 +4,14 @@
 //! threads.
 
 pub(crate) mod blocks;
+mod points;
 mod snapshot;
 mod state;
 pub(crate) mod streams;
 mod target;
 
+pub(crate) use points::all_finite;
+pub use points::Points;
 pub use snapshot::StateSnapshot;
-pub(crate) use state::all_finite;
-pub use state::{ChainState, Points, StateParts};
+pub use state::{ChainState, StateParts};
 pub use target::Target;

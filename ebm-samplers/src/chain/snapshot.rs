@@ -1,7 +1,8 @@
 //! A [`ChainState`] as plain data, to save a state and rebuild it exactly, for example to resume a
 //! run after a crash.
 
-use crate::chain::{ChainState, Points};
+use super::points::Points;
+use super::state::ChainState;
 use ebm_core::check;
 use ebm_core::prelude::*;
 use rand_chacha::ChaCha8Rng;

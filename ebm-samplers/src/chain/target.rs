@@ -1,6 +1,6 @@
 //! The model as the chains see it: energies and gradients at host positions.
 
-use super::state::Points;
+use super::points::Points;
 use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
 

@@ -1,7 +1,11 @@
 //! The swap bookkeeping: which replica each chain holds, round trips, swap statistics.
 
-#[allow(unused_imports)]
-use super::*;
+use super::scheme::SwapScheme;
+use super::stats::SwapStats;
+use crate::chain::ChainState;
+use ebm_core::prelude::*;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 
 /// Where a replica is on its way along the ladder, for counting round trips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! Ladders: checking them, and re-spacing them by the swap rejection rates.
 
-#[allow(unused_imports)]
-use super::*;
+use ebm_core::prelude::*;
 
 /// The most temperatures [`ReplicaExchange::geometric`] makes (ladders of hundreds are large).
 pub(super) const MAX_TEMPERATURES: usize = 1 << 16;

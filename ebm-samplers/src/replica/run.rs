@@ -1,9 +1,21 @@
 //! A tempered run through the driver: a scan as a kernel step, observers of the cold chains
 //! or of every rung, and what a run returns.
 
-#[allow(unused_imports)]
-use super::*;
+use super::book::SwapBook;
+use super::exchange::ReplicaExchange;
+use super::ladder::{check_ladder, respace};
+use super::scheme::SwapScheme;
+use super::state::ReplicaState;
+use super::stats::SwapStats;
+use crate::chain::{ChainState, Target};
+use crate::kernels::{Kernel, StepInfo};
 use crate::run::kept_index;
+use crate::run::{
+    DrawTrace, Driver, Flow, Observer, RunOptions, RunStart, SampleOutput, StepDiagnostics,
+    StepView,
+};
+use ebm_core::prelude::*;
+use std::cell::RefCell;
 
 /// A replica-exchange run with observers; [`ReplicaExchange::driver`] makes one.
 pub struct ReplicaDriver<'a, K, const D: usize, E: Real, Dev: Device<E>, M: ?Sized> {
@@ -225,5 +237,136 @@ impl<const D: usize, E, O: Observer<D, E> + ?Sized> Observer<D, E> for ColdRows<
 
     fn finish(&mut self, steps_taken: usize) {
         self.inner.finish(steps_taken);
+    }
+}
+
+/// Running a ladder: the methods that take scans.
+impl<K: Kernel> ReplicaExchange<K> {
+    /// Runs `options.n_steps` scans (exploration, then swaps) from the state and returns the cold
+    /// chains' output, as a plain run's (samples, trace and diagnostics as `options` asks), and the
+    /// swap statistics of this run. Observers see the cold chains.
+    ///
+    /// # Errors
+    /// As [`Driver::run`](crate::Driver::run).
+    pub fn run_from<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ReplicaState<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<ReplicaOutput<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        self.driver(model, state).run(options)
+    }
+
+    /// A run of `state` that observers watch: [`ReplicaDriver::observe`] adds an observer of the
+    /// cold chains (one per ladder: what a store of the run keeps), [`ReplicaDriver::observe_all`]
+    /// one of every replica (`ladders x temperatures` chains, temperature-major). The progress
+    /// bar of [`RunOptions::progress`] counts scans.
+    ///
+    /// ```
+    /// use ebm_core::prelude::*;
+    /// use ebm_models::GaussianMixture;
+    /// use ebm_samplers::prelude::*;
+    ///
+    /// let dev = Cpu::default();
+    /// let model = GaussianMixture::<2, f64>::four_modes(&dev);
+    /// let pt = ReplicaExchange::geometric(Mala::new(0.1, 1.0)?, 10.0, 4)?;
+    /// let mut state = pt.init(&model, &dev.zeros_like(&(8, Const::<2>)), 3)?;
+    /// let mut cold_steps = 0;
+    /// let mut watch = observer_fn(|s: &StepView<'_, 2, f64>| {
+    ///     assert_eq!(s.energies.len(), 8); // the cold chains only
+    ///     cold_steps += 1;
+    ///     Ok(if cold_steps == 50 { Flow::Stop } else { Flow::Continue })
+    /// });
+    /// let out = pt.driver(&model, &mut state).observe(&mut watch).run(&RunOptions::new(100))?;
+    /// assert_eq!(state.scans(), 50);
+    /// assert!(out.swaps.acceptance_rate.iter().all(|a| a.is_finite()));
+    /// # Ok::<(), ebm_core::Error>(())
+    /// ```
+    pub fn driver<'a, const D: usize, E, Dev, M>(
+        &'a self,
+        model: &'a M,
+        state: &'a mut ReplicaState<D, E, Dev>,
+    ) -> ReplicaDriver<'a, K, D, E, Dev, M>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        ReplicaDriver {
+            exchange: self,
+            model,
+            state,
+            cold: Vec::new(),
+            all: Vec::new(),
+        }
+    }
+
+    /// Starts a state from `x0` (one ladder per row) with `options.seed` and runs it.
+    ///
+    /// # Errors
+    /// As [`ReplicaExchange::init`] and [`ReplicaExchange::run_from`].
+    pub fn run<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        x0: &Batch<D, E, Dev>,
+        options: &RunOptions,
+    ) -> Result<ReplicaOutput<D, E, Dev>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        let mut state = self.init(model, x0, options.seed)?;
+        self.run_from(model, &mut state, options)
+    }
+
+    /// Tunes the state's ladder over `rounds` rounds of 1, 2, 4, ... scans: after each round the
+    /// temperatures between `T_0 = 1` and `T_K` (both kept) are re-spaced so that the estimated
+    /// communication barrier `Lambda` (the running sum of the swap rejection rates) grows evenly
+    /// from one temperature to the next (Syed et al. 2022), and, with
+    /// [`ReplicaExchange::with_explorer_tuning`], each temperature's step size moves toward the
+    /// target acceptance. Returns the tuned ladder, which the state now uses. The scans also
+    /// serve as burn-in.
+    ///
+    /// # Errors
+    /// As [`ReplicaExchange::run_from`].
+    pub fn tune_ladder<const D: usize, E, Dev, M>(
+        &self,
+        model: &M,
+        state: &mut ReplicaState<D, E, Dev>,
+        rounds: usize,
+    ) -> Result<Vec<f64>>
+    where
+        E: Real,
+        Dev: Device<E>,
+        M: Energy<D, E, Dev> + ?Sized,
+    {
+        for round in 0..rounds {
+            let scans = 1usize << round.min(20);
+            let out = self.run_from(model, state, &RunOptions::new(scans).progress(false))?;
+            if let Some(target) = self.explorer_target {
+                let n_l = state.book.n_ladders;
+                let mut eps = state.chains.step_sizes().to_vec();
+                for (k, &a) in out.swaps.explorer_acceptance.iter().enumerate() {
+                    if a.is_finite() {
+                        let factor = (2.0 * (a - target)).exp().clamp(0.5, 2.0);
+                        eps[k * n_l..(k + 1) * n_l]
+                            .iter_mut()
+                            .for_each(|e| *e *= factor);
+                    }
+                }
+                state.chains.set_step_sizes(&eps)?;
+            }
+            let ladder = respace(&out.swaps.temperatures, &out.swaps.rejection);
+            if check_ladder(&ladder).is_ok() {
+                state.set_ladder(&ladder)?;
+            }
+        }
+        Ok(state.temperatures().to_vec())
     }
 }

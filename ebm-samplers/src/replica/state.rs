@@ -1,7 +1,15 @@
 //! The chains of every ladder with their bookkeeping, and its snapshot.
 
-#[allow(unused_imports)]
-use super::*;
+use super::book::SwapBook;
+use super::book::SwapCounts;
+use super::book::Trip;
+use super::ladder::check_ladder;
+use super::scheme::SwapScheme;
+use super::stats::SwapStats;
+use crate::chain::{ChainState, StateSnapshot};
+use ebm_core::prelude::*;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 
 /// The chains of every ladder with the replica-exchange bookkeeping; outlives a run like
 /// [`ChainState`].
@@ -44,7 +52,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
     ///
     /// # Errors
     /// [`Error::LengthMismatch`] for another number of temperatures, and the ladder errors of
-    /// [`ReplicaExchange::new`].
+    /// [`ReplicaExchange::new`](crate::ReplicaExchange::new).
     pub fn set_ladder(&mut self, temperatures: &[f64]) -> Result<()> {
         if temperatures.len() != self.book.temperatures.len() {
             return Err(Error::LengthMismatch {
@@ -66,7 +74,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
     }
 
     /// The swap statistics of every scan since the state was created, over all its runs (a
-    /// store's segments and resumed runs included). [`ReplicaOutput::swaps`] has one run's.
+    /// store's segments and resumed runs included). [`ReplicaOutput::swaps`](crate::ReplicaOutput::swaps) has one run's.
     pub fn swap_stats(&self) -> SwapStats {
         let mut all = self.book.earlier.clone();
         all.add(&self.book.run);
@@ -135,7 +143,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> ReplicaState<D, E, Dev> {
     ///
     /// # Errors
     /// The errors of [`ChainState::from_snapshot`], the ladder errors of
-    /// [`ReplicaExchange::new`], and [`Error::LengthMismatch`] or [`Error::InvalidParameter`]
+    /// [`ReplicaExchange::new`](crate::ReplicaExchange::new), and [`Error::LengthMismatch`] or [`Error::InvalidParameter`]
     /// naming the first field that does not fit the ladders and temperatures.
     pub fn from_snapshot(snapshot: &ReplicaSnapshot<E>, dev: &Dev) -> Result<Self> {
         let s = snapshot;

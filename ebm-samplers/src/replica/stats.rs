@@ -1,7 +1,6 @@
 //! What a tempered run reports about its swaps.
 
-#[allow(unused_imports)]
-use super::*;
+use super::scheme::SwapScheme;
 
 /// Swap statistics of a replica-exchange run.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,8 +1,8 @@
 //! What a run returns: final particles, the optional trace of kept draws, per-step diagnostics and
 //! per-chain statistics.
 
+use super::observer::{Flow, Observer, RunStart, StepView};
 use crate::kernels::{Divergence, StepInfo};
-use crate::run::{Flow, Observer, RunStart, StepView};
 use ebm_core::prelude::*;
 use ebm_diagnostics::{DiagnosticsError, Draws, Summary};
 

@@ -1,6 +1,6 @@
 //! A progress bar for long runs, drawn on a terminal's standard error.
 
-use crate::run::{Flow, Observer, RunStart, StepView};
+use super::observer::{Flow, Observer, RunStart, StepView};
 use ebm_core::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;

@@ -1,7 +1,7 @@
 //! What a kernel needs to be tuned by warm-up, and how the mass matrix is estimated.
 
-#[allow(unused_imports)]
-use super::*;
+use crate::kernels::{HamiltonianMonteCarlo, Kernel, Mala, MassMatrix, Nuts, StepInfo};
+use ebm_core::prelude::*;
 
 /// How the mass matrix is adapted during warm-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,7 +59,7 @@ pub trait Adaptable: Kernel + Clone {
     }
 
     /// Whether the kernel moves along the gradient (the default). Warm-up's initial step-size
-    /// search ([`Warmup::find_initial_step_size`]) tries leapfrog steps, which say nothing about
+    /// search ([`Warmup::find_initial_step_size`](crate::Warmup::find_initial_step_size)) tries leapfrog steps, which say nothing about
     /// a gradient-free kernel: for one that returns `false` warm-up skips the search and dual
     /// averaging starts from the kernel's own step size.
     fn uses_gradient(&self) -> bool {

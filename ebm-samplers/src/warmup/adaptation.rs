@@ -1,12 +1,22 @@
 //! The windowed warm-up as an adaptation the driver runs, its snapshots and resumption.
 
-#[allow(unused_imports)]
-use super::*;
+use super::adaptable::Adaptable;
+use super::adaptable::MassAdaptation;
+use super::dual_averaging::DualAveraging;
+use super::mass_estimate::gradient_scale_mass;
+use super::mass_estimate::WindowEstimate;
+use super::schedule::WindowSchedule;
+use super::settings::Warmup;
+use super::step_size::initial_step_sizes;
+use crate::chain::{ChainState, Target};
+use crate::kernels::{MassMatrix, StepInfo};
+use crate::run::Adaptation;
+use ebm_core::prelude::*;
 
 impl Warmup {
     /// The adaptation of [`Warmup::run`] for `kernel` on the chains `state` (started by
-    /// [`Adaptable::warmup_variant`]'s `init`), to run through a [`Driver`] of
-    /// your own ([`Driver::adapting`]), with observers or a store, for
+    /// [`Adaptable::warmup_variant`]'s `init`), to run through a [`Driver`](crate::Driver) of
+    /// your own ([`Driver::adapting`](crate::Driver::adapting)), with observers or a store, for
     /// [`Warmup::n_warmup`] steps; [`WarmupAdaptation::finish`] then gives the tuned kernel. Its
     /// first step-size search and initial mass happen here, from the state's points.
     ///
@@ -193,7 +203,7 @@ impl Warmup {
     }
 }
 
-/// The windowed warm-up of [`Warmup`] as an [`Adaptation`] the [`Driver`] runs:
+/// The windowed warm-up of [`Warmup`] as an [`Adaptation`] the [`Driver`](crate::Driver) runs:
 /// dual averaging of each chain's step size toward the target acceptance, and the mass matrix
 /// pooled over the chains at the end of each slow window (Stan's schedule), with a new step-size
 /// search after each. [`Warmup::adaptation`] makes one; [`WarmupAdaptation::finish`] gives the

@@ -1,7 +1,7 @@
 //! Dual averaging of each chain's step size toward a target acceptance.
 
-#[allow(unused_imports)]
-use super::*;
+use ebm_core::check;
+use ebm_core::prelude::*;
 
 /// Dual-averaging step-size adaptation for one chain (Hoffman and Gelman 2014, section 3.2), with
 /// Stan's constants: `gamma = 0.05`, `t0 = 10`, `kappa = 0.75`, `mu = log(10 eps0)`.

@@ -1,7 +1,9 @@
 //! The mass matrix estimated over a window of draws (and gradients).
 
-#[allow(unused_imports)]
-use super::*;
+use super::adaptable::MassAdaptation;
+use crate::kernels::MassMatrix;
+use ebm_core::linalg;
+use ebm_core::prelude::*;
 
 /// Pooled running mean and covariance (or variances) of the draws of a slow window.
 #[derive(Debug, Clone)]

@@ -1,7 +1,12 @@
 //! Warm-up then sampling, both through the driver.
 
-#[allow(unused_imports)]
-use super::*;
+use super::adaptable::Adaptable;
+use super::dual_averaging::check_target;
+use super::settings::AdaptedRun;
+use super::settings::PhaseDraws;
+use super::settings::Warmup;
+use crate::run::{Driver, RunOptions};
+use ebm_core::prelude::*;
 
 impl Warmup {
     pub(super) fn check(&self) -> Result<()> {
@@ -34,14 +39,14 @@ impl Warmup {
     /// Starts one chain per row of `x0`, warms up (tuning each chain's step size and, for kernels
     /// with one, the mass matrix pooled over the chains), then samples with the tuned kernel.
     /// Warm-up's transitions run [`Adaptable::warmup_variant`] of `kernel` (for NUTS, its
-    /// [`Nuts::warmup_uturn`] criterion); sampling runs `kernel` itself with the tuned step sizes
+    /// [`Nuts::warmup_uturn`](crate::Nuts::warmup_uturn) criterion); sampling runs `kernel` itself with the tuned step sizes
     /// and mass matrix. Both phases go through the [`Driver`]: warm-up as a run
-    /// that a [`WarmupAdaptation`] tunes (which [`Warmup::adaptation`] gives, to run it with
+    /// that a [`WarmupAdaptation`](crate::WarmupAdaptation) tunes (which [`Warmup::adaptation`] gives, to run it with
     /// observers and stores of your own), sampling as a plain run of the tuned kernel.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] naming the setting for invalid settings, the errors of
-    /// [`Kernel::init`], and the model's.
+    /// [`Kernel::init`](crate::Kernel::init), and the model's.
     pub fn run<K, const D: usize, E, Dev, M>(
         &self,
         kernel: &K,

@@ -1,12 +1,9 @@
 //! Stan's windows: when warm-up re-estimates the mass matrix.
 
-#[allow(unused_imports)]
-use super::*;
-
 /// Stan's warm-up schedule: an initial fast interval (step size only), slow windows that double in
 /// length and end with a mass-matrix update, and a final fast interval.
 ///
-/// With Stan's values (75, 25, 50; [`Warmup`]'s default final interval is 150) and 1000 warm-up
+/// With Stan's values (75, 25, 50; [`Warmup`](crate::Warmup)'s default final interval is 150) and 1000 warm-up
 /// steps the windows end at steps 100, 150, 250, 450 and 950. Warm-ups shorter than 150 steps are
 /// scaled: 15% initial, 75% one window, 10% final, as Stan does.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,12 @@
 //! Warm-up's settings and what a warmed-up run returns.
 
-#[allow(unused_imports)]
-use super::*;
+use super::adaptable::MassAdaptation;
+use crate::chain::ChainState;
+use crate::kernels::{MassMatrix, StepInfo};
 use crate::run::kept_index;
+use crate::run::{DrawTrace, Flow, Observer, StepView, SummaryError};
+use ebm_core::prelude::*;
+use ebm_diagnostics::Summary;
 
 /// Everything one call of warm-up and sampling does.
 ///
@@ -31,7 +35,7 @@ pub struct Warmup {
     pub seed: u64,
     /// The global index of the first chain, for a run split into shards (default 0): row `c` of
     /// the starting points is chain `first_chain + c`, with that chain's stream
-    /// ([`Kernel::init_shard`]). The mass matrix is pooled over the chains of the shard, so shards
+    /// ([`Kernel::init_shard`](crate::Kernel::init_shard)). The mass matrix is pooled over the chains of the shard, so shards
     /// with warm-up adapt apart and their draws are not those of the single run; with a fixed
     /// kernel (no warm-up) they are.
     pub first_chain: u64,
@@ -81,7 +85,7 @@ pub struct Warmup {
     /// The warm-up schedule's initial fast interval, first slow window and final fast interval
     /// (default 75, 25, 150: Stan's first two, and a final interval three times Stan's 50, so
     /// the step size kept is averaged over more transitions with the final mass matrix, as
-    /// nutpie's 15% of the warm-up; see [`WindowSchedule`]).
+    /// nutpie's 15% of the warm-up; see [`WindowSchedule`](crate::warmup::WindowSchedule)).
     pub windows: (usize, usize, usize),
 }
 
@@ -106,7 +110,7 @@ impl Default for Warmup {
     }
 }
 
-/// Chainable setters, one per field, as [`RunOptions`] and `ebm_storage::StoreOptions` have:
+/// Chainable setters, one per field, as [`RunOptions`](crate::RunOptions) and `ebm_storage::StoreOptions` have:
 /// the settings are checked when the run starts ([`Warmup::run`], [`Warmup::adaptation`]).
 ///
 /// ```

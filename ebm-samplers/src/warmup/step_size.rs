@@ -1,7 +1,11 @@
 //! The initial step size of each chain (Hoffman and Gelman 2014, algorithm 4).
 
-#[allow(unused_imports)]
-use super::*;
+use super::adaptable::Adaptable;
+use crate::chain::{ChainState, Points, Target};
+use crate::kernels::MassMatrix;
+use crate::kernels::{leapfrog_host, Step};
+use ebm_core::check;
+use ebm_core::prelude::*;
 
 /// The heuristic of Hoffman and Gelman (2014, algorithm 4), chain by chain: from the current step
 /// size, double or halve until the acceptance probability of one leapfrog step from a fresh

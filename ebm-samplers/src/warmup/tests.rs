@@ -1,7 +1,10 @@
 //! Tests of warm-up's parts.
 
+use super::adaptable::MassAdaptation;
 use super::mass_estimate::geometric_mass;
-use super::*;
+use super::mass_estimate::WindowEstimate;
+use crate::kernels::MassMatrix;
+use ebm_core::linalg;
 
 /// A symmetric positive-definite `d x d` matrix `A A^T / d + s I` from a fixed pseudo-random
 /// `A`.

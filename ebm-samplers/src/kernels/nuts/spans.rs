@@ -1,8 +1,10 @@
 //! The U-turn bookkeeping of a tree: the ends and summed momenta of its stretches, in pooled
 //! buffers.
 
-#[allow(unused_imports)]
-use super::*;
+use super::sums::displacement_sums;
+use super::sums::uturn_sums;
+use super::sums::uturn_sums_pair;
+use ebm_core::prelude::*;
 
 /// Vectors of one length in one buffer, reused through a free list, so that no step allocates
 /// once the buffer has grown to a tree's needs.

@@ -1,8 +1,5 @@
 //! The sums the U-turn checks need, vectorised (AVX where the processor has it).
 
-#[allow(unused_imports)]
-use super::*;
-
 /// `(x_b - x_a) . p_a` and `(x_b - x_a) . p_b` (`abx = [p_a, p_b, x_a, x_b]`), in four lanes of
 /// coordinates `4 k + l` with the rest in lane 0; the displacement is formed once for both.
 pub(super) fn displacement_sums(abx: [&[f64]; 4]) -> [f64; 2] {

@@ -1,6 +1,24 @@
 //! Tests of the No-U-Turn Sampler's parts.
 
-use super::*;
+use super::settings::Nuts;
+use super::spans::Slot;
+use super::spans::Spans;
+use super::sums::displacement_sums;
+use super::sums::displacement_sums_portable;
+use super::sums::dot;
+use super::sums::uturn_sums;
+use super::sums::uturn_sums_pair;
+use super::sums::uturn_sums_pair_portable;
+use super::sums::uturn_sums_portable;
+use super::transition::NutsWorkspace;
+use super::tree::kick_and_drift;
+use super::tree::kick_and_point;
+use super::tree::End;
+use crate::chain::ChainState;
+use crate::kernels::kernel::{Kernel, StepInfo};
+use crate::kernels::mass::MassMatrix;
+use ebm_core::prelude::*;
+use rand::Rng;
 use rand::SeedableRng;
 
 /// The straightforward sums, one coordinate after another.

@@ -1,7 +1,19 @@
 //! One NUTS transition for a batch of chains in lock-step, and its workspace.
 
-#[allow(unused_imports)]
-use super::*;
+use super::settings::Nuts;
+use super::settings::UTurn;
+use super::spans::Slot;
+use super::sums::dot;
+use super::tree::kick_and_drift;
+use super::tree::kick_and_point;
+use super::tree::log_add_exp;
+use super::tree::Tree;
+use crate::chain::{ChainState, Points, Target};
+use crate::kernels::chain_settings::ChainSettings;
+use crate::kernels::kernel::{Divergence, Kernel, StepInfo};
+use crate::kernels::mass::{PreparedMass, Step};
+use ebm_core::prelude::*;
+use rand::Rng;
 
 /// Buffers and per-chain constants of a NUTS step.
 #[derive(Debug, Clone)]

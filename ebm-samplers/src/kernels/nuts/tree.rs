@@ -1,7 +1,11 @@
 //! A trajectory's ends and the tree being built: leapfrog steps with the point chosen so far.
 
-#[allow(unused_imports)]
-use super::*;
+use super::spans::Slot;
+use super::spans::Spans;
+use super::sums::dot;
+use crate::chain::all_finite;
+use crate::kernels::kernel::Divergence;
+use ebm_core::prelude::*;
 
 /// The first half kick and the drift of a leapfrog step with a mass that is not dense, in one
 /// pass: `p -= hs g`, `x += (step m_i^-1) p`, and the new `x` into `row` too (the values of
