@@ -199,13 +199,14 @@ pub fn log_add_exp(a: f64, b: f64) -> f64 {
     }
 }
 
-/// Runs `body` compiled for the widest vector unit the processor has.
+/// A slice function that applies `$scalar` to every element in place, from a copy of its loop
+/// compiled for the widest vector unit the processor has.
 macro_rules! dispatched {
-    ($(#[$doc:meta])* $name:ident, $scalar:path) => {
+    ($(#[$doc:meta])* $name:ident, $scalar:path, $t:ty) => {
         $(#[$doc])*
-        pub fn $name(x: &mut [f64]) {
+        pub fn $name(x: &mut [$t]) {
             #[inline(always)]
-            fn portable(x: &mut [f64]) {
+            fn portable(x: &mut [$t]) {
                 // A plain loop: an iterator adaptor's body can stay out of line, compiled
                 // without the caller's vector features.
                 for v in x.iter_mut() {
@@ -215,11 +216,11 @@ macro_rules! dispatched {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512(x: &mut [f64]) {
+                unsafe fn avx512(x: &mut [$t]) {
                     portable(x)
                 }
                 #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2(x: &mut [f64]) {
+                unsafe fn avx2(x: &mut [$t]) {
                     portable(x)
                 }
                 if has_avx512() {
@@ -251,22 +252,26 @@ fn has_avx2() -> bool {
 dispatched!(
     /// Replaces every `v` of `x` by [`exp`]`(v)`, in vector registers.
     exp_slice,
-    exp
+    exp,
+    f64
 );
 dispatched!(
     /// Replaces every `v` of `x` by [`ln`]`(v)`, in vector registers.
     ln_slice,
-    ln
+    ln,
+    f64
 );
 dispatched!(
     /// Replaces every `v` of `x` by [`log1p`]`(v)`, in vector registers.
     log1p_slice,
-    log1p
+    log1p,
+    f64
 );
 dispatched!(
     /// Replaces every `v` of `x` by [`softplus`]`(v)`, in vector registers.
     softplus_slice,
-    softplus
+    softplus,
+    f64
 );
 
 /// `ln(sum_i e^(x_i))` without overflow: the maximum `m` plus the logarithm of
@@ -400,53 +405,21 @@ pub fn sigmoid_f32(x: f32) -> f32 {
     1.0 / (1.0 + exp_f32(-x))
 }
 
-/// [`dispatched`] for `f32` slices.
-macro_rules! dispatched_f32 {
-    ($(#[$doc:meta])* $name:ident, $scalar:path) => {
-        $(#[$doc])*
-        pub fn $name(x: &mut [f32]) {
-            #[inline(always)]
-            fn portable(x: &mut [f32]) {
-                for v in x.iter_mut() {
-                    *v = $scalar(*v);
-                }
-            }
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                unsafe fn avx512(x: &mut [f32]) {
-                    portable(x)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                unsafe fn avx2(x: &mut [f32]) {
-                    portable(x)
-                }
-                if has_avx512() {
-                    // SAFETY: the processor has AVX-512F, AVX2 and FMA, checked just above.
-                    return unsafe { avx512(x) };
-                }
-                if has_avx2() {
-                    // SAFETY: the processor has AVX2 and FMA, checked just above.
-                    return unsafe { avx2(x) };
-                }
-            }
-            portable(x)
-        }
-    };
-}
-
-dispatched_f32!(
+dispatched!(
     /// Replaces every `v` of `x` by [`tanh_f32`]`(v)`, in vector registers.
     tanh_f32_slice,
-    tanh_f32
+    tanh_f32,
+    f32
 );
-dispatched_f32!(
+dispatched!(
     /// Replaces every `v` of `x` by [`exp_f32`]`(v)`, in vector registers.
     exp_f32_slice,
-    exp_f32
+    exp_f32,
+    f32
 );
-dispatched_f32!(
+dispatched!(
     /// Replaces every `v` of `x` by [`sigmoid_f32`]`(v)`, in vector registers.
     sigmoid_f32_slice,
-    sigmoid_f32
+    sigmoid_f32,
+    f32
 );
