@@ -1,7 +1,7 @@
 //! The cases of `docs/benchmarks.md`: each builds its inputs once and returns a library run and a
 //! floor run over them.
 
-use super::hardware::DenseWork;
+use super::hardware::{Product, Work};
 use super::{floor, mean_error, user_mlp, Case};
 use ebm_core::energy::Scaled;
 use ebm_core::prelude::*;
@@ -63,6 +63,36 @@ fn builtin_mlp(dev: &Cpu, w: &floor::MlpWeights) -> Mlp<2, f32> {
     .unwrap()
 }
 
+/// The products and tangents of `evaluations` input gradients of the 2-h-h-1 network `w` on `rows`
+/// rows, and `draws` normals: forward `x W1^T` and `h1 W2^T` (the weights stored output-major, read
+/// transposed), backward `d2 W2` and `d1 W1`; a tanh per hidden unit. The output layer's forward
+/// product is left out (sampling needs no energies), as are the bias additions and the
+/// derivative products, which a fused implementation does in the tanh's pass.
+pub(super) fn mlp_work(w: &floor::MlpWeights, rows: usize, evaluations: f64, draws: f64) -> Work {
+    let h = w.width();
+    let product = |label, k, n, matrix: &[f32], transposed| Product {
+        label,
+        rows,
+        k,
+        n,
+        matrix: matrix.to_vec(),
+        transposed,
+        count: evaluations,
+    };
+    Work {
+        products: vec![
+            product("x W1^T", 2, h, &w.w1, true),
+            product("h1 W2^T", h, h, &w.w2, true),
+            product("d2 W2", h, h, &w.w2, false),
+            product("d1 W1", h, 2, &w.w1, false),
+        ],
+        tanh: 2.0 * (rows * h) as f64 * evaluations,
+        tanh_block: rows * h,
+        draws,
+        chains: rows,
+    }
+}
+
 /// Langevin `h = 0.01`, `s = 1`, 100 steps of the chains `x0` on an MLP energy `model` with the
 /// weights `w`; the floor runs the same network by hand.
 fn mlp_case(
@@ -79,7 +109,13 @@ fn mlp_case(
         description,
         work: 1000.0 * 100.0,
         reps: None,
-        dense: None,
+        // One input gradient per step and one at the start; two normals per chain and step.
+        hardware: Some(mlp_work(
+            &w,
+            x0h.len() / 2,
+            100.0 + 1.0,
+            2.0 * x0h.len() as f64 / 2.0 * 100.0,
+        )),
         library: Box::new(move || {
             std::hint::black_box(sampler.sample(&model, &x0, 100, SEED).unwrap());
             None
@@ -110,7 +146,7 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 2-D, Langevin h=0.1 s=0.1, 1000 x 100",
             work: 1000.0 * 100.0,
             reps: None,
-            dense: None,
+            hardware: None,
             library: Box::new(move || {
                 let x = sampler.sample(&model, &x0, 100, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 2, &mu))
@@ -137,7 +173,7 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 2-D, HMC h=0.1 L=10, 1000 x 25, with acceptance diagnostics",
             work: 1000.0 * 25.0,
             reps: None,
-            dense: None,
+            hardware: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(
@@ -168,7 +204,7 @@ pub fn all() -> Vec<Case> {
             description: "four-mode mixture, Langevin h=0.1 s=0.1, 5 x 200, trajectory kept",
             work: 5.0 * 200.0,
             reps: None,
-            dense: None,
+            hardware: None,
             library: Box::new(move || {
                 let out = sampler
                     .run(&model, &x0, &RunOptions::new(200).seed(SEED).trace(1))
@@ -241,14 +277,14 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 100-D, Langevin h=0.1 s=1, 1000 x 1000",
             work: 1000.0 * 1000.0,
             reps: None,
-            dense: Some(DenseWork {
-                rows: 1000,
-                d: 100,
-                matrix: product_matrix.clone(),
-                // One gradient per step and one at the start; one normal per coordinate and step.
-                products: 1000.0 + 1.0,
-                draws: 1000.0 * 1000.0 * 100.0,
-            }),
+            // One gradient per step and one at the start; one normal per coordinate and step.
+            hardware: Some(Work::dense(
+                1000,
+                100,
+                product_matrix.clone(),
+                1000.0 + 1.0,
+                1000.0 * 1000.0 * 100.0,
+            )),
             library: Box::new(move || {
                 let x = langevin.sample(&m1, &x01, 1000, SEED).unwrap();
                 Some(mean_error(&x.as_vec(), 100, &mu1))
@@ -266,14 +302,14 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 100-D, HMC h=0.1 L=10, 1000 x 100, with acceptance diagnostics",
             work: 1000.0 * 100.0,
             reps: None,
-            dense: Some(DenseWork {
-                rows: 1000,
-                d: 100,
-                matrix: product_matrix,
-                // L gradients per step and one at the start; a momentum per step.
-                products: 100.0 * 10.0 + 1.0,
-                draws: 1000.0 * 100.0 * 100.0,
-            }),
+            // L gradients per step and one at the start; a momentum per step.
+            hardware: Some(Work::dense(
+                1000,
+                100,
+                product_matrix,
+                100.0 * 10.0 + 1.0,
+                1000.0 * 100.0 * 100.0,
+            )),
             library: hmc100_library(hmc, model, x0, mu2),
             floor: Box::new(move || {
                 let (x, _acc) = floor::gauss_hmc(&mut fm, &x0h, 0.1, 10, 100, SEED);
@@ -307,14 +343,14 @@ pub fn all() -> Vec<Case> {
             description: "Gaussian 100-D, HMC h=0.1 L=10, dense mass = precision, 1000 x 100",
             work: 1000.0 * 100.0,
             reps: None,
-            dense: Some(DenseWork {
-                rows: 1000,
-                d: 100,
-                matrix: to_f32(&prec),
-                // Per step L gradients, L drifts and the momentum (triangular: half a product).
-                products: 100.0 * (2.0 * 10.0 + 0.5) + 1.0,
-                draws: 1000.0 * 100.0 * 100.0,
-            }),
+            // Per step L gradients, L drifts and the momentum (triangular: half a product).
+            hardware: Some(Work::dense(
+                1000,
+                100,
+                to_f32(&prec),
+                100.0 * (2.0 * 10.0 + 0.5) + 1.0,
+                1000.0 * 100.0 * 100.0,
+            )),
             library: hmc100_library(hmc, model, x0, mu),
             floor: Box::new(move || {
                 let (x, _acc) =
@@ -337,7 +373,7 @@ pub fn all() -> Vec<Case> {
                           floor: the same MALA steps without swaps",
             work: (ladders * temps * scans * wells::EXPLORE_STEPS) as f64,
             reps: Some(3),
-            dense: None,
+            hardware: None,
             library: Box::new(move || {
                 let run = wells::replica_exchange(
                     &model,

@@ -28,8 +28,8 @@ pub struct Case {
     pub library: Box<dyn FnMut() -> Option<f64>>,
     /// Runs the floor once; returns its sample mean error, if any.
     pub floor: Box<dyn FnMut() -> Option<f64>>,
-    /// For the dense cases, their products and draws: the bench also reports the hardware floor.
-    pub dense: Option<hardware::DenseWork>,
+    /// For the cases with a hardware floor, their products, transcendentals and draws.
+    pub hardware: Option<hardware::Work>,
 }
 
 struct Timing {
@@ -176,17 +176,22 @@ pub fn run(args: &[String]) -> Result<(), String> {
             ns_per_step,
             case.description
         );
-        let hw = case.dense.as_ref().map(hardware::measure);
-        if let Some(hw) = &hw {
+        let hw = case.hardware.as_ref().map(hardware::measure);
+        if let (Some(hw), Some(work)) = (&hw, &case.hardware) {
+            let tanh = if work.tanh > 0.0 {
+                format!(" + {:.3e} tanh at {:.1} M/s", work.tanh, hw.tanh * 1e-6)
+            } else {
+                String::new()
+            };
             println!(
-                "{:<20} {:>8.3} ms hardware floor: {:.3e} flop at {:.1} GFLOP/s ({}) + {:.3e} normals \
-                 at {:.1} M/s; library / hardware = {:.2}",
+                "{:<20} {:>8.3} ms hardware floor: {:.3e} flop at {:.1} GFLOP/s ({}){tanh} + {:.3e} \
+                 normals at {:.1} M/s; library / hardware = {:.2}",
                 "",
                 hw.ms,
-                case.dense.as_ref().map_or(0.0, |w| w.flop()),
+                work.flop(),
                 hw.flops * 1e-9,
                 hw.routine,
-                case.dense.as_ref().map_or(0.0, |w| w.draws),
+                work.draws,
                 hw.normals * 1e-6,
                 lib.min / hw.ms
             );
@@ -222,6 +227,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "product_gflops": hw.as_ref().map(|h| h.flops * 1e-9),
                 "product_routine": hw.as_ref().map(|h| h.routine.clone()),
                 "normals_per_s": hw.as_ref().map(|h| h.normals),
+                "tanh_per_s": hw.as_ref().map(|h| h.tanh),
             }),
         );
     }
