@@ -262,8 +262,40 @@ impl<E: Real> HostNet<E> {
     }
 
     /// Energies and input gradients of the rows of `x`, using `scratch` (at least
-    /// `scratch_per_row() * rows` long) for activations and deltas.
+    /// `scratch_per_row() * rows` long) for activations and deltas: [`Self::passes_body`]
+    /// compiled for AVX2 where the processor has it. The elementwise loops then run eight `f32`
+    /// lanes wide instead of the baseline's four; the arithmetic is the same (no operation is
+    /// fused that the baseline does not fuse), so every processor gives the same bits.
     fn passes<const D: usize>(&self, x: &[E], energy: &mut [E], grad: &mut [E], scratch: &mut [E]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx2")]
+            unsafe fn avx2<const D: usize, E: Real>(
+                net: &HostNet<E>,
+                x: &[E],
+                energy: &mut [E],
+                grad: &mut [E],
+                scratch: &mut [E],
+            ) {
+                net.passes_body::<D>(x, energy, grad, scratch)
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the processor has AVX2, checked just above.
+                return unsafe { avx2::<D, E>(self, x, energy, grad, scratch) };
+            }
+        }
+        self.passes_body::<D>(x, energy, grad, scratch)
+    }
+
+    /// The passes of [`Self::passes`], inlined into each of its compiled copies.
+    #[inline(always)]
+    fn passes_body<const D: usize>(
+        &self,
+        x: &[E],
+        energy: &mut [E],
+        grad: &mut [E],
+        scratch: &mut [E],
+    ) {
         let n = energy.len();
         let sizes: Vec<usize> = self.layers.iter().map(|(_, b)| b.len()).collect();
         let total: usize = sizes.iter().sum();
@@ -369,6 +401,7 @@ impl<E: Real> HostNet<E> {
 const NARROW: usize = 8;
 
 /// A dot product with eight partial sums, so that it vectorises.
+#[inline(always)]
 fn dot<E: Real>(a: &[E], b: &[E]) -> E {
     let mut acc = [E::zero(); 8];
     let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
