@@ -341,3 +341,44 @@ fn gradients_without_constants_skip_weights_only() {
     assert!((got[0] - dx[0]).abs() < 1e-12 && (got[1] - dx[1]).abs() < 1e-12);
     assert!(!g.wants(&w), "a constant's gradient was allocated");
 }
+
+/// Products and element-wise outputs take buffers from the allocation cache without zero-filling
+/// them first (they write every entry), and the row-block kernel keeps its scratch between calls
+/// without clearing it: stale values, NaN here, must never show through.
+#[test]
+fn reused_buffers_never_show_through() {
+    let dev = Cpu::default();
+    dev.enable_cache();
+    let w: Tensor<Rank2<2, 2>, f64, Cpu> = dev.tensor([[1.0, 2.0], [3.0, 4.0]]);
+    let x: Tensor<Rank2<2, 2>, f64, Cpu> = dev.tensor([[1.0, -2.0], [0.5, 1.0]]);
+    let poison = || drop(dev.tensor([[f64::NAN; 2]; 2]));
+    for single in [false, true] {
+        let run = || {
+            poison();
+            let y = x.clone().matmul(w.clone());
+            assert_eq!(y.array(), [[-5.0, -6.0], [3.5, 5.0]]);
+            poison();
+            // Both operands still held elsewhere: the output is a fresh buffer.
+            let s = x.clone() + w.clone();
+            assert_eq!(s.array(), [[2.0, 0.0], [3.5, 5.0]]);
+            // A larger product first leaves the kernel's scratch full of other values; the
+            // backward pass of the smaller one (transposed weights, accumulated gradient) follows.
+            let big: Tensor<Rank2<3, 3>, f64, Cpu> = dev.tensor([[f64::NAN; 3]; 3]);
+            let stale = dev
+                .tensor([[1.0f64; 3]; 3])
+                .leaky_trace()
+                .matmul(big.clone())
+                .sum()
+                .backward();
+            drop(stale);
+            let g = x.leaky_trace().matmul(w.clone()).sum().backward();
+            // d sum(x W) / dx_ri = sum_j W_ij.
+            assert_eq!(g.get(&x).array(), [[3.0, 7.0], [3.0, 7.0]]);
+        };
+        if single {
+            ebm_kernels::with_single_thread_products(run);
+        } else {
+            run();
+        }
+    }
+}

@@ -57,6 +57,45 @@ impl Cpu {
     }
 }
 
+impl Cpu {
+    /// Patch (ebm): a buffer of `numel` values for an output that the caller overwrites whole
+    /// before anything reads it. A buffer from the allocation cache is returned as it is (its
+    /// values are stale but initialised numbers); only a fresh allocation is zero-filled. Upstream
+    /// zero-filled every output first, a pass over memory that the write then repeats.
+    #[inline]
+    pub(crate) fn try_alloc_overwritten<E: Unit>(
+        &self,
+        numel: usize,
+    ) -> Result<CachableVec<E>, CpuError> {
+        match self.cache.try_pop::<E>(numel) {
+            // SAFETY: as in `try_alloc_elem`; the cache holds only allocations of `numel` values
+            // of `E` that were initialised when first made, and `E` is a plain number.
+            Some(allocation) => Ok(CachableVec {
+                data: unsafe { Vec::from_raw_parts(allocation.0 as *mut E, numel, numel) },
+                cache: self.cache.clone(),
+            }),
+            None => self.try_alloc_zeros(numel),
+        }
+    }
+
+    /// Patch (ebm): a tensor of `shape` for an output written whole before it is read (see
+    /// [`Cpu::try_alloc_overwritten`]).
+    pub(crate) fn try_overwritten_like<S: Shape, E: Unit>(
+        &self,
+        shape: &S,
+    ) -> Result<Tensor<S, E, Self>, CpuError> {
+        let data = self.try_alloc_overwritten::<E>(shape.num_elements())?;
+        Ok(Tensor {
+            id: unique_id(),
+            data: Arc::new(data),
+            shape: *shape,
+            strides: shape.strides(),
+            device: self.clone(),
+            tape: Default::default(),
+        })
+    }
+}
+
 impl<E: Unit> ZerosTensor<E> for Cpu {
     fn try_zeros_like<S: HasShape>(&self, src: &S) -> Result<Tensor<S::Shape, E, Self>, Self::Err> {
         let shape = *src.shape();

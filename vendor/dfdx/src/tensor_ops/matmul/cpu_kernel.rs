@@ -75,8 +75,11 @@ unsafe fn row_product<E: ebm_kernels::Element + std::ops::AddAssign>(
         std::slice::from_raw_parts(bp, k * n)
     } else {
         // Column `c` of `b` is the contiguous row `c` of its transpose.
-        sb.clear();
-        sb.resize(k * n, E::ZERO);
+        // Patch (ebm): scratch grown, never cleared; the loop below writes all `k * n` entries.
+        if sb.len() < k * n {
+            sb.resize(k * n, E::ZERO);
+        }
+        let sb = &mut sb[..k * n];
         for c in 0..n {
             let col = std::slice::from_raw_parts(bp.add(c * k), k);
             for (j, &v) in col.iter().enumerate() {
@@ -87,8 +90,11 @@ unsafe fn row_product<E: ebm_kernels::Element + std::ops::AddAssign>(
     };
     let c = std::slice::from_raw_parts_mut(cp, m * n);
     let done = if accum {
-        so.clear();
-        so.resize(m * n, E::ZERO);
+        // Patch (ebm): scratch grown, never cleared; the product writes all `m * n` entries.
+        if so.len() < m * n {
+            so.resize(m * n, E::ZERO);
+        }
+        let so = &mut so[..m * n];
         let ok = ebm_kernels::rows_times_matrix(a, b, k, n, so).is_ok();
         if ok {
             c.iter_mut().zip(so.iter()).for_each(|(c, &v)| *c += v);
@@ -350,7 +356,8 @@ where
     ) -> Result<Tensor<(M, N), E, Self>, Self::Err> {
         let (m, k) = lhs.shape;
         let n = rhs.shape.1;
-        let mut out = self.try_zeros_like(&(m, n))?;
+        // Patch (ebm): the product (not accumulated) writes every entry.
+        let mut out = self.try_overwritten_like(&(m, n))?;
         Self::matmul(
             (m, k, n),
             false,
@@ -431,7 +438,8 @@ where
     ) -> Result<Tensor<(B, M, N), E, Self>, Self::Err> {
         let (batch, m, k) = lhs.shape;
         let n = rhs.shape.1;
-        let mut out = self.try_zeros_like(&(batch, m, n))?;
+        // Patch (ebm): the product (not accumulated) writes every entry.
+        let mut out = self.try_overwritten_like(&(batch, m, n))?;
         let cp = Arc::get_mut(&mut out.data).unwrap();
         for i in 0..batch.size() {
             Self::matmul(
@@ -495,7 +503,8 @@ where
     ) -> Result<Tensor<(B, M, N), E, Self>, Self::Err> {
         let (b, m, k) = lhs.shape;
         let n = rhs.shape.2;
-        let mut out = self.try_zeros_like(&(b, m, n))?;
+        // Patch (ebm): the product (not accumulated) writes every entry.
+        let mut out = self.try_overwritten_like(&(b, m, n))?;
         let ap = lhs.data.as_ref();
         let bp = rhs.data.as_ref();
         let cp = Arc::get_mut(&mut out.data).unwrap();
@@ -561,7 +570,8 @@ where
     ) -> Result<Tensor<(B, S, M, N), E, Self>, Self::Err> {
         let (b, s, m, k) = lhs.shape;
         let n = rhs.shape.3;
-        let mut out = self.try_zeros_like(&(b, s, m, n))?;
+        // Patch (ebm): the product (not accumulated) writes every entry.
+        let mut out = self.try_overwritten_like(&(b, s, m, n))?;
         let cp = Arc::get_mut(&mut out.data).unwrap();
         for i in 0..b.size() {
             for j in 0..s.size() {

@@ -263,7 +263,8 @@ impl<E: Dtype, Op: BinaryDerivative<E>> BinaryKernel<Op, E> for Cpu {
                 Ok(rhs)
             }
             (lhs, rhs) => {
-                let mut out = self.try_zeros_like(&lhs.shape)?;
+                // Patch (ebm): `binary_rows` writes every entry.
+                let mut out = self.try_overwritten_like(&lhs.shape)?;
                 let rows = Rows::new(dims, lhs.strides, rhs.strides);
                 let buf = std::sync::Arc::make_mut(&mut out.data);
                 binary_rows(&rows, buf, &lhs.data, &rhs.data, |x, y| op.f(&x, &y));
