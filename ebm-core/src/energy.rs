@@ -328,9 +328,10 @@ thread_local! {
 /// evaluated on the whole batch leaves the other cores idle for most of the pass. Cut into blocks,
 /// each thread runs the whole forward and backward pass of its rows. The blocks depend only on the
 /// number of rows `n` (`n / BLOCKWISE_ROWS` of them, at most `BLOCKWISE_MAX_BLOCKS`, no cut below
-/// `2 * BLOCKWISE_ROWS` rows), never on the number of threads, so results do not depend on the
-/// thread count. Each block is its own autodiff pass: the energies of a row and its gradient are
-/// those of that row's block.
+/// `2 * BLOCKWISE_ROWS` rows), never on the number of threads. Each block is its own autodiff
+/// pass with its products on its thread through the row-block kernel, whose result for a row does
+/// not depend on the rows beside it: a row's energy and gradient are the same whatever the blocks
+/// or the thread count ([`AutodiffRows`] evaluates any rows alone the same way).
 ///
 /// `#[energy]` models on `Cpu` evaluate this way. A hand-written model whose gradient comes from
 /// autodiff can do the same from its [`Energy::energy_and_gradient`]. Each worker thread keeps its
@@ -364,42 +365,159 @@ where
     Cpu: Device<E>,
     M: Energy<D, E, Cpu> + Sync + ?Sized,
 {
-    use rayon::prelude::*;
     let n = x.shape().0;
-    let blocks = (n / BLOCKWISE_ROWS).min(BLOCKWISE_MAX_BLOCKS);
-    if blocks < 2 || D == 0 {
+    if D == 0 || n == 0 {
         return autodiff_energy_and_gradient(model, x);
     }
-    let rows = n.div_ceil(blocks);
-    let host = x.as_vec();
+    let mut energies = vec![E::zero(); n];
+    let mut grads = vec![E::zero(); n * D];
+    blockwise_host_energy_and_gradient::<D, E, M>(model, &x.as_vec(), &mut energies, &mut grads);
     let dev = x.device().clone();
-    let parts: Vec<(Vec<E>, Vec<E>)> = host
-        .par_chunks(rows * D)
-        .map(|part| {
-            // Each thread builds its block's tensors on a device of its own, whose allocation
-            // cache it does not share: one cache behind a lock, hit by every operation of every
-            // thread, cost a third of the second thread's gain.
-            // Its products run on this thread (see `ebm_kernels::with_single_thread_products`).
-            BLOCK_DEVICE.with(|own| {
-                ebm_kernels::with_single_thread_products(|| {
-                    let block: Batch<D, E, Cpu> =
-                        own.tensor_from_vec(part.to_vec(), (part.len() / D, Const::<D>));
-                    let (e, g) = autodiff_energy_and_gradient(model, &block);
-                    (e.as_vec(), g.as_vec())
-                })
-            })
-        })
-        .collect();
-    let mut energies = Vec::with_capacity(n);
-    let mut grads = Vec::with_capacity(n * D);
-    for (e, g) in parts {
-        energies.extend(e);
-        grads.extend(g);
-    }
     (
         dev.tensor_from_vec(energies, (n,)),
         dev.tensor_from_vec(grads, (n, Const::<D>)),
     )
+}
+
+/// [`blockwise_energy_and_gradient`] from and into host buffers: `x` row-major with `D` values per
+/// row, `energy` one value per row, `grad` as `x`. The blocks are those of
+/// [`blockwise_energy_and_gradient`]. Buffers of other lengths are left as they are.
+pub fn blockwise_host_energy_and_gradient<const D: usize, E, M>(
+    model: &M,
+    x: &[E],
+    energy: &mut [E],
+    grad: &mut [E],
+) where
+    E: Real,
+    Cpu: Device<E>,
+    M: Energy<D, E, Cpu> + Sync + ?Sized,
+{
+    in_blocks::<D, E>(x, energy, grad, |x, e, g| {
+        block_pass::<D, E, M>(model, x, e, g)
+    })
+}
+
+/// `rows` over the blocks of [`blockwise_energy_and_gradient`] for a batch of `energy.len()` rows,
+/// on rayon's threads. Buffers of other lengths are left as they are.
+pub fn blockwise_rows<const D: usize, E: Real>(
+    rows: &dyn RowEnergy<E>,
+    x: &[E],
+    energy: &mut [E],
+    grad: &mut [E],
+) {
+    in_blocks::<D, E>(x, energy, grad, |x, e, g| {
+        rows.rows_energy_and_gradient(x, e, g)
+    })
+}
+
+/// `f` on each block of [`blockwise_energy_and_gradient`]'s split, on rayon's threads.
+fn in_blocks<const D: usize, E: Real>(
+    x: &[E],
+    energy: &mut [E],
+    grad: &mut [E],
+    f: impl Fn(&[E], &mut [E], &mut [E]) + Sync,
+) {
+    use rayon::prelude::*;
+    let n = energy.len();
+    if D == 0 || n == 0 || x.len() != n * D || grad.len() != n * D {
+        return;
+    }
+    let blocks = (n / BLOCKWISE_ROWS).clamp(1, BLOCKWISE_MAX_BLOCKS);
+    let per = n.div_ceil(blocks);
+    x.par_chunks(per * D)
+        .zip(energy.par_chunks_mut(per))
+        .zip(grad.par_chunks_mut(per * D))
+        .for_each(|((x, e), g)| f(x, e, g));
+}
+
+/// One autodiff pass over the rows `x` on the calling thread, into `energy` and `grad`.
+///
+/// The block's tensors live on a device of the thread's own, whose allocation cache it does not
+/// share: one cache behind a lock, hit by every operation of every thread, cost a third of the
+/// second thread's gain. Its products run on this thread through the row-block kernel (see
+/// `ebm_kernels::with_single_thread_products`), whose result for a row does not depend on the
+/// rows multiplied with it, so neither does anything here: a row's energy and gradient are the
+/// same in every block. A model that returns the wrong number of energies gets NaN energies, which
+/// the samplers report as a non-finite chain.
+fn block_pass<const D: usize, E, M>(model: &M, x: &[E], energy: &mut [E], grad: &mut [E])
+where
+    E: Real,
+    Cpu: Device<E>,
+    M: Energy<D, E, Cpu> + ?Sized,
+{
+    BLOCK_DEVICE.with(|own| {
+        ebm_kernels::with_single_thread_products(|| {
+            let block: Batch<D, E, Cpu> =
+                own.tensor_from_vec(x.to_vec(), (x.len() / D, Const::<D>));
+            let (e, g) = autodiff_energy_and_gradient(model, &block);
+            let (e, g) = (e.as_vec(), g.as_vec());
+            if e.len() == energy.len() && g.len() == grad.len() {
+                energy.copy_from_slice(&e);
+                grad.copy_from_slice(&g);
+            } else {
+                energy.fill(E::of(f64::NAN));
+            }
+        })
+    })
+}
+
+/// A model whose gradient comes from autodiff, as a [`RowEnergy`]: each call is one autodiff pass
+/// over the given rows on the calling thread, as one block of [`blockwise_energy_and_gradient`]
+/// (whose results it gives bit for bit, since no row's result depends on its block). Samplers that
+/// run blocks of chains for many steps on one thread use it through [`Energy::row_energy`]:
+/// `#[energy]` models offer it on `Cpu` in `f32` and `f64`.
+///
+/// ```
+/// use ebm_core::prelude::*;
+/// use ebm_core::energy::{blockwise_energy_and_gradient, AutodiffRows, RowEnergy};
+///
+/// struct Quartic;
+/// impl<E: Real, Dev: Device<E>, const D: usize> Energy<D, E, Dev> for Quartic {
+///     fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
+///         x.square().sum::<(usize,), Axis<1>>().square() * E::of(0.25)
+///     }
+/// }
+///
+/// let dev = Cpu::default();
+/// let x: Batch<2, f64> = dev.sample_normal_like(&(10, Const::<2>));
+/// let (e, g) = blockwise_energy_and_gradient(&Quartic, &x);
+/// // Rows 3..7 alone.
+/// let (mut e4, mut g4) = (vec![0.0; 4], vec![0.0; 8]);
+/// let rows: &dyn RowEnergy<f64> = AutodiffRows::<2, _>::new(&Quartic);
+/// rows.rows_energy_and_gradient(&x.as_vec()[6..14], &mut e4, &mut g4);
+/// assert_eq!(e4, e.as_vec()[3..7]);
+/// assert_eq!(g4, g.as_vec()[6..14]);
+/// ```
+#[repr(transparent)]
+pub struct AutodiffRows<const D: usize, M>(M);
+
+impl<const D: usize, M> AutodiffRows<D, M> {
+    /// The model seen as rows.
+    pub fn new(model: &M) -> &Self {
+        // SAFETY: `AutodiffRows` is a transparent wrapper of `M`: the same layout and alignment.
+        unsafe { &*(model as *const M).cast::<Self>() }
+    }
+}
+
+impl<const D: usize, E, M> RowEnergy<E> for AutodiffRows<D, M>
+where
+    E: Real,
+    Cpu: Device<E>,
+    M: Energy<D, E, Cpu> + Sync,
+{
+    fn rows_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+        let n = energy.len();
+        if D == 0 || n == 0 || x.len() != n * D || grad.len() != n * D {
+            return;
+        }
+        block_pass::<D, E, M>(&self.0, x, energy, grad)
+    }
+
+    fn preferred_block_rows(&self) -> Option<usize> {
+        // Each block is a whole autodiff pass, whose fixed costs (allocations, the tape) want a
+        // few hundred rows.
+        Some(BLOCKWISE_ROWS)
+    }
 }
 
 impl<const D: usize, E: Real, Dev: Device<E>, M: Energy<D, E, Dev> + ?Sized> Energy<D, E, Dev>

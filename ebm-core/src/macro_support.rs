@@ -364,3 +364,71 @@ where
 }
 
 pub use rand_distr::uniform::SampleUniform;
+
+/// Whether an `#[energy]` model with element `E` on device `Dev` has a host path: on dfdx's `Cpu`
+/// in `f32` and `f64`, where it evaluates blocks of rows by autodiff
+/// ([`crate::energy::AutodiffRows`]).
+pub fn has_host_path<E: 'static, Dev: 'static>() -> bool {
+    use core::any::TypeId;
+    crate::is_cpu::<Dev>()
+        && (TypeId::of::<E>() == TypeId::of::<f32>() || TypeId::of::<E>() == TypeId::of::<f64>())
+}
+
+/// The [`crate::energy::RowEnergy`] of an `#[energy]` model `M`: [`crate::energy::AutodiffRows`]
+/// when `M` is its `f32` or `f64` model on dfdx's `Cpu` (`M32`, `M64`), else `None`.
+pub fn row_energy<'a, const D: usize, E, M, M32, M64>(
+    model: &'a M,
+) -> Option<&'a dyn crate::energy::RowEnergy<E>>
+where
+    E: crate::Real,
+    M: 'static,
+    M32: crate::Energy<D, f32, dfdx::tensor::Cpu> + Sync + 'static,
+    M64: crate::Energy<D, f64, dfdx::tensor::Cpu> + Sync + 'static,
+{
+    use crate::energy::{AutodiffRows, RowEnergy};
+    use core::any::{Any, TypeId};
+    let any = model as &dyn Any;
+    if let Some(m) = any.downcast_ref::<M32>() {
+        let rows: &'a dyn RowEnergy<f32> = AutodiffRows::<D, M32>::new(m);
+        if TypeId::of::<E>() == TypeId::of::<f32>() {
+            // SAFETY: `E` is `f32` (checked just above), so the two types are the same type.
+            return Some(unsafe {
+                core::mem::transmute_copy::<&'a dyn RowEnergy<f32>, &'a dyn RowEnergy<E>>(&rows)
+            });
+        }
+    }
+    if let Some(m) = any.downcast_ref::<M64>() {
+        let rows: &'a dyn RowEnergy<f64> = AutodiffRows::<D, M64>::new(m);
+        if TypeId::of::<E>() == TypeId::of::<f64>() {
+            // SAFETY: `E` is `f64` (checked just above), so the two types are the same type.
+            return Some(unsafe {
+                core::mem::transmute_copy::<&'a dyn RowEnergy<f64>, &'a dyn RowEnergy<E>>(&rows)
+            });
+        }
+    }
+    None
+}
+
+/// The host path of an `#[energy]` model `M` ([`has_host_path`]): the blocks of
+/// [`crate::energy::blockwise_host_energy_and_gradient`]; `false` (nothing written) on other
+/// devices and elements.
+pub fn host_energy_and_gradient<const D: usize, E, M, M32, M64>(
+    model: &M,
+    x: &[E],
+    energy: &mut [E],
+    grad: &mut [E],
+) -> bool
+where
+    E: crate::Real,
+    M: 'static,
+    M32: crate::Energy<D, f32, dfdx::tensor::Cpu> + Sync + 'static,
+    M64: crate::Energy<D, f64, dfdx::tensor::Cpu> + Sync + 'static,
+{
+    match row_energy::<D, E, M, M32, M64>(model) {
+        Some(rows) => {
+            crate::energy::blockwise_rows::<D, E>(rows, x, energy, grad);
+            true
+        }
+        None => false,
+    }
+}

@@ -163,6 +163,30 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                     #name<f64, ::ebm_core::dfdx::tensor::Cpu>,
                 >(self, x)
             }
+
+            fn has_host_path(&self) -> bool {
+                #support::has_host_path::<E, Dev>()
+            }
+
+            fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
+                #support::host_energy_and_gradient::<
+                    #dim,
+                    E,
+                    Self,
+                    #name<f32, ::ebm_core::dfdx::tensor::Cpu>,
+                    #name<f64, ::ebm_core::dfdx::tensor::Cpu>,
+                >(self, x, energy, grad)
+            }
+
+            fn row_energy(&self) -> ::core::option::Option<&dyn ::ebm_core::energy::RowEnergy<E>> {
+                #support::row_energy::<
+                    #dim,
+                    E,
+                    Self,
+                    #name<f32, ::ebm_core::dfdx::tensor::Cpu>,
+                    #name<f64, ::ebm_core::dfdx::tensor::Cpu>,
+                >(self)
+            }
         }
 
         #training

@@ -80,8 +80,14 @@ use syn::{FnArg, ItemFn};
 /// - `impl<E: Real, Dev: Device<E>> Energy<D, E, Dev> for FourWells<E, Dev>`, whose
 ///   `energy<T: Tape<E, Dev>>` runs the body. It is generic over the element type, the device
 ///   (CPU or CUDA) and the tape, so the same body serves plain evaluation and autodiff; gradients come
-///   from `Energy::energy_and_gradient`'s autodiff default. The dimension is part of the trait, so
-///   calling the model on points of another dimension does not compile.
+///   from autodiff. The dimension is part of the trait, so calling the model on points of another
+///   dimension does not compile.
+/// - On dfdx's `Cpu` in `f32` and `f64`, evaluation in blocks of rows on every thread: the model
+///   overrides `energy_and_gradient` with `ebm_core::energy::blockwise_energy_and_gradient`, has a
+///   host path (`Energy::has_host_path`, the same blocks from the samplers' buffers) and offers
+///   `ebm_core::energy::AutodiffRows` as its `Energy::row_energy`, so that samplers which run
+///   blocks of chains for many steps on one thread (Langevin's `sample`, `Kernel::advance`) do so
+///   with it. A row's energy and gradient are the same bits in every block.
 ///
 /// # Trainable models: `#[energy(trainable)]`
 ///

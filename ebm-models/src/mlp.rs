@@ -1,6 +1,7 @@
 //! A multilayer perceptron energy with tanh hidden layers.
 
 use ebm_core::dense::{self, Strided};
+use ebm_core::energy::RowEnergy;
 use ebm_core::prelude::*;
 use std::sync::Mutex;
 
@@ -35,12 +36,19 @@ pub struct Layer {
 /// ```
 #[derive(Debug)]
 pub struct Mlp<const D: usize, E: Real = f32, Dev: Device<E> = Cpu> {
-    host: HostNet<E>,
+    host: HostRows<D, E>,
     first_t: Tensor<(Const<D>, usize), E, Dev>,
     rest_t: Vec<Tensor<(usize, usize), E, Dev>>,
     biases_t: Vec<Tensor<(usize,), E, Dev>>,
     output_t: Tensor<(usize, Const<1>), E, Dev>,
-    scratch: Mutex<Vec<E>>,
+}
+
+/// The host path as a function of rows ([`RowEnergy`]): the network and a pool of scratch
+/// buffers, one taken by each block being evaluated at a time.
+#[derive(Debug)]
+struct HostRows<const D: usize, E> {
+    net: HostNet<E>,
+    pool: Mutex<Vec<Vec<E>>>,
 }
 
 /// The network's parameters in host memory, for the hand-written passes.
@@ -58,12 +66,14 @@ struct HostNet<E> {
 impl<const D: usize, E: Real, Dev: Device<E>> Clone for Mlp<D, E, Dev> {
     fn clone(&self) -> Self {
         Self {
-            host: self.host.clone(),
+            host: HostRows {
+                net: self.host.net.clone(),
+                pool: Mutex::new(Vec::new()),
+            },
             first_t: self.first_t.clone(),
             rest_t: self.rest_t.clone(),
             biases_t: self.biases_t.clone(),
             output_t: self.output_t.clone(),
-            scratch: Mutex::new(Vec::new()),
         }
     }
 }
@@ -153,24 +163,26 @@ impl<const D: usize, E: Real, Dev: Device<E>> Mlp<D, E, Dev> {
             .collect();
         let output_t = dev.tensor_from_vec(cast(&output), (output.len(), Const::<1>));
         Ok(Self {
-            host: HostNet {
-                first_t: transpose(&hidden[0].weights, h0, D),
-                layers,
-                output: cast(&output),
-                output_bias: E::of(output_bias),
-                quadratic: E::of(quadratic),
+            host: HostRows {
+                net: HostNet {
+                    first_t: transpose(&hidden[0].weights, h0, D),
+                    layers,
+                    output: cast(&output),
+                    output_bias: E::of(output_bias),
+                    quadratic: E::of(quadratic),
+                },
+                pool: Mutex::new(Vec::new()),
             },
             first_t,
             rest_t,
             biases_t,
             output_t,
-            scratch: Mutex::new(Vec::new()),
         })
     }
 
     /// The number of units of each hidden layer.
     pub fn hidden_sizes(&self) -> Vec<usize> {
-        self.host.layers.iter().map(|(_, b)| b.len()).collect()
+        self.host.net.layers.iter().map(|(_, b)| b.len()).collect()
     }
 }
 
@@ -205,7 +217,7 @@ fn matmul<E: Real>(
 impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for Mlp<D, E, Dev> {
     fn energy<T: Tape<E, Dev>>(&self, x: Batch<D, E, Dev, T>) -> Energies<E, Dev, T> {
         let n = x.shape().0;
-        let quad = x.retaped::<T>().square().sum::<(usize,), Axis<1>>() * self.host.quadratic;
+        let quad = x.retaped::<T>().square().sum::<(usize,), Axis<1>>() * self.host.net.quadratic;
         let pre = x.matmul(self.first_t.clone());
         let shape = *pre.shape();
         let mut h = (pre
@@ -219,7 +231,7 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for Mlp<D, E, De
             h = (pre + b.clone().broadcast_like::<_, Axis<0>>(&shape)).tanh();
         }
         let out =
-            h.matmul(self.output_t.clone()).sum::<(usize,), Axis<1>>() + self.host.output_bias;
+            h.matmul(self.output_t.clone()).sum::<(usize,), Axis<1>>() + self.host.net.output_bias;
         out + quad
     }
 
@@ -229,28 +241,48 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for Mlp<D, E, De
 
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
         use rayon::prelude::*;
-        let n = energy.len();
-        let net = &self.host;
-        let per_row = net.scratch_per_row();
-        let mut guard = match self.scratch.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        guard.resize(n * per_row, E::zero());
-        // Rows split into one block per thread, each through both passes with a single-threaded
-        // matrix product: coarse blocks beat parallelising each small product.
-        let threads = rayon::current_num_threads().max(1);
-        let rows = if n >= 256 * threads {
-            n.div_ceil(threads)
-        } else {
-            n.max(1)
-        };
+        // Blocks of rows on rayon's threads, each through both passes with single-threaded
+        // matrix products: coarse blocks beat parallelising each small product. Every row is
+        // computed the same way whatever its block, so the split changes no bits.
+        let (rows, host) = (BLOCK_ROWS, &self.host);
         x.par_chunks(rows * D)
             .zip(energy.par_chunks_mut(rows))
             .zip(grad.par_chunks_mut(rows * D))
-            .zip(guard.par_chunks_mut(rows * per_row))
-            .for_each(|(((x, e), g), s)| net.passes::<D>(x, e, g, s));
+            .for_each(|((x, e), g)| host.rows_energy_and_gradient(x, e, g));
         true
+    }
+
+    fn row_energy(&self) -> Option<&dyn RowEnergy<E>> {
+        Some(&self.host)
+    }
+}
+
+/// Rows per block of the host path: a batch of a few hundred chains still keeps every thread
+/// busy, and a block's activations stay in cache.
+const BLOCK_ROWS: usize = 64;
+
+impl<const D: usize, E: Real> RowEnergy<E> for HostRows<D, E> {
+    fn rows_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) {
+        let n = energy.len();
+        if x.len() != n * D || grad.len() != n * D {
+            // Buffers that do not fit leave the outputs unspecified (the trait's contract).
+            return;
+        }
+        let lock = || match self.pool.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut scratch = lock().pop().unwrap_or_default();
+        let need = n * self.net.scratch_per_row();
+        if scratch.len() < need {
+            scratch.resize(need, E::zero());
+        }
+        self.net.passes::<D>(x, energy, grad, &mut scratch[..need]);
+        lock().push(scratch);
+    }
+
+    fn preferred_block_rows(&self) -> Option<usize> {
+        Some(BLOCK_ROWS)
     }
 }
 

@@ -219,3 +219,71 @@ fn mala_advance_gives_the_draws_of_the_driver() {
         assert_eq!(steps, 30);
     }
 }
+
+/// The built-in network without its row evaluator: kernels step the whole batch at once.
+struct MlpBatchOnly<'a>(&'a ebm_models::Mlp<2, f32>);
+
+impl Energy<2, f32, Cpu> for MlpBatchOnly<'_> {
+    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<2, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
+        self.0.energy(x)
+    }
+    fn has_host_path(&self) -> bool {
+        true
+    }
+    fn host_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) -> bool {
+        self.0.host_energy_and_gradient(x, energy, grad)
+    }
+}
+
+/// A 2-16-16-1 network with weights from a fixed formula.
+fn network() -> ebm_models::Mlp<2, f32> {
+    let layer = |ins: usize, outs: usize, phase: f64| ebm_models::Layer {
+        weights: (0..ins * outs)
+            .map(|k| (0.37 * k as f64 + phase).sin() / (ins as f64).sqrt())
+            .collect(),
+        bias: (0..outs).map(|o| 0.1 * (o as f64 + phase).cos()).collect(),
+    };
+    let output = (0..16).map(|i| (0.3 * i as f64).cos() / 4.0).collect();
+    ebm_models::Mlp::new(
+        &Cpu::default(),
+        vec![layer(2, 16, 0.1), layer(16, 16, 0.7)],
+        output,
+        0.2,
+        0.05,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_built_in_network_in_blocks_gives_the_draws_of_the_batch_step() {
+    let m = network();
+    // 300 chains: several of the network's blocks of rows, the last one short.
+    let x0: Batch<2, f32> = Cpu::seed_from_u64(5).sample_normal_like(&(300, Const::<2>));
+    let langevin = LangevinDynamics::new(0.02, 1.0).unwrap();
+    let mala = Mala::new(0.05, 1.0).unwrap();
+    let reference = langevin
+        .sample(&MlpBatchOnly(&m), &x0, 40, 9)
+        .unwrap()
+        .as_vec();
+    let mala_reference = mala
+        .run(&MlpBatchOnly(&m), &x0, &RunOptions::new(20).seed(9))
+        .unwrap()
+        .samples
+        .as_vec();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let sampled = langevin.sample(&m, &x0, 40, 9).unwrap().as_vec();
+            assert_eq!(sampled, reference, "Langevin on {threads} threads");
+            let run = mala
+                .run(&m, &x0, &RunOptions::new(20).seed(9))
+                .unwrap()
+                .samples
+                .as_vec();
+            assert_eq!(run, mala_reference, "MALA on {threads} threads");
+        });
+    }
+}
