@@ -287,3 +287,56 @@ fn the_built_in_network_in_blocks_gives_the_draws_of_the_batch_step() {
         });
     }
 }
+
+/// A 2-8-8-1 network written with `#[energy]`, evaluated by autodiff.
+#[energy]
+fn small_net(
+    x: Batch<2>,
+    w1: [[f32; 8]; 2],
+    b1: [f32; 8],
+    w2: [[f32; 8]; 8],
+    w3: [[f32; 1]; 8],
+) -> Energies {
+    let rows = (x.shape().0, Const::<8>);
+    let h1 = (x.matmul(w1) + b1.broadcast_like::<_, Axis<0>>(&rows)).tanh();
+    let h2 = h1.matmul(w2).tanh();
+    h2.matmul(w3).sum::<_, Axis<1>>() + x.square().sum::<_, Axis<1>>() * 0.05
+}
+
+/// The same model with neither host path nor row evaluator: kernels go through tensors.
+struct TensorsOnly<'a>(&'a SmallNet<f32>);
+
+impl Energy<2, f32, Cpu> for TensorsOnly<'_> {
+    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<2, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
+        self.0.energy(x)
+    }
+    fn energy_and_gradient(&self, x: &Batch<2, f32>) -> (Energies<f32, Cpu>, Batch<2, f32>) {
+        self.0.energy_and_gradient(x)
+    }
+}
+
+#[test]
+fn an_energy_macro_network_in_blocks_gives_the_draws_of_the_tensor_path() {
+    let f = |k: usize, phase: f32| (0.37 * k as f32 + phase).sin() * 0.5;
+    let m = SmallNet::new(
+        &Cpu::default(),
+        std::array::from_fn(|i| std::array::from_fn(|j| f(8 * i + j, 0.1))),
+        std::array::from_fn(|j| f(j, 0.5)),
+        std::array::from_fn(|i| std::array::from_fn(|j| f(8 * i + j, 0.9))),
+        std::array::from_fn(|i| [f(i, 1.3)]),
+    )
+    .unwrap();
+    assert!(m.has_host_path() && m.row_energy().is_some());
+    // 300 chains: one block for the tensor path, a block of 250 and one of 50 for the rows.
+    let x0: Batch<2, f32> = Cpu::seed_from_u64(6).sample_normal_like(&(300, Const::<2>));
+    let langevin = LangevinDynamics::new(0.02, 1.0).unwrap();
+    let reference = langevin.sample(&TensorsOnly(&m), &x0, 30, 4).unwrap().as_vec();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let sampled = pool.install(|| langevin.sample(&m, &x0, 30, 4).unwrap().as_vec());
+        assert_eq!(sampled, reference, "Langevin on {threads} threads");
+    }
+}
