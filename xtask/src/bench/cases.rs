@@ -109,11 +109,12 @@ fn mlp_case(
         description,
         work: 1000.0 * 100.0,
         reps: None,
-        // One input gradient per step and one at the start; two normals per chain and step.
+        // One input gradient at the start and one after each step but the last (`sample` keeps
+        // only the positions); two normals per chain and step.
         hardware: Some(mlp_work(
             &w,
             x0h.len() / 2,
-            100.0 + 1.0,
+            100.0,
             2.0 * x0h.len() as f64 / 2.0 * 100.0,
         )),
         library: Box::new(move || {
