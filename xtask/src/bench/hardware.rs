@@ -89,6 +89,21 @@ impl Work {
         }
     }
 
+    /// What identifies the work: cases with the same key do the same arithmetic.
+    pub fn key(&self) -> String {
+        let shapes: Vec<String> = self
+            .products
+            .iter()
+            .map(|p| format!("{}x{}x{}{}*{}", p.rows, p.k, p.n, p.transposed, p.count))
+            .collect();
+        format!(
+            "{} + {} tanh + {} normals",
+            shapes.join(" "),
+            self.tanh,
+            self.draws
+        )
+    }
+
     /// Floating-point operations of the products in one run.
     pub fn flop(&self) -> f64 {
         self.products.iter().map(Product::flop).sum()

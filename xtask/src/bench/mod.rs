@@ -156,6 +156,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
         "case", "lib min", "lib median", "floor min", "floor med", "ratio", "mean err", "ns/step"
     );
     let mut out = Map::new();
+    // (case, library minimum, the work's key, its hardware floor) for the summary below.
+    let mut floors: Vec<(&str, f64, String, f64)> = Vec::new();
     for mut case in all {
         let case_reps = case.reps.map_or(reps, |r| r.min(reps));
         let lib = time(case_reps, &mut *case.library);
@@ -208,6 +210,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 );
             }
         }
+        if let (Some(hw), Some(work)) = (&hw, &case.hardware) {
+            floors.push((case.name, lib.min, work.key(), hw.ms));
+        }
         out.insert(
             case.name.to_string(),
             json!({
@@ -230,6 +235,30 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "tanh_per_s": hw.as_ref().map(|h| h.tanh),
             }),
         );
+    }
+    if !floors.is_empty() {
+        // Cases with the same work (a network and its `#[energy]` twin) share one floor: the least
+        // of their measurements, since every measurement is the machine's best in a moment of a
+        // shared, drifting machine.
+        println!();
+        println!(
+            "hardware floors, the least measurement of each work in this run (library minimum / floor):"
+        );
+        for (name, lib_min, key, _) in &floors {
+            let best = floors
+                .iter()
+                .filter(|f| &f.2 == key)
+                .map(|f| f.3)
+                .fold(f64::INFINITY, f64::min);
+            println!(
+                "  {name:<22} {lib_min:>9.3} ms  floor {best:>9.3} ms  ratio {:.2}",
+                lib_min / best
+            );
+            if let Some(Value::Object(row)) = out.get_mut(*name) {
+                row.insert("hardware_floor_best_ms".into(), json!(best));
+                row.insert("ratio_hardware_best".into(), json!(lib_min / best));
+            }
+        }
     }
     if only.is_empty() {
         out.extend(nuts::run(None)?);
