@@ -330,7 +330,10 @@ fn an_energy_macro_network_in_blocks_gives_the_draws_of_the_tensor_path() {
     // 300 chains: one block for the tensor path, a block of 250 and one of 50 for the rows.
     let x0: Batch<2, f32> = Cpu::seed_from_u64(6).sample_normal_like(&(300, Const::<2>));
     let langevin = LangevinDynamics::new(0.02, 1.0).unwrap();
-    let reference = langevin.sample(&TensorsOnly(&m), &x0, 30, 4).unwrap().as_vec();
+    let reference = langevin
+        .sample(&TensorsOnly(&m), &x0, 30, 4)
+        .unwrap()
+        .as_vec();
     for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
