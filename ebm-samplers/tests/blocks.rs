@@ -5,15 +5,15 @@ use ebm_core::prelude::*;
 use ebm_models::GaussianModel;
 use ebm_samplers::prelude::*;
 
-/// The same model with its host path but without the row evaluator, so kernels step the whole
-/// batch at once (the path every model without a `RowEnergy` takes).
-struct BatchOnly<'a>(&'a GaussianModel<100, f32>);
+/// A model with its host path but without its row evaluator, so kernels step the whole batch at
+/// once (the path every model without a `RowEnergy` takes).
+struct BatchOnly<'a, M>(&'a M);
 
-impl Energy<100, f32, Cpu> for BatchOnly<'_> {
-    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<100, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
+impl<const D: usize, M: Energy<D, f32, Cpu>> Energy<D, f32, Cpu> for BatchOnly<'_, M> {
+    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<D, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
         self.0.energy(x)
     }
-    fn energy_and_gradient(&self, x: &Batch<100, f32>) -> (Energies<f32, Cpu>, Batch<100, f32>) {
+    fn energy_and_gradient(&self, x: &Batch<D, f32>) -> (Energies<f32, Cpu>, Batch<D, f32>) {
         self.0.energy_and_gradient(x)
     }
     fn has_host_path(&self) -> bool {
@@ -22,6 +22,14 @@ impl Energy<100, f32, Cpu> for BatchOnly<'_> {
     fn host_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) -> bool {
         self.0.host_energy_and_gradient(x, energy, grad)
     }
+}
+
+/// A rayon pool of `threads` threads.
+fn rayon_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
 }
 
 fn model() -> GaussianModel<100, f32> {
@@ -38,10 +46,7 @@ fn model() -> GaussianModel<100, f32> {
 /// Final positions and energies of `steps` steps of `kernel` from a fixed start, on `threads`
 /// threads, through the row evaluator (`blocked`) or the batch path.
 fn run<K: Kernel + Sync>(kernel: &K, steps: usize, threads: usize, blocked: bool) -> Vec<u32> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = rayon_pool(threads);
     pool.install(|| {
         let m = model();
         // 300 chains: several blocks, the last one short.
@@ -115,10 +120,7 @@ fn langevin_in_blocks_gives_the_draws_of_the_batch_step() {
 
 /// Positions and energies after `advance` (all steps of a block on one thread) on `threads`.
 fn advanced(kernel: &LangevinDynamics, steps: usize, threads: usize) -> (Vec<u32>, u64) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+    let pool = rayon_pool(threads);
     pool.install(|| {
         let m = model();
         let x0: Batch<100, f32> = Cpu::seed_from_u64(4).sample_normal_like(&(300, Const::<100>));
@@ -173,10 +175,7 @@ fn langevin_advance_reports_a_divergence_as_the_driver_does() {
         .unwrap_err();
     assert!(matches!(driver, Error::Diverged { .. }), "{driver}");
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon_pool(threads);
         let blocked = pool.install(|| kernel.sample(&m, &x0, 200, 0).unwrap_err());
         assert_eq!(blocked.to_string(), driver.to_string(), "{threads} threads");
         let mut state = kernel.init(&m, &x0, 0).unwrap();
@@ -194,10 +193,7 @@ fn mala_advance_gives_the_draws_of_the_driver() {
     let kernel = Mala::new(0.05, 1.0).unwrap();
     let reference = run(&kernel, 30, 1, false);
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon_pool(threads);
         let (bits, steps) = pool.install(|| {
             let m = model();
             let x0: Batch<100, f32> =
@@ -217,21 +213,6 @@ fn mala_advance_gives_the_draws_of_the_driver() {
             "advance on {threads} threads"
         );
         assert_eq!(steps, 30);
-    }
-}
-
-/// The built-in network without its row evaluator: kernels step the whole batch at once.
-struct MlpBatchOnly<'a>(&'a ebm_models::Mlp<2, f32>);
-
-impl Energy<2, f32, Cpu> for MlpBatchOnly<'_> {
-    fn energy<T: Tape<f32, Cpu>>(&self, x: Batch<2, f32, Cpu, T>) -> Energies<f32, Cpu, T> {
-        self.0.energy(x)
-    }
-    fn has_host_path(&self) -> bool {
-        true
-    }
-    fn host_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) -> bool {
-        self.0.host_energy_and_gradient(x, energy, grad)
     }
 }
 
@@ -262,19 +243,16 @@ fn the_built_in_network_in_blocks_gives_the_draws_of_the_batch_step() {
     let langevin = LangevinDynamics::new(0.02, 1.0).unwrap();
     let mala = Mala::new(0.05, 1.0).unwrap();
     let reference = langevin
-        .sample(&MlpBatchOnly(&m), &x0, 40, 9)
+        .sample(&BatchOnly(&m), &x0, 40, 9)
         .unwrap()
         .as_vec();
     let mala_reference = mala
-        .run(&MlpBatchOnly(&m), &x0, &RunOptions::new(20).seed(9))
+        .run(&BatchOnly(&m), &x0, &RunOptions::new(20).seed(9))
         .unwrap()
         .samples
         .as_vec();
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon_pool(threads);
         pool.install(|| {
             let sampled = langevin.sample(&m, &x0, 40, 9).unwrap().as_vec();
             assert_eq!(sampled, reference, "Langevin on {threads} threads");
@@ -335,10 +313,7 @@ fn an_energy_macro_network_in_blocks_gives_the_draws_of_the_tensor_path() {
         .unwrap()
         .as_vec();
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = rayon_pool(threads);
         let sampled = pool.install(|| langevin.sample(&m, &x0, 30, 4).unwrap().as_vec());
         assert_eq!(sampled, reference, "Langevin on {threads} threads");
     }
