@@ -376,37 +376,38 @@ pub fn has_host_path<E: 'static, Dev: 'static>() -> bool {
 
 /// The [`crate::energy::RowEnergy`] of an `#[energy]` model `M`: [`crate::energy::AutodiffRows`]
 /// when `M` is its `f32` or `f64` model on dfdx's `Cpu` (`M32`, `M64`), else `None`.
-pub fn row_energy<'a, const D: usize, E, M, M32, M64>(
-    model: &'a M,
-) -> Option<&'a dyn crate::energy::RowEnergy<E>>
+pub fn row_energy<const D: usize, E, M, M32, M64>(
+    model: &M,
+) -> Option<&dyn crate::energy::RowEnergy<E>>
 where
     E: crate::Real,
     M: 'static,
     M32: crate::Energy<D, f32, dfdx::tensor::Cpu> + Sync + 'static,
     M64: crate::Energy<D, f64, dfdx::tensor::Cpu> + Sync + 'static,
 {
+    let any = model as &dyn core::any::Any;
+    autodiff_rows::<D, E, f32, M32>(any).or_else(|| autodiff_rows::<D, E, f64, M64>(any))
+}
+
+/// [`crate::energy::AutodiffRows`] of `model` when it is an `MF` and `E` is `F`, else `None`.
+fn autodiff_rows<'a, const D: usize, E, F, MF>(
+    model: &'a dyn core::any::Any,
+) -> Option<&'a dyn crate::energy::RowEnergy<E>>
+where
+    E: crate::Real,
+    F: crate::Real,
+    dfdx::tensor::Cpu: dfdx::tensor_ops::Device<F>,
+    MF: crate::Energy<D, F, dfdx::tensor::Cpu> + Sync + 'static,
+{
     use crate::energy::{AutodiffRows, RowEnergy};
-    use core::any::{Any, TypeId};
-    let any = model as &dyn Any;
-    if let Some(m) = any.downcast_ref::<M32>() {
-        let rows: &'a dyn RowEnergy<f32> = AutodiffRows::<D, M32>::new(m);
-        if TypeId::of::<E>() == TypeId::of::<f32>() {
-            // SAFETY: `E` is `f32` (checked just above), so the two types are the same type.
-            return Some(unsafe {
-                core::mem::transmute_copy::<&'a dyn RowEnergy<f32>, &'a dyn RowEnergy<E>>(&rows)
-            });
-        }
+    use core::any::TypeId;
+    let m = model.downcast_ref::<MF>()?;
+    if TypeId::of::<E>() != TypeId::of::<F>() {
+        return None;
     }
-    if let Some(m) = any.downcast_ref::<M64>() {
-        let rows: &'a dyn RowEnergy<f64> = AutodiffRows::<D, M64>::new(m);
-        if TypeId::of::<E>() == TypeId::of::<f64>() {
-            // SAFETY: `E` is `f64` (checked just above), so the two types are the same type.
-            return Some(unsafe {
-                core::mem::transmute_copy::<&'a dyn RowEnergy<f64>, &'a dyn RowEnergy<E>>(&rows)
-            });
-        }
-    }
-    None
+    let rows: &'a dyn RowEnergy<F> = AutodiffRows::<D, MF>::new(m);
+    // SAFETY: `E` is `F` (checked just above), so the two types are the same type.
+    Some(unsafe { core::mem::transmute_copy::<&'a dyn RowEnergy<F>, &'a dyn RowEnergy<E>>(&rows) })
 }
 
 /// The host path of an `#[energy]` model `M` ([`has_host_path`]): the blocks of

@@ -111,6 +111,10 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
         quote!()
     };
 
+    // The model's `f32` and `f64` instances on `Cpu`, which the support functions run blockwise.
+    let cpu_models = quote!(
+        #name<f32, ::ebm_core::dfdx::tensor::Cpu>, #name<f64, ::ebm_core::dfdx::tensor::Cpu>
+    );
     Ok(quote! {
         #(#forwarded)*
         #(#docs)*
@@ -159,8 +163,7 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                     E,
                     Dev,
                     Self,
-                    #name<f32, ::ebm_core::dfdx::tensor::Cpu>,
-                    #name<f64, ::ebm_core::dfdx::tensor::Cpu>,
+                    #cpu_models
                 >(self, x)
             }
 
@@ -173,8 +176,7 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                     #dim,
                     E,
                     Self,
-                    #name<f32, ::ebm_core::dfdx::tensor::Cpu>,
-                    #name<f64, ::ebm_core::dfdx::tensor::Cpu>,
+                    #cpu_models
                 >(self, x, energy, grad)
             }
 
@@ -183,8 +185,7 @@ pub fn model(model: Model) -> syn::Result<TokenStream> {
                     #dim,
                     E,
                     Self,
-                    #name<f32, ::ebm_core::dfdx::tensor::Cpu>,
-                    #name<f64, ::ebm_core::dfdx::tensor::Cpu>,
+                    #cpu_models
                 >(self)
             }
         }
