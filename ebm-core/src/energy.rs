@@ -417,16 +417,44 @@ fn in_blocks<const D: usize, E: Real>(
     grad: &mut [E],
     f: impl Fn(&[E], &mut [E], &mut [E]) + Sync,
 ) {
+    let n = energy.len();
+    let blocks = (n / BLOCKWISE_ROWS).clamp(1, BLOCKWISE_MAX_BLOCKS);
+    for_row_blocks::<D, E>(x, energy, grad, n.div_ceil(blocks), f)
+}
+
+/// Runs `f(x, energy, grad)` on blocks of `rows` rows of a batch's host buffers (`x` row-major
+/// with `D` values per row, `energy` one value per row, `grad` as `x`; the last block may be
+/// shorter), on rayon's threads: the split of a host path whose rows do not depend on each other.
+/// Buffers of other lengths, an empty batch or `D = 0` leave everything as it is.
+///
+/// ```
+/// let x = [1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0]; // three rows of two
+/// let (mut e, mut g) = ([0.0; 3], [0.0; 6]);
+/// ebm_core::energy::for_row_blocks::<2, f64>(&x, &mut e, &mut g, 2, |x, e, g| {
+///     for ((e, g), x) in e.iter_mut().zip(g.chunks_mut(2)).zip(x.chunks(2)) {
+///         *e = 0.5 * (x[0] * x[0] + x[1] * x[1]);
+///         g.copy_from_slice(x);
+///     }
+/// });
+/// assert_eq!(e, [2.5, 12.5, 30.5]);
+/// assert_eq!(g, x);
+/// ```
+pub fn for_row_blocks<const D: usize, E: Real>(
+    x: &[E],
+    energy: &mut [E],
+    grad: &mut [E],
+    rows: usize,
+    f: impl Fn(&[E], &mut [E], &mut [E]) + Sync,
+) {
     use rayon::prelude::*;
     let n = energy.len();
     if D == 0 || n == 0 || x.len() != n * D || grad.len() != n * D {
         return;
     }
-    let blocks = (n / BLOCKWISE_ROWS).clamp(1, BLOCKWISE_MAX_BLOCKS);
-    let per = n.div_ceil(blocks);
-    x.par_chunks(per * D)
-        .zip(energy.par_chunks_mut(per))
-        .zip(grad.par_chunks_mut(per * D))
+    let rows = rows.max(1);
+    x.par_chunks(rows * D)
+        .zip(energy.par_chunks_mut(rows))
+        .zip(grad.par_chunks_mut(rows * D))
         .for_each(|((x, e), g)| f(x, e, g));
 }
 

@@ -240,15 +240,13 @@ impl<const D: usize, E: Real, Dev: Device<E>> Energy<D, E, Dev> for Mlp<D, E, De
     }
 
     fn host_energy_and_gradient(&self, x: &[E], energy: &mut [E], grad: &mut [E]) -> bool {
-        use rayon::prelude::*;
         // Blocks of rows on rayon's threads, each through both passes with single-threaded
         // matrix products: coarse blocks beat parallelising each small product. Every row is
         // computed the same way whatever its block, so the split changes no bits.
-        let (rows, host) = (BLOCK_ROWS, &self.host);
-        x.par_chunks(rows * D)
-            .zip(energy.par_chunks_mut(rows))
-            .zip(grad.par_chunks_mut(rows * D))
-            .for_each(|((x, e), g)| host.rows_energy_and_gradient(x, e, g));
+        let host = &self.host;
+        ebm_core::energy::for_row_blocks::<D, E>(x, energy, grad, BLOCK_ROWS, |x, e, g| {
+            host.rows_energy_and_gradient(x, e, g)
+        });
         true
     }
 

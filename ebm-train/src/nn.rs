@@ -737,11 +737,9 @@ impl<const D: usize> Energy<D, f32, Cpu> for MlpEnergy<D> {
     }
 
     fn host_energy_and_gradient(&self, x: &[f32], energy: &mut [f32], grad: &mut [f32]) -> bool {
-        use rayon::prelude::*;
-        x.par_chunks(BLOCK_ROWS * D)
-            .zip(energy.par_chunks_mut(BLOCK_ROWS))
-            .zip(grad.par_chunks_mut(BLOCK_ROWS * D))
-            .for_each(|((x, e), g)| self.rows_pass(x, e, g));
+        ebm_core::energy::for_row_blocks::<D, f32>(x, energy, grad, BLOCK_ROWS, |x, e, g| {
+            self.rows_pass(x, e, g)
+        });
         true
     }
 
