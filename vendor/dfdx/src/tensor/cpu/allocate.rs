@@ -25,30 +25,23 @@ impl Cpu {
         numel: usize,
         elem: E,
     ) -> Result<CachableVec<E>, CpuError> {
-        let data = self.cache.try_pop::<E>(numel).map_or_else(
+        // Patch (ebm): a cached buffer comes from `try_pop_cached`, shared with
+        // `try_alloc_overwritten`.
+        let data = match self.try_pop_cached::<E>(numel) {
+            Some(mut data) => {
+                data.fill(elem);
+                data
+            }
             #[cfg(feature = "fast-alloc")]
-            || Ok(std::vec![elem; numel]),
+            None => std::vec![elem; numel],
             #[cfg(not(feature = "fast-alloc"))]
-            || {
+            None => {
                 let mut data: Vec<E> = Vec::new();
                 data.try_reserve(numel).map_err(|_| CpuError::OutOfMemory)?;
                 data.resize(numel, elem);
-                Ok(data)
-            },
-            |allocation| {
-                // SAFETY:
-                // - ✅ "ptr must have been allocated using the global allocator, such as via the alloc::alloc function."
-                // - ✅ handled by tensor cache "T needs to have the same alignment as what ptr was allocated with."
-                // - ✅ handled by tensor cache "The size of T times the capacity needs to be the same size as the pointer was allocated with."
-                // - ✅ "length needs to be less than or equal to capacity."
-                // - ✅ all the dtypes for this are builtin numbers "The first length values must be properly initialized values of type T."
-                // - ✅ "capacity needs to be the capacity that the pointer was allocated with."
-                // - ✅ "The allocated size in bytes must be no larger than isize::MAX. See the safety documentation of pointer::offset."
-                let mut data = unsafe { Vec::from_raw_parts(allocation.0 as *mut E, numel, numel) };
-                data.fill(elem);
-                Ok(data)
-            },
-        )?;
+                data
+            }
+        };
 
         Ok(CachableVec {
             data,
@@ -67,15 +60,30 @@ impl Cpu {
         &self,
         numel: usize,
     ) -> Result<CachableVec<E>, CpuError> {
-        match self.cache.try_pop::<E>(numel) {
-            // SAFETY: as in `try_alloc_elem`; the cache holds only allocations of `numel` values
-            // of `E` that were initialised when first made, and `E` is a plain number.
-            Some(allocation) => Ok(CachableVec {
-                data: unsafe { Vec::from_raw_parts(allocation.0 as *mut E, numel, numel) },
+        match self.try_pop_cached::<E>(numel) {
+            Some(data) => Ok(CachableVec {
+                data,
                 cache: self.cache.clone(),
             }),
             None => self.try_alloc_zeros(numel),
         }
+    }
+
+    /// Patch (ebm): a buffer of `numel` values from the allocation cache, holding whatever values
+    /// it was last given (initialised numbers), or `None` when the cache has none of that size.
+    #[inline]
+    fn try_pop_cached<E: Unit>(&self, numel: usize) -> Option<Vec<E>> {
+        self.cache.try_pop::<E>(numel).map(|allocation| {
+            // SAFETY:
+            // - ✅ "ptr must have been allocated using the global allocator, such as via the alloc::alloc function."
+            // - ✅ handled by tensor cache "T needs to have the same alignment as what ptr was allocated with."
+            // - ✅ handled by tensor cache "The size of T times the capacity needs to be the same size as the pointer was allocated with."
+            // - ✅ "length needs to be less than or equal to capacity."
+            // - ✅ all the dtypes for this are builtin numbers "The first length values must be properly initialized values of type T."
+            // - ✅ "capacity needs to be the capacity that the pointer was allocated with."
+            // - ✅ "The allocated size in bytes must be no larger than isize::MAX. See the safety documentation of pointer::offset."
+            unsafe { Vec::from_raw_parts(allocation.0 as *mut E, numel, numel) }
+        })
     }
 
     /// Patch (ebm): a tensor of `shape` for an output written whole before it is read (see
